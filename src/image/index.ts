@@ -1,0 +1,176 @@
+/**
+ * Image decoding for the flows: any supported file → sRGB 8-bit RGB, EXIF-oriented, alpha flattened
+ * on white, resized so its shorter side has a fixed length. All pixel work runs in sharp (libvips on
+ * libuv threads), so awaiting these functions never blocks the event loop.
+ */
+import { stat } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { RawImage } from '../kernels/types.js';
+
+/** A file that cannot be indexed or queried; `reason` is short and human-readable. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+  constructor(readonly file: string, readonly reason: string) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+export interface DecodedImage extends RawImage {
+  readonly channels: 3;
+  /** Size of the source image after EXIF orientation, before resizing. */
+  readonly sourceWidth: number;
+  readonly sourceHeight: number;
+  /** Container format as sharp names it: jpeg, png, webp, gif, tiff, heif. */
+  readonly format: string;
+}
+
+export interface DecodeOptions {
+  /** Length of the shorter side after resizing (up or down). */
+  readonly shorterSide: number;
+  /** Images with more pixels than this are refused from their header, before any decoding. */
+  readonly maxPixels?: number;
+  /** Images whose shorter side is below this are refused (too little content to chunk). */
+  readonly minSide?: number;
+}
+
+/** File extensions the loader picks up when walking a folder. */
+export const IMAGE_EXTENSIONS: readonly string[] = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif'];
+
+/** Formats accepted after sniffing the content (the extension is never trusted). heif = AVIF here. */
+const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+export const DEFAULT_MIN_SIDE = 16;
+
+const WHITE = { r: 255, g: 255, b: 255 };
+
+/**
+ * One libvips worker thread per image and no operation cache: images are decoded once each, in
+ * parallel on libuv threads, beside the encoder threads that own the cores. The settings are
+ * process-wide; call again to change them (e.g. a bigger cache for a long-lived server).
+ */
+export function configureImageDecoding(opts: { concurrency?: number; cache?: boolean } = {}): void {
+  sharp.concurrency(opts.concurrency ?? 1);
+  sharp.cache(opts.cache ?? false);
+}
+configureImageDecoding();
+
+/** Versions for `doctor`. */
+export function imageInfo(): { sharp: string; libvips: string; concurrency: number; cache: boolean } {
+  const cache = sharp.cache();
+  return { sharp: sharp.versions.sharp ?? 'unknown', libvips: sharp.versions.vips, concurrency: sharp.concurrency(), cache: cache.items.max > 0 };
+}
+
+type ImageSource = string | { name: string; bytes: Uint8Array };
+
+/**
+ * Decode `file` (a path, or named bytes) to RGB with the shorter side resized to `opts.shorterSide`.
+ * Animated images contribute their first frame. Throws InputError for anything that cannot be used.
+ */
+export async function decodeImage(file: ImageSource, opts: DecodeOptions): Promise<DecodedImage> {
+  const name = typeof file === 'string' ? file : file.name;
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const minSide = opts.minSide ?? DEFAULT_MIN_SIDE;
+  if (!(Number.isInteger(opts.shorterSide) && opts.shorterSide > 0)) throw new RangeError(`shorterSide must be a positive integer, got ${opts.shorterSide}`);
+
+  const input = typeof file === 'string' ? file : Buffer.from(file.bytes.buffer, file.bytes.byteOffset, file.bytes.byteLength);
+  const size = typeof input === 'string' ? await fileSize(name) : input.byteLength;
+  if (size === 0) throw new InputError(name, 'empty file');
+
+  // The header is read without a pixel limit so that a bomb is refused with its size in the reason;
+  // limitInputPixels still guards the decode. failOn 'error' rejects truncated and broken data but
+  // tolerates the benign warnings many real-world JPEGs carry.
+  const open = (limitInputPixels: number | false) => sharp(input, { failOn: 'error', limitInputPixels, pages: 1 });
+  let meta: sharp.Metadata;
+  try {
+    meta = await open(false).metadata();
+  } catch (err) {
+    throw new InputError(name, describeSharpError(err, undefined));
+  }
+  const format = meta.format;
+  if (!format || !ACCEPTED_FORMATS.has(format)) throw new InputError(name, `unsupported image format: ${format ?? 'unknown'}`);
+  const width = meta.autoOrient?.width ?? meta.width;
+  const height = meta.autoOrient?.height ?? meta.height;
+  if (!width || !height) throw new InputError(name, `truncated or corrupt ${formatLabel(format)} (no image size in header)`);
+  if (width * height > maxPixels) {
+    throw new InputError(name, `image too large: ${width}x${height} px exceeds the ${formatMegapixels(maxPixels)} limit`);
+  }
+  if (Math.min(width, height) < minSide) throw new InputError(name, `image too small: ${width}x${height} px, minimum ${minSide} px`);
+
+  const target = shorterSideSize(width, height, opts.shorterSide);
+  try {
+    const { data, info } = await open(Math.max(1, Math.floor(maxPixels)))
+      .autoOrient()
+      .flatten({ background: WHITE })
+      .resize(target.width, target.height, { fit: 'fill' })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || info.width !== target.width || info.height !== target.height) {
+      throw new Error(`decoder returned ${info.width}x${info.height}x${info.channels}, expected ${target.width}x${target.height}x3`);
+    }
+    return { data: bytesOf(data), width: info.width, height: info.height, channels: 3, sourceWidth: width, sourceHeight: height, format };
+  } catch (err) {
+    throw new InputError(name, describeSharpError(err, format));
+  }
+}
+
+/**
+ * Squash the whole image to exactly width × height (aspect ratio not kept): the whole-image chunk
+ * sees all of the picture, as the model's 224x224 input expects, rather than a centre crop of it.
+ */
+export async function resizeExact(img: RawImage, width: number, height: number): Promise<RawImage> {
+  if (img.width === width && img.height === height) return img;
+  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } })
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: bytesOf(data), width: info.width, height: info.height, channels: img.channels };
+}
+
+/** Output size with the shorter side = `shorterSide` and the aspect ratio kept (rounded, ≥ 1 px). */
+export function shorterSideSize(width: number, height: number, shorterSide: number): { width: number; height: number } {
+  if (width <= height) return { width: shorterSide, height: Math.max(1, Math.round((height * shorterSide) / width)) };
+  return { width: Math.max(1, Math.round((width * shorterSide) / height)), height: shorterSide };
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    const s = await stat(file);
+    if (!s.isFile()) throw new InputError(file, 'not a regular file');
+    return s.size;
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(file, code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(err)})`);
+  }
+}
+
+/** Turn sharp/libvips messages into a short reason; the libvips detail is kept after a colon. */
+function describeSharpError(err: unknown, format: string | undefined): string {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  if (/unsupported image format/i.test(message)) return 'not an image (unknown format)';
+  if (/exceeds pixel limit/i.test(message)) return 'image too large: exceeds the pixel limit';
+  if (/is empty/i.test(message)) return 'empty file';
+  const label = formatLabel(format ?? formatFromMessage(message));
+  return `truncated or corrupt ${label} (${message.replace(/^Input (buffer|file) has corrupt header: /i, '')})`;
+}
+
+function formatFromMessage(message: string): string | undefined {
+  const loader = /^(Vips)?(jpeg|png|spng|gif|webp|tiff|heif)/i.exec(message.replace(/^Input (buffer|file) has corrupt header: /i, ''));
+  return loader ? loader[2]!.toLowerCase().replace('spng', 'png') : undefined;
+}
+
+function formatLabel(format: string | undefined): string {
+  if (!format) return 'image';
+  return format === 'heif' ? 'AVIF/HEIF' : format.toUpperCase();
+}
+
+function formatMegapixels(pixels: number): string {
+  return `${Number((pixels / 1e6).toPrecision(3))} MP`;
+}
+
+/** A plain Uint8Array view of sharp's Buffer (same memory), so callers can transfer it. */
+function bytesOf(buf: Buffer): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
