@@ -1,0 +1,153 @@
+/**
+ * The kernels the rest of the package uses: the C++ addon when it loads, else the TS reference
+ * (FLOWER_NATIVE_KERNELS=ts forces TS). Every call is validated here, once, for both.
+ */
+import fs from 'node:fs';
+import { loadAddon, nativeKernels, type Addon } from './native.js';
+import { tsKernels } from './ts.js';
+import { checkBiMatch, checkExtractChunks, checkTopK, MAX_INT32 } from './validate.js';
+import type { Box, Kernels } from './types.js';
+
+export * from './types.js';
+export { tsKernels };
+
+export interface KernelInfo {
+  kernels: 'native' | 'ts';
+  /** SIMD path in use ("none" for TS). */
+  simd: string;
+  /** Every SIMD path this CPU and OS support, best first (native only). */
+  simdSupported?: string[];
+  /** Top-k worker threads (native only). */
+  threads?: number;
+  /** Why the TS kernels are in use. */
+  reason?: string;
+}
+
+let addon: Addon | undefined;
+let fallbackReason: string | undefined;
+if (process.env.FLOWER_NATIVE_KERNELS === 'ts') {
+  fallbackReason = 'FLOWER_NATIVE_KERNELS=ts';
+} else {
+  try {
+    addon = loadAddon();
+  } catch (error) {
+    fallbackReason = `native addon did not load: ${(error as Error).message.split('\n')[0]}`;
+    process.stderr.write(`flower-native: ${fallbackReason}; using the (slower) TypeScript kernels. Run \`npm run build:native\` to build it.\n`);
+  }
+}
+
+/** Wraps an implementation with the argument checks, so neither implementation sees bad input. */
+function validated(impl: Kernels): Kernels {
+  return {
+    name: impl.name,
+    get simd() {
+      return impl.simd;
+    },
+    extractChunks(image, boxes, norm, out, firstSlot) {
+      checkExtractChunks(image, boxes, norm, out, firstSlot);
+      impl.extractChunks(image, boxes, norm, out, firstSlot);
+    },
+    cosineTopK(input) {
+      checkTopK(input);
+      return impl.cosineTopK(input);
+    },
+    async cosineTopKAsync(input) {
+      checkTopK(input);
+      return impl.cosineTopKAsync(input);
+    },
+    biMatch(input) {
+      checkBiMatch(input);
+      return impl.biMatch(input);
+    },
+  };
+}
+
+const validatedTs = validated(tsKernels);
+const validatedNative = addon ? validated(nativeKernels(addon)) : undefined;
+
+/** The kernels in use: native when the addon loaded, else TS. */
+export const kernels: Kernels = validatedNative ?? validatedTs;
+
+/**
+ * Validated kernels of one kind: 'native' throws when the addon is not loaded (with the reason),
+ * 'ts' is always there. Without an argument, the same as `kernels`.
+ */
+export function loadKernels(kind?: 'native' | 'ts'): Kernels {
+  if (kind === 'ts') return validatedTs;
+  if (kind === 'native' && !validatedNative) throw new Error(`native kernels unavailable: ${fallbackReason}`);
+  return kernels;
+}
+
+/** The loaded addon, for tests and the benchmark (SIMD path selection, bandwidth probe). */
+export function nativeAddon(): Addon | undefined {
+  return addon;
+}
+
+/** Which kernels and SIMD path are active, for `doctor`. */
+export function kernelInfo(): KernelInfo {
+  if (!addon) return { kernels: 'ts', simd: 'none', reason: fallbackReason };
+  return { kernels: 'native', simd: addon.simd(), simdSupported: addon.simdLevels(), threads: addon.threads() };
+}
+
+/** Window origins along one side: every `stride`, the last one snapped to the far border, no repeats. */
+function windowStarts(side: number, window: number, stride: number): number[] {
+  if (side <= window) return [0];
+  const starts: number[] = [];
+  for (let start = 0; start + window < side; start += stride) starts.push(start);
+  starts.push(side - window);
+  return starts;
+}
+
+/**
+ * Sliding windows over a width × height image, row by row: `window`-sized squares every `stride`
+ * pixels, the last row/column snapped to the border so every pixel is covered, no duplicates.
+ * A side shorter than the window gets one window clamped to that side (so such boxes are smaller
+ * than `window`); the normalizer resizes images so the shorter side is at least the window.
+ */
+export function slidingWindows(width: number, height: number, window: number, stride: number): Box[] {
+  for (const [name, value] of [['width', width], ['height', height], ['window', window], ['stride', stride]] as const) {
+    if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+    if (!Number.isInteger(value) || value < 1 || value > MAX_INT32) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  const boxWidth = Math.min(window, width);
+  const boxHeight = Math.min(window, height);
+  const boxes: Box[] = [];
+  for (const y of windowStarts(height, window, stride)) {
+    for (const x of windowStarts(width, window, stride)) boxes.push({ x, y, width: boxWidth, height: boxHeight });
+  }
+  return boxes;
+}
+
+/**
+ * A rows × dim float32 matrix stored at `byteOffset` of `file` (e.g. the data of a .npy file),
+ * memory-mapped read-only through the addon (the mapping lives as long as the array), or read
+ * into memory once when the addon is not in use. The file must not shrink while mapped.
+ */
+export function openMatrixFile(file: string, byteOffset: number, rows: number, dim: number): Float32Array {
+  if (typeof file !== 'string') throw new TypeError(`file must be a string, got ${typeof file}`);
+  for (const [name, value] of [['byteOffset', byteOffset], ['rows', rows], ['dim', dim]] as const) {
+    if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  }
+  if (byteOffset % 4 !== 0) throw new RangeError(`${file}: byteOffset ${byteOffset} is not a multiple of 4 (float32 alignment)`);
+  const length = rows * dim;
+  const size = fs.statSync(file).size;
+  if (byteOffset + length * 4 > size) {
+    throw new RangeError(`${file}: holds ${size} bytes, ${rows} rows x ${dim} float32 at offset ${byteOffset} need ${byteOffset + length * 4}`);
+  }
+  if (length === 0) return new Float32Array(0);
+  if (addon) return new Float32Array(addon.mapFile(file), byteOffset, length);
+  const matrix = new Float32Array(length);
+  const fd = fs.openSync(file, 'r');
+  try {
+    const bytes = new Uint8Array(matrix.buffer);
+    for (let done = 0; done < bytes.length; ) {
+      const read = fs.readSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), byteOffset + done);
+      if (read === 0) throw new RangeError(`${file}: ended early while reading the matrix`);
+      done += read;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return matrix;
+}

@@ -1,0 +1,175 @@
+/** The TS reference kernels and the shared helpers, against values worked out by hand. */
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadKernels, openMatrixFile, slidingWindows, type Box } from '../src/kernels/index.js';
+
+const ts = loadKernels('ts');
+
+test('slidingWindows: stride steps, last window snapped to the border, no duplicates', (t) => {
+  const origins = (boxes: Box[]) => boxes.map((b) => [b.x, b.y]);
+  t.deepEqual(origins(slidingWindows(256, 300, 224, 112)), [[0, 0], [32, 0], [0, 76], [32, 76]]);
+  t.deepEqual(origins(slidingWindows(448, 256, 224, 112)), [[0, 0], [112, 0], [224, 0], [0, 32], [112, 32], [224, 32]]);
+  t.deepEqual(slidingWindows(224, 224, 224, 112), [{ x: 0, y: 0, width: 224, height: 224 }]);
+  // 336 = 224 + 112: the stride lands exactly on the border, so no extra snapped window.
+  t.deepEqual(origins(slidingWindows(336, 224, 224, 112)), [[0, 0], [112, 0]]);
+});
+
+test('slidingWindows: every pixel covered, boxes inside the image, for many sizes', (t) => {
+  for (const [w, h] of [[256, 256], [257, 300], [500, 256], [1000, 743]]) {
+    const boxes = slidingWindows(w, h, 224, 112);
+    const covered = new Uint8Array(w * h);
+    const seen = new Set<string>();
+    for (const b of boxes) {
+      t.true(b.x >= 0 && b.y >= 0 && b.x + b.width <= w && b.y + b.height <= h, `${w}x${h}: box inside`);
+      t.false(seen.has(`${b.x},${b.y}`), `${w}x${h}: duplicate window at ${b.x},${b.y}`);
+      seen.add(`${b.x},${b.y}`);
+      for (let y = b.y; y < b.y + b.height; y++) covered.fill(1, y * w + b.x, y * w + b.x + b.width);
+    }
+    t.true(covered.every((c) => c === 1), `${w}x${h}: every pixel covered`);
+  }
+});
+
+test('slidingWindows: a side shorter than the window gives one window clamped to that side', (t) => {
+  t.deepEqual(slidingWindows(100, 300, 224, 112), [
+    { x: 0, y: 0, width: 100, height: 224 },
+    { x: 0, y: 76, width: 100, height: 224 },
+  ]);
+  t.throws(() => slidingWindows(0, 10, 224, 112), { instanceOf: RangeError });
+  t.throws(() => slidingWindows(10, 10, 224, 0), { instanceOf: RangeError });
+  t.throws(() => slidingWindows(10, 10, '224' as unknown as number, 112), { instanceOf: TypeError });
+});
+
+test('extractChunks: crop, planar layout and (x/255 - mean)/std, at the slot offset', (t) => {
+  const norm = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.25] } as const;
+  const v = (x: number, c: number) => Math.fround((x / 255 - 0.5) / norm.std[c]);
+  // 3x2 RGB image; pixel (x, y) = [10x + y, 100 + x, 255 * y].
+  const rgb = new Uint8Array(3 * 2 * 3);
+  for (let y = 0; y < 2; y++) for (let x = 0; x < 3; x++) rgb.set([10 * x + y, 100 + x, 255 * y], (y * 3 + x) * 3);
+  const out = new Float32Array(2 * 12).fill(7);
+  ts.extractChunks({ data: rgb, width: 3, height: 2, channels: 3 }, [{ x: 1, y: 0, width: 2, height: 2 }], norm, out, 1);
+  t.deepEqual([...out.subarray(0, 12)], new Array(12).fill(7), 'slot 0 untouched');
+  t.deepEqual([...out.subarray(12)], [
+    v(10, 0), v(20, 0), v(11, 0), v(21, 0),
+    v(101, 1), v(102, 1), v(101, 1), v(102, 1),
+    v(0, 2), v(0, 2), v(255, 2), v(255, 2),
+  ]);
+  t.is(out[20], -2);
+  t.is(out[22], 2);
+
+  // Gray replicates to all three planes; RGBA ignores alpha.
+  const gray = new Float32Array(3);
+  ts.extractChunks({ data: Uint8Array.of(51, 0), width: 2, height: 1, channels: 1 }, [{ x: 0, y: 0, width: 1, height: 1 }], norm, gray, 0);
+  t.deepEqual([...gray], [v(51, 0), v(51, 1), v(51, 2)]);
+  const rgba = new Float32Array(3);
+  ts.extractChunks({ data: Uint8Array.of(1, 2, 3, 99), width: 1, height: 1, channels: 4 }, [{ x: 0, y: 0, width: 1, height: 1 }], norm, rgba, 0);
+  t.deepEqual([...rgba], [v(1, 0), v(2, 1), v(3, 2)]);
+});
+
+test('extractChunks: bad arguments throw TypeError/RangeError', (t) => {
+  const image = { data: new Uint8Array(12), width: 2, height: 2, channels: 3 as const };
+  const norm = { mean: [0, 0, 0], std: [1, 1, 1] } as const;
+  const box = { x: 0, y: 0, width: 2, height: 2 };
+  t.throws(() => ts.extractChunks(image, [box], norm, new Float32Array(11), 0), { instanceOf: RangeError });
+  t.throws(() => ts.extractChunks(image, [box], norm, new Float32Array(24), 2), { instanceOf: RangeError }, 'slot past the end');
+  t.throws(() => ts.extractChunks(image, [{ ...box, x: 1 }], norm, new Float32Array(12), 0), { instanceOf: RangeError }, 'box outside');
+  t.throws(() => ts.extractChunks(image, [box, { ...box, width: 1 }], norm, new Float32Array(24), 0), { instanceOf: RangeError }, 'mixed sizes');
+  t.throws(() => ts.extractChunks({ ...image, data: new Uint8Array(11) }, [box], norm, new Float32Array(12), 0), { instanceOf: RangeError });
+  t.throws(() => ts.extractChunks(image, [box], norm, new Float64Array(12) as unknown as Float32Array, 0), { instanceOf: TypeError });
+  t.throws(() => ts.extractChunks({ ...image, data: [0] as unknown as Uint8Array }, [box], norm, new Float32Array(12), 0), { instanceOf: TypeError });
+  t.throws(() => ts.extractChunks(image, [box], { mean: [0, 0, 0], std: [1, 0, 1] }, new Float32Array(12), 0), { instanceOf: RangeError });
+});
+
+// Rows (dim 2): r0 [1,0], r1 [0,1], r2 [0.6,0.8], r3 NaN, r4 zero, r5 = r0 (a tie with r0).
+const matrix = Float32Array.of(1, 0, 0, 1, 0.6, 0.8, NaN, 0, 0, 0, 1, 0);
+
+test('cosineTopK: best first, ties to the lower id, NaN rows skipped, zero rows score 0', (t) => {
+  const r = ts.cosineTopK({ matrix, rows: 6, dim: 2, queries: Float32Array.of(1, 0, 0, 1), k: 3 });
+  t.is(r.k, 3);
+  t.deepEqual([...r.ids], [0, 5, 2, 1, 2, 0]);
+  t.deepEqual([...r.scores], [1, 1, Math.fround(0.6), 1, Math.fround(0.8), 0]);
+});
+
+test('cosineTopK: k > rows gives rows slots, unfilled (NaN) slots are -1/-Infinity', (t) => {
+  const r = ts.cosineTopK({ matrix, rows: 6, dim: 2, queries: Float32Array.of(0, 1), k: 100 });
+  t.is(r.k, 6);
+  t.deepEqual([...r.ids], [1, 2, 0, 4, 5, -1]);
+  t.deepEqual([...r.scores], [1, Math.fround(0.8), 0, 0, 0, -Infinity]);
+});
+
+test('cosineTopK: k = 0, rows = 0 and no queries give empty results', (t) => {
+  const empty = (k: number, rows: number, queries: Float32Array) => {
+    const r = ts.cosineTopK({ matrix, rows, dim: 2, queries, k });
+    return [r.k, r.ids.length, r.scores.length];
+  };
+  t.deepEqual(empty(0, 6, Float32Array.of(1, 0)), [0, 0, 0]);
+  t.deepEqual(empty(5, 0, Float32Array.of(1, 0)), [0, 0, 0]);
+  t.deepEqual(empty(5, 6, new Float32Array(0)), [5, 0, 0]);
+});
+
+test('cosineTopK: bad arguments throw TypeError/RangeError', async (t) => {
+  const ok = { matrix, rows: 6, dim: 2, queries: Float32Array.of(1, 0), k: 2 };
+  t.throws(() => ts.cosineTopK({ ...ok, matrix: new Float64Array(12) as unknown as Float32Array }), { instanceOf: TypeError });
+  t.throws(() => ts.cosineTopK({ ...ok, queries: [1, 0] as unknown as Float32Array }), { instanceOf: TypeError });
+  t.throws(() => ts.cosineTopK({ ...ok, k: -1 }), { instanceOf: RangeError });
+  t.throws(() => ts.cosineTopK({ ...ok, k: 1.5 }), { instanceOf: RangeError });
+  t.throws(() => ts.cosineTopK({ ...ok, k: 2 ** 40 }), { instanceOf: RangeError });
+  t.throws(() => ts.cosineTopK({ ...ok, rows: 7 }), { instanceOf: RangeError }, 'matrix too small');
+  t.throws(() => ts.cosineTopK({ ...ok, queries: Float32Array.of(1, 0, 0) }), { instanceOf: RangeError }, 'dimension mismatch');
+  t.throws(() => ts.cosineTopK({ ...ok, dim: 0 }), { instanceOf: RangeError });
+  await t.throwsAsync(ts.cosineTopKAsync({ ...ok, k: -1 }), { instanceOf: RangeError });
+  t.deepEqual(await ts.cosineTopKAsync(ok), ts.cosineTopK(ok));
+});
+
+// Three docs: doc0 = rows 0-1, doc1 = rows 2-4, doc2 = row 5. Two query chunks, k = 3.
+const biMatchInput = {
+  topk: { k: 3, ids: Int32Array.of(0, 2, 5, 2, 1, 3), scores: Float32Array.of(0.875, 0.75, 0.5, 0.625, 0.5, 0.25) },
+  queryChunks: 2,
+  chunkDoc: Int32Array.of(0, 0, 1, 1, 1, 2),
+  docChunkCounts: Int32Array.of(2, 3, 1),
+};
+
+test('biMatch: a three-doc example worked out by hand', (t) => {
+  const r = ts.biMatch(biMatchInput);
+  t.deepEqual([...r.docs], [0, 1, 2]);
+  t.deepEqual([...r.bestChunks], [0, 2, 5]);
+  // doc0: both sides hit everything, distances 0.125 + 0.5 → 1 - 0.625/4000 on each side.
+  // doc1: match side rows 2 (best 0.25) and 3 (0.75), one of 3 missed → 1 - 2001/6000;
+  //       query side q0 0.25, q1 0.375 → 1 - 0.625/4000.
+  // doc2: match side row 5 (0.5) of 1 → 1 - 0.5/2000; query side q0 0.5, q1 missed → 1 - 2000.5/4000.
+  const expected = [1 - 0.625 / 4000, (1 - 2001 / 6000 + 1 - 0.625 / 4000) / 2, (1 - 0.5 / 2000 + 1 - 2000.5 / 4000) / 2];
+  r.scores.forEach((s, i) => t.true(Math.abs(s - expected[i]) < 1e-12, `doc ${r.docs[i]}: ${s} vs ${expected[i]}`));
+});
+
+test('biMatch: equal scores rank the lower doc first; ids < 0 are ignored', (t) => {
+  const r = ts.biMatch({
+    topk: { k: 3, ids: Int32Array.of(1, 0, -1), scores: Float32Array.of(0.5, 0.5, -Infinity) },
+    queryChunks: 1,
+    chunkDoc: Int32Array.of(0, 1),
+    docChunkCounts: Int32Array.of(1, 1),
+  });
+  t.deepEqual([...r.docs], [0, 1]);
+  t.is(r.scores[0], r.scores[1]);
+});
+
+test('biMatch: bad arguments throw TypeError/RangeError', (t) => {
+  t.throws(() => ts.biMatch({ ...biMatchInput, queryChunks: 3 }), { instanceOf: RangeError });
+  t.throws(() => ts.biMatch({ ...biMatchInput, chunkDoc: Int32Array.of(0, 0, 1) }), { instanceOf: RangeError }, 'row out of range');
+  t.throws(() => ts.biMatch({ ...biMatchInput, docChunkCounts: Int32Array.of(2, 3) }), { instanceOf: RangeError }, 'doc out of range');
+  t.throws(() => ts.biMatch({ ...biMatchInput, docChunkCounts: Int32Array.of(2, 0, 1) }), { instanceOf: RangeError }, 'empty doc');
+  t.throws(() => ts.biMatch({ ...biMatchInput, chunkDoc: [0] as unknown as Int32Array }), { instanceOf: TypeError });
+});
+
+test('openMatrixFile: reads rows × dim float32 at an offset; too short a file is a RangeError', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernels-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'm.bin');
+  const values = Float32Array.of(1, 2, 3, 4, 5, 6);
+  fs.writeFileSync(file, Buffer.concat([Buffer.alloc(64, 0xff), Buffer.from(values.buffer)]));
+  t.deepEqual([...openMatrixFile(file, 64, 3, 2)], [...values]);
+  t.deepEqual([...openMatrixFile(file, 64, 0, 2)], []);
+  t.throws(() => openMatrixFile(file, 64, 4, 2), { instanceOf: RangeError, message: /m\.bin/ });
+  t.throws(() => openMatrixFile(file, 2, 1, 2), { instanceOf: RangeError });
+  t.throws(() => openMatrixFile(path.join(dir, 'missing.bin'), 0, 1, 1), { message: /missing\.bin/ });
+});
