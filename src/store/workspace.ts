@@ -1,0 +1,641 @@
+/**
+ * The persistent index: a workspace directory holding
+ *  - manifest.json  what built it (format version, model, chunking parameters) and a count summary;
+ *  - chunks.npy     every chunk vector, one float32 L2-normalized row each (see npy.ts);
+ *  - index.sqlite   doc and chunk metadata, and `committed_rows`, the commit point.
+ *
+ * Crash safety: addDocs appends rows past the committed ones, fsyncs them, then commits the
+ * metadata (and the new row count) in one SQLite transaction. Rows past the committed count are
+ * invisible to readers and cut off by the next writer, so a kill -9 at any moment leaves a
+ * consistent index. A rebuild of an existing index is written to a staging directory and swapped in
+ * only when finished: until then the old index stays readable, and an interrupted rebuild never
+ * looks complete.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Box } from '../kernels/types.js';
+import { openMatrixFile } from '../kernels/index.js';
+import { NPY_DATA_OFFSET, npyHeader, readMatrixHeader } from './npy.js';
+import { fsyncDir, isErrno, removeIfExists, writeFileAtomic } from './fsutil.js';
+
+/** Bumped whenever the on-disk layout changes; older or newer workspaces must be rebuilt. */
+export const FORMAT_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const MATRIX_FILE = 'chunks.npy';
+export const DB_FILE = 'index.sqlite';
+/** Where a rebuild of an existing index is staged, inside the workspace. */
+const STAGING_DIR = '.rebuild';
+/** Written into the staging directory once the rebuild is complete: from then on it must be swapped in. */
+const READY_MARK = 'READY';
+const LOCK_FILE = '.lock';
+
+export type ChunkKind = 'window' | 'whole';
+
+export interface ModelIdentity {
+  readonly name: string;
+  readonly sha256: string;
+  readonly dim: number;
+}
+
+export interface WorkspaceManifest {
+  readonly formatVersion: number;
+  readonly model: ModelIdentity;
+  /** The chunking parameters the index was built with; compared for equality. */
+  readonly chunking: Record<string, unknown>;
+  readonly created: string;
+  readonly updated: string;
+  /** Summary as of the last clean close or repair; index.sqlite is authoritative. */
+  readonly counts: { readonly docs: number; readonly chunks: number };
+  readonly matrix: { readonly file: string; readonly dtype: '<f4'; readonly dataOffset: number };
+  readonly database: string;
+}
+
+export interface NewDoc {
+  path: string;
+  /** Hex SHA-256 of the file's bytes: the identity that keeps re-runs from adding duplicates. */
+  sha256: string;
+  bytes: number;
+  width: number;
+  height: number;
+  label?: string | null;
+  chunks: { box: Box; kind: ChunkKind }[];
+  /** chunks.length × dim, row-major, rows L2-normalized. */
+  vectors: Float32Array;
+}
+
+export interface DocRecord {
+  /** Dense, 0-based, in insertion order. */
+  readonly id: number;
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly label: string | null;
+  readonly chunkCount: number;
+  /** The doc's chunks are rows firstChunk .. firstChunk + chunkCount - 1 of the matrix. */
+  readonly firstChunk: number;
+}
+
+export interface ChunkRecord {
+  readonly row: number;
+  readonly doc: number;
+  readonly kind: ChunkKind;
+  readonly box: Box;
+}
+
+export interface OpenForWriteOptions {
+  model: ModelIdentity;
+  chunking: Record<string, unknown>;
+  /** Start over: the new index replaces the old one only once it is complete (on close). */
+  rebuild?: boolean;
+}
+
+/** The workspace has no index (or an unreadable one). */
+export class NoIndexError extends Error {
+  constructor(readonly dir: string, message: string) {
+    super(message);
+    this.name = 'NoIndexError';
+  }
+}
+
+/** The workspace was built by another model, chunking or format version. */
+export class IncompatibleIndexError extends Error {
+  constructor(readonly dir: string, readonly differences: string[]) {
+    super(`index at ${dir} was built differently from this run:\n  - ${differences.join('\n  - ')}\n` +
+      `re-index it with \`flower-native index --rebuild --workspace ${dir}\`, or use the model and flow it was built with`);
+    this.name = 'IncompatibleIndexError';
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE docs (
+  id INTEGER PRIMARY KEY,
+  path TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE,
+  bytes INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  label TEXT,
+  chunk_count INTEGER NOT NULL,
+  first_chunk INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+  row INTEGER PRIMARY KEY,
+  doc INTEGER NOT NULL REFERENCES docs(id),
+  kind TEXT NOT NULL CHECK (kind IN ('window', 'whole')),
+  x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks(doc);
+`;
+
+interface DocRow {
+  id: number; path: string; sha256: string; bytes: number; width: number; height: number;
+  label: string | null; chunk_count: number; first_chunk: number;
+}
+interface ChunkRow { row: number; doc: number; kind: ChunkKind; x: number; y: number; w: number; h: number }
+
+export class Workspace {
+  readonly dir: string;
+  readonly dim: number;
+  private readonly root: string;
+  private readonly db: Database.Database;
+  private readonly writable: boolean;
+  private readonly staged: boolean;
+  private manifestData: WorkspaceManifest;
+  private committedRows: number;
+  private committedDocs: number;
+  private matrixFd: number | undefined;
+  private releaseLock: (() => void) | undefined;
+  private closed = false;
+  private cache: { matrix?: Float32Array; docs?: DocRecord[]; chunkDoc?: Int32Array; counts?: Int32Array; whole?: Int32Array } = {};
+
+  private constructor(args: { dir: string; root: string; db: Database.Database; manifest: WorkspaceManifest; writable: boolean; staged: boolean; releaseLock?: () => void }) {
+    this.dir = args.dir;
+    this.root = args.root;
+    this.db = args.db;
+    this.manifestData = args.manifest;
+    this.dim = args.manifest.model.dim;
+    this.writable = args.writable;
+    this.staged = args.staged;
+    this.releaseLock = args.releaseLock;
+    // One statement, one snapshot: a concurrent writer cannot slip a commit between the two counts.
+    const snap = this.db.prepare(`SELECT (SELECT value FROM meta WHERE key = 'committed_rows') AS rows, (SELECT count(*) FROM docs) AS docs`).get() as { rows: number; docs: number };
+    this.committedRows = snap.rows;
+    this.committedDocs = snap.docs;
+  }
+
+  /** Open (creating or repairing as needed) a workspace to add documents to. */
+  static openForWrite(dir: string, opts: OpenForWriteOptions): Workspace {
+    dir = path.resolve(dir);
+    checkModelIdentity(opts.model);
+    fs.mkdirSync(dir, { recursive: true });
+    const releaseLock = acquireWriteLock(dir);
+    try {
+      finishInterruptedSwap(dir);
+      const hasIndex = fs.existsSync(path.join(dir, MANIFEST_FILE));
+      const staging = path.join(dir, STAGING_DIR);
+      // A staging directory without the READY mark is an interrupted rebuild: nothing to keep.
+      removeIfExists(staging);
+      if (opts.rebuild && hasIndex) {
+        fs.mkdirSync(staging);
+        return Workspace.create(dir, staging, opts, releaseLock);
+      }
+      if (!hasIndex || opts.rebuild) return Workspace.create(dir, dir, opts, releaseLock);
+      const ws = Workspace.openExisting(dir, dir, true, releaseLock);
+      try {
+        ws.assertCompatible(opts);
+        ws.repair();
+      } catch (err) {
+        ws.dispose();
+        throw err;
+      }
+      return ws;
+    } catch (err) {
+      releaseLock();
+      throw err;
+    }
+  }
+
+  /** Open an existing, non-empty index for queries. Sees the index as committed at open time. */
+  static openForRead(dir: string): Workspace {
+    dir = path.resolve(dir);
+    if (fs.existsSync(path.join(dir, STAGING_DIR, READY_MARK))) {
+      // A finished rebuild whose swap was interrupted: complete it unless a writer is busy here.
+      const release = tryWriteLock(dir);
+      if (release) {
+        try { finishInterruptedSwap(dir); } finally { release(); }
+      }
+    }
+    if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) {
+      throw new NoIndexError(dir, `no index at ${dir}: run \`flower-native index --workspace ${dir}\` first`);
+    }
+    const ws = Workspace.openExisting(dir, dir, false);
+    if (ws.committedDocs === 0) {
+      ws.dispose();
+      throw new NoIndexError(dir, `index at ${dir} is empty: no image has been indexed yet (run \`flower-native index\` with a folder of images)`);
+    }
+    return ws;
+  }
+
+  /** Throws IncompatibleIndexError naming every difference between the index and this run. */
+  assertCompatible(expected: { model: Pick<ModelIdentity, 'sha256'> & Partial<ModelIdentity>; chunking: Record<string, unknown> }): void {
+    const have = this.manifestData;
+    const differences: string[] = [];
+    if (have.model.sha256 !== expected.model.sha256) {
+      differences.push(`model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`);
+    } else if (expected.model.dim !== undefined && have.model.dim !== expected.model.dim) {
+      differences.push(`embedding size: the index holds ${have.model.dim}-d vectors, this run makes ${expected.model.dim}-d`);
+    }
+    if (canonicalJson(have.chunking) !== canonicalJson(expected.chunking)) {
+      differences.push(`chunking params: the index used ${canonicalJson(have.chunking)}, this run uses ${canonicalJson(expected.chunking)}`);
+    }
+    if (differences.length > 0) throw new IncompatibleIndexError(this.dir, differences);
+  }
+
+  get docCount(): number {
+    return this.committedDocs;
+  }
+
+  get chunkCount(): number {
+    return this.committedRows;
+  }
+
+  /** The manifest, with counts as of now. */
+  get manifest(): WorkspaceManifest {
+    return { ...this.manifestData, counts: { docs: this.committedDocs, chunks: this.committedRows } };
+  }
+
+  hasDoc(sha256: string): boolean {
+    return this.db.prepare('SELECT 1 FROM docs WHERE sha256 = ? AND id < ?').get(sha256, this.committedDocs) !== undefined;
+  }
+
+  /**
+   * Add documents in one atomic commit. Docs whose sha256 is already indexed (or repeated within
+   * `docs`) are skipped. Returns the records of the docs added.
+   */
+  addDocs(docs: readonly NewDoc[]): DocRecord[] {
+    this.assertOpen();
+    if (!this.writable || this.matrixFd === undefined) throw new Error(`workspace ${this.dir} was opened for reading: open it with openForWrite to add documents`);
+    const seen = new Set<string>();
+    const fresh: NewDoc[] = [];
+    for (const doc of docs) {
+      this.checkNewDoc(doc);
+      if (seen.has(doc.sha256) || this.hasDoc(doc.sha256)) continue;
+      seen.add(doc.sha256);
+      fresh.push(doc);
+    }
+    if (fresh.length === 0) return [];
+
+    // 1. Rows go past the committed ones (overwriting leftovers of a failed attempt), durably.
+    const rowBytes = this.dim * 4;
+    let row = this.committedRows;
+    for (const doc of fresh) {
+      writeFully(this.matrixFd, doc.vectors, NPY_DATA_OFFSET + row * rowBytes);
+      row += doc.chunks.length;
+    }
+    fs.fdatasyncSync(this.matrixFd);
+
+    // 2. The metadata and the new row count commit together: this is the commit point.
+    const added: DocRecord[] = [];
+    const insertDoc = this.db.prepare('INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const insertChunk = this.db.prepare('INSERT INTO chunks (row, doc, kind, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const setRows = this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'committed_rows'`);
+    this.db.transaction(() => {
+      let id = this.committedDocs;
+      let first = this.committedRows;
+      for (const doc of fresh) {
+        const record: DocRecord = {
+          id, path: doc.path, sha256: doc.sha256, bytes: doc.bytes, width: doc.width, height: doc.height,
+          label: doc.label ?? null, chunkCount: doc.chunks.length, firstChunk: first,
+        };
+        insertDoc.run(id, record.path, record.sha256, record.bytes, record.width, record.height, record.label, record.chunkCount, first);
+        doc.chunks.forEach((chunk, i) => insertChunk.run(first + i, id, chunk.kind, chunk.box.x, chunk.box.y, chunk.box.width, chunk.box.height));
+        added.push(record);
+        id += 1;
+        first += doc.chunks.length;
+      }
+      setRows.run(first);
+    })();
+    this.committedDocs += fresh.length;
+    this.committedRows = row;
+    this.cache = {};
+
+    // 3. The npy header follows (numpy readers); a crash before this is repaired on the next open.
+    fs.writeSync(this.matrixFd, npyHeader(this.committedRows, this.dim), 0, NPY_DATA_OFFSET, 0);
+    return added;
+  }
+
+  /** The chunk matrix, chunkCount × dim, read in place. */
+  matrix(): Float32Array {
+    this.assertOpen();
+    this.cache.matrix ??= this.committedRows === 0
+      ? new Float32Array(0)
+      : openMatrixFile(path.join(this.root, MATRIX_FILE), NPY_DATA_OFFSET, this.committedRows, this.dim);
+    return this.cache.matrix;
+  }
+
+  /** All docs, by id. */
+  docs(): DocRecord[] {
+    this.assertOpen();
+    this.cache.docs ??= (this.db.prepare('SELECT * FROM docs WHERE id < ? ORDER BY id').all(this.committedDocs) as DocRow[]).map(toDocRecord);
+    return this.cache.docs;
+  }
+
+  doc(id: number): DocRecord | undefined {
+    return Number.isInteger(id) && id >= 0 ? this.docs()[id] : undefined;
+  }
+
+  /** For every chunk row, the id of its doc. */
+  chunkDoc(): Int32Array {
+    if (!this.cache.chunkDoc) {
+      const out = new Int32Array(this.committedRows);
+      for (const d of this.docs()) out.fill(d.id, d.firstChunk, d.firstChunk + d.chunkCount);
+      this.cache.chunkDoc = out;
+    }
+    return this.cache.chunkDoc;
+  }
+
+  /** For every doc id, its chunk count. */
+  docChunkCounts(): Int32Array {
+    this.cache.counts ??= Int32Array.from(this.docs(), (d) => d.chunkCount);
+    return this.cache.counts;
+  }
+
+  /** For every doc id, the row of its whole-image chunk (-1 for a doc without one). */
+  wholeChunkRows(): Int32Array {
+    this.assertOpen();
+    if (!this.cache.whole) {
+      const out = new Int32Array(this.committedDocs).fill(-1);
+      const rows = this.db.prepare(`SELECT doc, row FROM chunks WHERE kind = 'whole' AND row < ? ORDER BY row`).all(this.committedRows) as { doc: number; row: number }[];
+      for (const r of rows) if (out[r.doc] === -1) out[r.doc] = r.row;
+      this.cache.whole = out;
+    }
+    return this.cache.whole;
+  }
+
+  chunk(row: number): ChunkRecord {
+    this.assertOpen();
+    if (!Number.isInteger(row) || row < 0 || row >= this.committedRows) {
+      throw new RangeError(`chunk row ${row} is outside 0..${this.committedRows - 1} in ${this.dir}`);
+    }
+    return toChunkRecord(this.db.prepare('SELECT * FROM chunks WHERE row = ?').get(row) as ChunkRow);
+  }
+
+  /** The chunks of one doc, in row order. */
+  docChunks(id: number): ChunkRecord[] {
+    const d = this.doc(id);
+    if (!d) throw new RangeError(`doc ${id} is outside 0..${this.committedDocs - 1} in ${this.dir}`);
+    return (this.db.prepare('SELECT * FROM chunks WHERE doc = ? ORDER BY row').all(id) as ChunkRow[]).map(toChunkRecord);
+  }
+
+  /**
+   * Release the workspace. For a writer: record the counts in the manifest and, for a rebuild,
+   * swap the finished index in place of the old one.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.writable) {
+        this.writeManifest();
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      }
+      this.db.close();
+      if (this.matrixFd !== undefined) fs.closeSync(this.matrixFd);
+      if (this.staged) {
+        const staging = path.join(this.dir, STAGING_DIR);
+        fs.writeFileSync(path.join(staging, READY_MARK), '');
+        fsyncDir(staging);
+        finishInterruptedSwap(this.dir);
+      }
+    } finally {
+      this.releaseLock?.();
+      this.releaseLock = undefined;
+    }
+  }
+
+  /** Let go of the handles without writing anything (a failed open). */
+  private dispose(): void {
+    this.closed = true;
+    this.db.close();
+    if (this.matrixFd !== undefined) fs.closeSync(this.matrixFd);
+  }
+
+  private static create(dir: string, root: string, opts: OpenForWriteOptions, releaseLock: () => void): Workspace {
+    // The manifest goes first on removal and last on creation: it marks a usable index.
+    for (const f of [MANIFEST_FILE, DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, MATRIX_FILE]) removeIfExists(path.join(root, f));
+    const db = new Database(path.join(root, DB_FILE));
+    let fd: number | undefined;
+    try {
+      configure(db, true);
+      db.exec(SCHEMA);
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)').run(
+        'format_version', FORMAT_VERSION, 'committed_rows', 0, 'model_sha256', opts.model.sha256);
+      fd = fs.openSync(path.join(root, MATRIX_FILE), 'w+');
+      fs.writeSync(fd, npyHeader(0, opts.model.dim), 0, NPY_DATA_OFFSET, 0);
+      fs.fsyncSync(fd);
+      const now = new Date().toISOString();
+      const manifest: WorkspaceManifest = {
+        formatVersion: FORMAT_VERSION,
+        model: { name: opts.model.name, sha256: opts.model.sha256, dim: opts.model.dim },
+        chunking: JSON.parse(JSON.stringify(opts.chunking)) as Record<string, unknown>,
+        created: now,
+        updated: now,
+        counts: { docs: 0, chunks: 0 },
+        matrix: { file: MATRIX_FILE, dtype: '<f4', dataOffset: NPY_DATA_OFFSET },
+        database: DB_FILE,
+      };
+      const ws = new Workspace({ dir, root, db, manifest, writable: true, staged: root !== dir, releaseLock });
+      ws.matrixFd = fd;
+      ws.writeManifest();
+      return ws;
+    } catch (err) {
+      db.close();
+      if (fd !== undefined) fs.closeSync(fd);
+      throw err;
+    }
+  }
+
+  private static openExisting(dir: string, root: string, writable: boolean, releaseLock?: () => void): Workspace {
+    const manifest = readManifest(dir, root);
+    const dbFile = path.join(root, DB_FILE);
+    let db: Database.Database;
+    try {
+      db = new Database(dbFile, { readonly: !writable, fileMustExist: true });
+    } catch (err) {
+      throw new NoIndexError(dir, `index at ${dir} is damaged: cannot open ${dbFile} (${(err as Error).message}); re-index with --rebuild`);
+    }
+    try {
+      configure(db, writable);
+      const modelSha = (db.prepare(`SELECT value FROM meta WHERE key = 'model_sha256'`).get() as { value: string } | undefined)?.value;
+      if (modelSha !== manifest.model.sha256) {
+        throw new NoIndexError(dir, `index at ${dir} is damaged: ${MANIFEST_FILE} and ${DB_FILE} disagree on the model; re-index with --rebuild`);
+      }
+      const ws = new Workspace({ dir, root, db, manifest, writable, staged: false, releaseLock });
+      ws.checkMatrixFile();
+      return ws;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Check that chunks.npy holds at least the committed rows (readers) — the invariant of addDocs. */
+  private checkMatrixFile(): void {
+    const file = path.join(this.root, MATRIX_FILE);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, this.writable ? 'r+' : 'r');
+    } catch (err) {
+      throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: cannot open ${file} (${(err as Error).message}); re-index with --rebuild`);
+    }
+    try {
+      readMatrixHeader(fd, file, this.dim);
+      const need = NPY_DATA_OFFSET + this.committedRows * this.dim * 4;
+      const size = fs.fstatSync(fd).size;
+      if (size < need) {
+        throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: ${file} has ${size} bytes but ${this.committedRows} committed rows need ${need}; re-index with --rebuild`);
+      }
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    if (this.writable) this.matrixFd = fd;
+    else fs.closeSync(fd);
+  }
+
+  /** Writer only: drop rows past the commit point, make the npy header and manifest agree with SQLite. */
+  private repair(): void {
+    const fd = this.matrixFd!;
+    const file = path.join(this.root, MATRIX_FILE);
+    const size = NPY_DATA_OFFSET + this.committedRows * this.dim * 4;
+    if (readMatrixHeader(fd, file, this.dim) !== this.committedRows || fs.fstatSync(fd).size !== size) {
+      fs.writeSync(fd, npyHeader(this.committedRows, this.dim), 0, NPY_DATA_OFFSET, 0);
+      fs.ftruncateSync(fd, size);
+      fs.fsyncSync(fd);
+    }
+    const counts = this.manifestData.counts;
+    if (counts.docs !== this.committedDocs || counts.chunks !== this.committedRows) this.writeManifest();
+  }
+
+  private writeManifest(): void {
+    this.manifestData = { ...this.manifest, updated: new Date().toISOString() };
+    writeFileAtomic(path.join(this.root, MANIFEST_FILE), JSON.stringify(this.manifestData, null, 2) + '\n');
+  }
+
+  private checkNewDoc(doc: NewDoc): void {
+    const where = `addDocs(${JSON.stringify(doc?.path)})`;
+    if (typeof doc.path !== 'string' || doc.path === '') throw new TypeError(`${where}: path must be a non-empty string`);
+    if (typeof doc.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(doc.sha256)) throw new TypeError(`${where}: sha256 must be 64 lowercase hex digits`);
+    for (const key of ['bytes', 'width', 'height'] as const) {
+      if (!Number.isSafeInteger(doc[key]) || doc[key] < 0) throw new TypeError(`${where}: ${key} must be a non-negative integer`);
+    }
+    if (!Array.isArray(doc.chunks) || doc.chunks.length === 0) throw new TypeError(`${where}: a doc needs at least one chunk`);
+    for (const c of doc.chunks) {
+      if (c.kind !== 'window' && c.kind !== 'whole') throw new TypeError(`${where}: chunk kind must be 'window' or 'whole', got ${JSON.stringify(c.kind)}`);
+      const b = c.box;
+      if (!b || ![b.x, b.y, b.width, b.height].every(Number.isSafeInteger)) throw new TypeError(`${where}: chunk boxes need integer x, y, width, height`);
+    }
+    if (!(doc.vectors instanceof Float32Array) || doc.vectors.length !== doc.chunks.length * this.dim) {
+      throw new TypeError(`${where}: vectors must be a Float32Array of ${doc.chunks.length} × ${this.dim} values`);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error(`workspace ${this.dir} is closed`);
+  }
+}
+
+function configure(db: Database.Database, writable: boolean): void {
+  if (writable) {
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives process crashes; a power cut may lose the last commits, which is
+    // still consistent because rows are fsynced before their commit.
+    db.pragma('synchronous = NORMAL');
+  }
+  db.pragma('busy_timeout = 5000');
+}
+
+function readManifest(dir: string, root: string): WorkspaceManifest {
+  const file = path.join(root, MANIFEST_FILE);
+  let manifest: WorkspaceManifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as WorkspaceManifest;
+  } catch (err) {
+    throw new NoIndexError(dir, `index at ${dir} is damaged: cannot read ${file} (${(err as Error).message}); re-index with --rebuild`);
+  }
+  if (manifest.formatVersion !== FORMAT_VERSION) {
+    throw new IncompatibleIndexError(dir, [`format version: the index uses ${manifest.formatVersion}, this flower-native reads ${FORMAT_VERSION}`]);
+  }
+  if (!manifest.model || typeof manifest.model.sha256 !== 'string' || !Number.isInteger(manifest.model.dim) || typeof manifest.chunking !== 'object') {
+    throw new NoIndexError(dir, `index at ${dir} is damaged: ${file} lacks model or chunking; re-index with --rebuild`);
+  }
+  return manifest;
+}
+
+function checkModelIdentity(model: ModelIdentity): void {
+  if (!model || typeof model.name !== 'string' || typeof model.sha256 !== 'string' || !Number.isSafeInteger(model.dim) || model.dim <= 0) {
+    throw new TypeError('openForWrite: model must be { name: string, sha256: string, dim: positive integer }');
+  }
+}
+
+/** If a finished rebuild is staged (READY), swap it in; idempotent, so a crash mid-swap is redone. */
+function finishInterruptedSwap(dir: string): void {
+  const staging = path.join(dir, STAGING_DIR);
+  if (!fs.existsSync(path.join(staging, READY_MARK))) return;
+  // Without its manifest the old index reads as absent, never as a mix of old and new files.
+  removeIfExists(path.join(dir, MANIFEST_FILE));
+  fsyncDir(dir);
+  for (const f of [`${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]) removeIfExists(path.join(dir, f));
+  for (const f of [MATRIX_FILE, DB_FILE, MANIFEST_FILE]) {
+    if (fs.existsSync(path.join(staging, f))) fs.renameSync(path.join(staging, f), path.join(dir, f));
+  }
+  fsyncDir(dir);
+  removeIfExists(staging);
+}
+
+/** One writer per workspace: a lock file holding the writer's pid (stale when that process is gone). */
+function acquireWriteLock(dir: string): () => void {
+  const release = tryWriteLock(dir);
+  if (release) return release;
+  const pid = readLockPid(path.join(dir, LOCK_FILE));
+  throw new Error(`workspace ${dir} is being written by process ${pid}: wait for it to finish (or remove ${path.join(dir, LOCK_FILE)} if that process is gone)`);
+}
+
+function tryWriteLock(dir: string): (() => void) | undefined {
+  const file = path.join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => removeIfExists(file);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+      const pid = readLockPid(file);
+      if (pid !== undefined && processAlive(pid)) return undefined;
+      removeIfExists(file); // stale: its writer died (kill -9 leaves this behind)
+    }
+  }
+  return undefined;
+}
+
+function readLockPid(file: string): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+function writeFully(fd: number, data: Float32Array, position: number): void {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let done = 0;
+  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+}
+
+/** JSON with object keys sorted, so parameter objects compare by value. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
+}
+
+function toDocRecord(r: DocRow): DocRecord {
+  return { id: r.id, path: r.path, sha256: r.sha256, bytes: r.bytes, width: r.width, height: r.height, label: r.label, chunkCount: r.chunk_count, firstChunk: r.first_chunk };
+}
+
+function toChunkRecord(r: ChunkRow): ChunkRecord {
+  return { row: r.row, doc: r.doc, kind: r.kind, box: { x: r.x, y: r.y, width: r.w, height: r.h } };
+}
