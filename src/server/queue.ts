@@ -1,0 +1,116 @@
+/**
+ * Admission control for searches: at most `maxConcurrent` run at once and at most `maxWaiting`
+ * more wait for a slot. A request is admitted (or refused with 429) as soon as it arrives, before
+ * its body is read, so a full server does not spend bandwidth on uploads it will not serve.
+ */
+export interface QueueLimits {
+  /** Searches running at once (the encoder pool's replicas are the natural value). */
+  readonly maxConcurrent: number;
+  /** Admitted requests allowed to wait for a slot (uploading or queued) beyond `maxConcurrent`. */
+  readonly maxWaiting: number;
+}
+
+/** A place in the queue: run the search with it once, release it when the response is done. */
+export interface Ticket {
+  /** Wait for a slot, run `work`, free the slot. Rejects with `signal.reason` if aborted while waiting. */
+  run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** Give the place back (idempotent); called when the response finishes or the client goes away. */
+  release(): void;
+}
+
+export class SearchQueue {
+  private admitted = 0;
+  private running = 0;
+  private readonly waiters: (() => void)[] = [];
+  /** Exponential moving average of one search's service time, for Retry-After estimates. */
+  private averageServiceMs = 0;
+
+  constructor(readonly limits: QueueLimits) {
+    if (!(limits.maxConcurrent >= 1) || !(limits.maxWaiting >= 0)) {
+      throw new RangeError(`queue limits: maxConcurrent must be ≥ 1 and maxWaiting ≥ 0 (got ${limits.maxConcurrent}, ${limits.maxWaiting})`);
+    }
+  }
+
+  /** Searches running now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Admitted requests not running yet (uploading their image or waiting for a slot). */
+  get waiting(): number {
+    return this.admitted - this.running;
+  }
+
+  /** A ticket, or null when `maxConcurrent + maxWaiting` requests are already admitted. */
+  tryAdmit(): Ticket | null {
+    if (this.admitted >= this.limits.maxConcurrent + this.limits.maxWaiting) return null;
+    this.admitted++;
+    // The ticket leaves the queue once released AND its search is over: a client that goes away
+    // mid-search does not free the encoder it is still using.
+    let released = false;
+    let searching = false;
+    let gone = false;
+    const leaveIfDone = (): void => {
+      if (gone || !released || searching) return;
+      gone = true;
+      this.admitted--;
+    };
+    return {
+      release: () => {
+        released = true;
+        leaveIfDone();
+      },
+      run: async <T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
+        if (searching || gone) throw new Error('a queue ticket runs one search');
+        await this.acquireSlot(signal);
+        searching = true;
+        const started = performance.now();
+        try {
+          return await work();
+        } finally {
+          this.recordServiceTime(performance.now() - started);
+          searching = false;
+          this.freeSlot();
+          leaveIfDone();
+        }
+      },
+    };
+  }
+
+  /** Seconds a refused client should wait: the admitted backlog times the average search time. */
+  retryAfterSeconds(): number {
+    const backlog = this.admitted / this.limits.maxConcurrent;
+    return Math.max(1, Math.ceil((backlog * this.averageServiceMs) / 1000));
+  }
+
+  private acquireSlot(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.running < this.limits.maxConcurrent) {
+      this.running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        this.running++;
+        resolve();
+      };
+      const onAbort = (): void => {
+        const at = this.waiters.indexOf(grant);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(grant);
+    });
+  }
+
+  private freeSlot(): void {
+    this.running--;
+    this.waiters.shift()?.();
+  }
+
+  private recordServiceTime(ms: number): void {
+    this.averageServiceMs = this.averageServiceMs === 0 ? ms : 0.8 * this.averageServiceMs + 0.2 * ms;
+  }
+}
