@@ -48,10 +48,13 @@ export class SearchQueue {
     // The ticket leaves the queue once released AND its search is over: a client that goes away
     // mid-search does not free the encoder it is still using.
     let released = false;
-    let searching = false;
+    let started = false;
+    // True from run() until its search is over (waiting for a slot included), set synchronously
+    // so a release() right after run() cannot slip in before the search holds its slot.
+    let busy = false;
     let gone = false;
     const leaveIfDone = (): void => {
-      if (gone || !released || searching) return;
+      if (gone || !released || busy) return;
       gone = true;
       this.admitted--;
     };
@@ -61,16 +64,23 @@ export class SearchQueue {
         leaveIfDone();
       },
       run: async <T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
-        if (searching || gone) throw new Error('a queue ticket runs one search');
-        await this.acquireSlot(signal);
-        searching = true;
-        const started = performance.now();
+        if (started) throw new Error('a queue ticket runs one search');
+        started = true;
+        busy = true;
+        try {
+          await this.acquireSlot(signal);
+        } catch (err) {
+          busy = false;
+          leaveIfDone();
+          throw err;
+        }
+        const began = performance.now();
         try {
           return await work();
         } finally {
-          this.recordServiceTime(performance.now() - started);
-          searching = false;
+          this.recordServiceTime(performance.now() - began);
           this.freeSlot();
+          busy = false;
           leaveIfDone();
         }
       },

@@ -1,0 +1,134 @@
+/** The server's building blocks on their own: the admission queue, the metrics text, the thumbnail cache. */
+import test from 'ava';
+import sharp from 'sharp';
+import { ServerMetrics } from '../src/server/metrics.js';
+import { SearchQueue } from '../src/server/queue.js';
+import { ThumbnailCache } from '../src/server/thumbs.js';
+import { flowerImage } from './fixtures.js';
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+test('queue admits maxConcurrent + maxWaiting, refuses beyond, and admits again once a ticket is released', (t) => {
+  const queue = new SearchQueue({ maxConcurrent: 2, maxWaiting: 1 });
+  const tickets = [queue.tryAdmit(), queue.tryAdmit(), queue.tryAdmit()];
+  t.true(tickets.every((ticket) => ticket !== null));
+  t.is(queue.tryAdmit(), null);
+  t.is(queue.waiting, 3);
+  tickets[0]!.release();
+  tickets[0]!.release(); // idempotent: must not free a second place
+  t.not(queue.tryAdmit(), null);
+  t.is(queue.tryAdmit(), null);
+});
+
+test('queue runs at most maxConcurrent searches at once, first come first served', async (t) => {
+  const queue = new SearchQueue({ maxConcurrent: 1, maxWaiting: 2 });
+  const gates = [deferred(), deferred(), deferred()];
+  const order: number[] = [];
+  const runs = gates.map((gate, i) => queue.tryAdmit()!.run(async () => {
+    order.push(i);
+    await gate.promise;
+    return i;
+  }));
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(order, [0]);
+  t.is(queue.inFlight, 1);
+  t.is(queue.waiting, 2);
+  gates[0]!.resolve();
+  t.is(await runs[0], 0);
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(order, [0, 1]);
+  gates[1]!.resolve();
+  gates[2]!.resolve();
+  t.deepEqual(await Promise.all(runs), [0, 1, 2]);
+  t.is(queue.inFlight, 0);
+});
+
+test('a waiting search whose client went away leaves the queue without running', async (t) => {
+  const queue = new SearchQueue({ maxConcurrent: 1, maxWaiting: 1 });
+  const gate = deferred();
+  const first = queue.tryAdmit()!;
+  const running = first.run(() => gate.promise);
+  const second = queue.tryAdmit()!;
+  const abort = new AbortController();
+  let ran = false;
+  const waiting = second.run(async () => {
+    ran = true;
+  }, abort.signal);
+  abort.abort(new Error('client closed'));
+  await t.throwsAsync(waiting, { message: 'client closed' });
+  second.release();
+  gate.resolve();
+  await running;
+  first.release();
+  t.false(ran);
+  t.is(queue.waiting, 0);
+  t.is(queue.inFlight, 0);
+});
+
+test('a released ticket keeps its slot until its running search finishes', async (t) => {
+  const queue = new SearchQueue({ maxConcurrent: 1, maxWaiting: 0 });
+  const gate = deferred();
+  const ticket = queue.tryAdmit()!;
+  const running = ticket.run(() => gate.promise);
+  ticket.release(); // the client disconnected mid-search
+  t.is(queue.tryAdmit(), null, 'the encoder is still busy with the abandoned search');
+  gate.resolve();
+  await running;
+  t.not(queue.tryAdmit(), null);
+});
+
+test('Retry-After is at least one second and grows with the backlog', async (t) => {
+  const queue = new SearchQueue({ maxConcurrent: 1, maxWaiting: 10 });
+  t.is(queue.retryAfterSeconds(), 1);
+  const done = queue.tryAdmit()!;
+  await done.run(() => new Promise((r) => setTimeout(r, 300)));
+  done.release();
+  for (let i = 0; i < 10; i++) queue.tryAdmit();
+  t.true(queue.retryAfterSeconds() >= 3, `10 queued × ~300 ms → ≥ 3 s, got ${queue.retryAfterSeconds()}`);
+});
+
+test('metrics render valid Prometheus text with counters, a cumulative histogram and live gauges', (t) => {
+  let waiting = 3;
+  const metrics = new ServerMetrics({ queueWaiting: () => waiting, searchesInFlight: () => 1, indexDocs: () => 12, indexChunks: () => 84 });
+  metrics.observeRequest('POST', '/search', 200, 0.02);
+  metrics.observeRequest('POST', '/search', 200, 0.3);
+  metrics.observeRequest('GET', '/docs/:id', 404, 0.001);
+  metrics.observeSearch({ decode: 5, encode: 15 });
+  metrics.observeRejection();
+  waiting = 4;
+  const text = metrics.render();
+  t.regex(text, /^flower_http_requests_total\{method="POST",route="\/search",status="200"\} 2$/m);
+  t.regex(text, /^flower_http_requests_total\{method="GET",route="\/docs\/:id",status="404"\} 1$/m);
+  t.regex(text, /^flower_http_request_duration_seconds_bucket\{route="\/search",le="0.025"\} 1$/m);
+  t.regex(text, /^flower_http_request_duration_seconds_bucket\{route="\/search",le="0.5"\} 2$/m);
+  t.regex(text, /^flower_http_request_duration_seconds_bucket\{route="\/search",le="\+Inf"\} 2$/m);
+  t.regex(text, /^flower_http_request_duration_seconds_count\{route="\/search"\} 2$/m);
+  t.regex(text, /^flower_search_stage_seconds_total\{stage="encode"\} 0.015$/m);
+  t.regex(text, /^flower_search_rejected_total 1$/m);
+  t.regex(text, /^flower_search_queue_depth 4$/m);
+  t.regex(text, /^flower_index_docs 12$/m);
+  t.regex(text, /^flower_index_chunks 84$/m);
+  // Every sample line belongs to a family declared with # TYPE.
+  const families = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+  for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
+    const name = line.split(/[{ ]/)[0]!.replace(/_(bucket|sum|count)$/, '');
+    t.true(families.has(name) || families.has(line.split(/[{ ]/)[0]!), `undeclared metric in: ${line}`);
+  }
+});
+
+test('thumbnails are small JPEGs within the size, shared while being made, and evicted past the byte budget', async (t) => {
+  const cache = new ThumbnailCache(128, 10_000);
+  const [a, b] = await Promise.all([cache.get('a', flowerImage(801)), cache.get('a', flowerImage(801))]);
+  t.is(a, b, 'concurrent requests share one thumbnail');
+  const meta = await sharp(a.bytes).metadata();
+  t.is(meta.format, 'jpeg');
+  t.is(Math.max(meta.width!, meta.height!), 128);
+  t.is(await cache.get('a', '/nonexistent/file.jpg'), a, 'a cached thumbnail does not touch the file again');
+  await cache.get('b', flowerImage(802));
+  await cache.get('c', flowerImage(803));
+  await t.throwsAsync(cache.get('a', '/nonexistent/file.jpg'), undefined, 'the least recently used entry was evicted');
+});
