@@ -1,0 +1,41 @@
+/**
+ * chunker: sliding windows over the normalized image (slidingWindows: last window snapped to the
+ * border, no duplicates) plus, optionally, the whole image squashed to the window size. Only boxes
+ * here: the encoder cuts them straight into its batch tensor.
+ */
+import { resizeExact } from '../image/index.js';
+import { slidingWindows } from '../kernels/index.js';
+import { builtinServices } from './services.js';
+import type { Executor, ExecutorContext, FlowChunk, FlowDoc } from './types.js';
+
+export class Chunker implements Executor {
+  static readonly params = {
+    window: { default: 224, int: true, min: 1 },
+    stride: { default: 112, int: true, min: 1 },
+    whole: { default: true },
+  };
+
+  constructor(private readonly opts: { window: number; stride: number; whole: boolean }) {}
+
+  open(ctx: ExecutorContext): void {
+    const { input } = builtinServices(ctx.services, ctx.pod).model;
+    if (input.width !== this.opts.window || input.height !== this.opts.window) {
+      throw new Error(`pod '${ctx.pod}': window ${this.opts.window} does not match the model input ${input.width}x${input.height}`);
+    }
+  }
+
+  async process(doc: FlowDoc): Promise<void> {
+    const image = doc.image;
+    if (!image) throw new Error(`chunker: ${doc.uri} has no image (put a normalizer before the chunker)`);
+    const { window, stride } = this.opts;
+    if (Math.min(image.width, image.height) < window) {
+      throw new Error(`chunker: ${doc.uri} is ${image.width}x${image.height} after normalizing, smaller than the ${window} px window (normalizer shorter_side must be >= window)`);
+    }
+    const chunks: FlowChunk[] = slidingWindows(image.width, image.height, window, stride).map((box) => ({ kind: 'window', box, image }));
+    if (this.opts.whole) {
+      const whole = await resizeExact(image, window, window);
+      chunks.push({ kind: 'whole', box: { x: 0, y: 0, width: window, height: window }, image: whole });
+    }
+    doc.chunks = chunks;
+  }
+}

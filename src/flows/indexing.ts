@@ -1,0 +1,168 @@
+/**
+ * `indexImages`: walk a folder, run every image through the index flow, commit the finished docs
+ * to the workspace in groups (each group one atomic commit, so a kill loses at most the docs of
+ * the group in progress), and report what happened to every file.
+ */
+import fs from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { readLabelsCsv } from '../eval/labels.js';
+import { Chunker } from '../executors/chunker.js';
+import { Normalizer } from '../executors/normalizer.js';
+import type { BuiltinServices } from '../executors/services.js';
+import { IMAGE_EXTENSIONS } from '../image/index.js';
+import { loadModel, type LoadedModel } from '../model/index.js';
+import { Workspace, type NewDoc } from '../store/index.js';
+import { RunningFlow } from './runner.js';
+import { flowFile, loadFlow, type FlowSpec } from './spec.js';
+import { resolveModelDir, writeSources } from './sources.js';
+
+export interface IndexOptions {
+  /** Folder of images, walked recursively; a `labels.csv` in it (file,class_id,class_name) labels the docs. */
+  data: string;
+  workspace: string;
+  /** Model folder (model.json + .onnx); default: the cached default model, downloaded if missing. */
+  model?: string;
+  /** Index flow file; default: the shipped flows/index.yml. */
+  flow?: string;
+  /** Start the index over (the old one stays readable until the new one is complete). */
+  rebuild?: boolean;
+  /** Encoder workers, overriding the flow's `replicas`. */
+  replicas?: number;
+  /** Chunks per encoder batch, overriding the flow's `batch_size`. */
+  batchSize?: number;
+  onProgress?: (progress: IndexProgress) => void;
+}
+
+export interface IndexProgress {
+  /** Image files found. */
+  readonly total: number;
+  /** Files handled so far (indexed + unchanged + skipped). */
+  readonly done: number;
+  readonly indexed: number;
+  readonly unchanged: number;
+  readonly skipped: number;
+  readonly chunks: number;
+  readonly elapsedMs: number;
+}
+
+export interface IndexSummary {
+  readonly workspace: string;
+  /** Image files found in the folder. */
+  readonly files: number;
+  /** Docs added by this run. */
+  readonly indexed: number;
+  /** Chunks added by this run. */
+  readonly chunks: number;
+  /** Files already in the index (same content). */
+  readonly unchanged: number;
+  /** Files that could not be indexed, with the reason. */
+  readonly skipped: readonly { file: string; reason: string }[];
+  readonly seconds: number;
+  /** Docs added per second of this run. */
+  readonly imagesPerSecond: number;
+  /** The whole index after this run. */
+  readonly total: { readonly docs: number; readonly chunks: number };
+  /** Milliseconds each pod spent processing, summed over docs (pods overlap, so these add up to more than `seconds`). */
+  readonly podTime: Readonly<Record<string, number>>;
+}
+
+/** Commit after this many finished docs, or this long after the previous commit. */
+const COMMIT_DOCS = 32;
+const COMMIT_MS = 2000;
+
+export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
+  const started = performance.now();
+  const dataDir = path.resolve(opts.data);
+  const files = await findImages(dataDir, path.resolve(opts.workspace));
+  const spec = await loadFlow(flowFile('index', opts.flow));
+  const modelDir = await resolveModelDir(opts.model);
+  const model = await loadModel(modelDir);
+  const chunking = chunkingOf(spec);
+  const workspace = Workspace.openForWrite(opts.workspace, { model: { name: model.name, sha256: model.sha256, dim: model.embedding.dim }, chunking, rebuild: opts.rebuild });
+  const labelsFile = path.join(dataDir, 'labels.csv');
+  const services: BuiltinServices = {
+    mode: 'index',
+    model,
+    workspace,
+    labels: fs.existsSync(labelsFile) ? readLabelsCsv(labelsFile) : undefined,
+    encoder: { replicas: opts.replicas, batchSize: opts.batchSize },
+  };
+
+  let indexed = 0;
+  let chunks = 0;
+  let unchanged = 0;
+  const skipped: { file: string; reason: string }[] = [];
+  let pending: NewDoc[] = [];
+  let lastCommit = performance.now();
+  const commit = () => {
+    const added = workspace.addDocs(pending);
+    indexed += added.length;
+    chunks += added.reduce((sum, doc) => sum + doc.chunkCount, 0);
+    pending = [];
+    lastCommit = performance.now();
+  };
+
+  let flow: RunningFlow | undefined;
+  let total = { docs: 0, chunks: 0 };
+  try {
+    flow = await RunningFlow.open(spec, services);
+    await flow.runAll(files.map((file) => ({ uri: file })), ({ doc, skipped: skip }) => {
+      if (skip?.expected) unchanged++;
+      else if (skip) skipped.push({ file: skip.file, reason: skip.reason });
+      else pending.push(doc.entry as NewDoc);
+      if (pending.length >= COMMIT_DOCS || (pending.length > 0 && performance.now() - lastCommit >= COMMIT_MS)) commit();
+      opts.onProgress?.({
+        total: files.length, done: indexed + pending.length + unchanged + skipped.length, indexed: indexed + pending.length, unchanged,
+        skipped: skipped.length, chunks: chunks + pending.reduce((sum, entry) => sum + entry.chunks.length, 0), elapsedMs: performance.now() - started,
+      });
+    });
+    commit();
+  } finally {
+    try {
+      await flow?.close();
+    } finally {
+      total = { docs: workspace.docCount, chunks: workspace.chunkCount };
+      workspace.close();
+    }
+  }
+  if (total.docs > 0) writeSources(opts.workspace, { model: modelDir, data: dataDir });
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    workspace: path.resolve(opts.workspace), files: files.length, indexed, chunks, unchanged, skipped, seconds,
+    imagesPerSecond: indexed / seconds, total, podTime: Object.fromEntries(flow!.podTime),
+  };
+}
+
+/** Every image file under `dir` (by extension, case-insensitive), sorted, leaving out the workspace if it lies inside. */
+export async function findImages(dir: string, exclude?: string): Promise<string[]> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch (err) {
+    throw new Error(`${dir}: cannot read the data folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const extensions = new Set(IMAGE_EXTENSIONS.map((ext) => `.${ext}`));
+  return entries
+    .filter((entry) => entry.isFile() && extensions.has(path.extname(entry.name).toLowerCase()))
+    .map((entry) => path.join(entry.parentPath, entry.name))
+    .filter((file) => !exclude || path.relative(exclude, file).startsWith('..'))
+    .sort();
+}
+
+/** The parameters that decide what a chunk is; recorded in the workspace manifest, checked at query time. */
+export function chunkingOf(spec: FlowSpec): Record<string, unknown> {
+  const normalizer = spec.pods.find((pod) => pod.executor === (Normalizer as unknown));
+  const chunker = spec.pods.find((pod) => pod.executor === (Chunker as unknown));
+  return {
+    ...(normalizer && { shorter_side: normalizer.params.shorter_side }),
+    ...(chunker && { window: chunker.params.window, stride: chunker.params.stride, whole: chunker.params.whole }),
+  };
+}
+
+/** The model a flow will run: loaded from `dir`, or the cached default. */
+export async function openModel(dir?: string): Promise<{ dir: string; model: LoadedModel }> {
+  const modelDir = await resolveModelDir(dir);
+  return { dir: modelDir, model: await loadModel(modelDir) };
+}
