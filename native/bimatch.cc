@@ -1,0 +1,120 @@
+// BiMatch doc ranking from one query's top-k chunk matches. Same order of operations as the TS
+// reference (hits sorted by doc, row, query; sums in that order), so scores agree bit for bit.
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "args.h"
+#include "kernels.h"
+
+namespace flower {
+namespace {
+
+constexpr double kDMiss = 2000;  // D_MISS in src/kernels/types.ts
+
+struct Hit {
+  int32_t doc, row, query;
+  double distance;
+};
+
+struct Ranked {
+  int32_t doc;
+  double score;
+  int32_t best_chunk;
+};
+
+Napi::Value BiMatch(const Napi::CallbackInfo& info) {
+  const Napi::Env env = info.Env();
+  const auto ids = typed_arg<int32_t>(info, 0, "topk.ids");
+  const auto scores = typed_arg<float>(info, 1, "topk.scores");
+  const int64_t k = int_arg(info, 2, "topk.k", 0);
+  const int64_t query_chunks = int_arg(info, 3, "queryChunks", 0);
+  const auto chunk_doc = typed_arg<int32_t>(info, 4, "chunkDoc");
+  const auto doc_counts = typed_arg<int32_t>(info, 5, "docChunkCounts");
+  range_check(env, int64_t(ids.ElementLength()) == query_chunks * k && int64_t(scores.ElementLength()) == query_chunks * k,
+              "topk.ids/scores must hold queryChunks x k entries");
+
+  std::vector<Hit> hits;
+  hits.reserve(ids.ElementLength());
+  for (int64_t q = 0; q < query_chunks; q++) {
+    for (int64_t s = 0; s < k; s++) {
+      const int32_t row = ids[size_t(q * k + s)];
+      if (row < 0) continue;
+      range_check(env, size_t(row) < chunk_doc.ElementLength(), "topk.ids holds row " + std::to_string(row) + ", not a chunk row");
+      const int32_t doc = chunk_doc[size_t(row)];
+      range_check(env, doc >= 0 && size_t(doc) < doc_counts.ElementLength(), "chunkDoc[" + std::to_string(row) + "] is not a doc index");
+      range_check(env, doc_counts[size_t(doc)] >= 1, "docChunkCounts[" + std::to_string(doc) + "] < 1 for a doc with a match");
+      hits.push_back({doc, row, int32_t(q), 1.0 - double(scores[size_t(q * k + s)])});
+    }
+  }
+  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+    if (a.doc != b.doc) return a.doc < b.doc;
+    if (a.row != b.row) return a.row < b.row;
+    return a.query < b.query;
+  });
+
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  std::vector<Ranked> ranked;
+  std::vector<double> best_per_query(static_cast<size_t>(query_chunks));
+  for (size_t start = 0; start < hits.size();) {
+    const int32_t doc = hits[start].doc;
+    size_t end = start;
+    while (end < hits.size() && hits[end].doc == doc) end++;
+
+    double match_sum = 0, best_distance = kInf;
+    int64_t match_hit = 0;
+    int32_t best_chunk = -1;
+    std::fill(best_per_query.begin(), best_per_query.end(), kInf);
+    for (size_t i = start; i < end;) {
+      const int32_t row = hits[i].row;
+      double row_best = kInf;
+      for (; i < end && hits[i].row == row; i++) {
+        row_best = std::min(row_best, hits[i].distance);
+        double& query_best = best_per_query[size_t(hits[i].query)];
+        query_best = std::min(query_best, hits[i].distance);
+      }
+      match_sum += row_best;
+      match_hit++;
+      if (row_best < best_distance) {
+        best_distance = row_best;
+        best_chunk = row;
+      }
+    }
+    double query_sum = 0;
+    int64_t query_hit = 0;
+    for (double best : best_per_query) {
+      if (best == kInf) continue;
+      query_sum += best;
+      query_hit++;
+    }
+    const double match_count = doc_counts[size_t(doc)];
+    const double s_match = 1 - (match_sum + kDMiss * (match_count - double(match_hit))) / (kDMiss * match_count);
+    const double s_query = 1 - (query_sum + kDMiss * double(query_chunks - query_hit)) / (kDMiss * double(query_chunks));
+    ranked.push_back({doc, (s_match + s_query) / 2, best_chunk});
+    start = end;
+  }
+  // Docs are in ascending order already; a stable sort keeps the lower doc first on ties.
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
+
+  auto docs = Napi::Int32Array::New(env, ranked.size());
+  auto doc_scores = Napi::Float64Array::New(env, ranked.size());
+  auto best_chunks = Napi::Int32Array::New(env, ranked.size());
+  for (size_t i = 0; i < ranked.size(); i++) {
+    docs[i] = ranked[i].doc;
+    doc_scores[i] = ranked[i].score;
+    best_chunks[i] = ranked[i].best_chunk;
+  }
+  auto result = Napi::Object::New(env);
+  result.Set("docs", docs);
+  result.Set("scores", doc_scores);
+  result.Set("bestChunks", best_chunks);
+  return result;
+}
+
+}  // namespace
+
+void register_bimatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("biMatch", Napi::Function::New(env, BiMatch, "biMatch"));
+}
+
+}  // namespace flower
