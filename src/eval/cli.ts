@@ -1,0 +1,129 @@
+/** `flower-native eval`: leave-one-out retrieval quality of a labelled workspace, as a table, JSON and an HTML report. */
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { EVAL_MODES, evaluate, type EvalMode, type EvalResult } from './evaluate.js';
+import { METRIC_LABELS, METRIC_NAMES } from './metrics.js';
+import { writeHtmlReport } from './report.js';
+
+interface EvalCliOptions {
+  workspace: string;
+  data?: string;
+  json?: boolean;
+  report: string | false;
+  top: number;
+  samples: number;
+  modes: EvalMode[];
+  model?: string;
+  flow?: string;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+function modeList(value: string): EvalMode[] {
+  const modes = value.split(',').map((m) => m.trim());
+  for (const mode of modes) {
+    if (!(mode in EVAL_MODES)) throw new InvalidArgumentError(`unknown mode "${mode}" (known: ${Object.keys(EVAL_MODES).join(', ')})`);
+  }
+  return [...new Set(modes)] as EvalMode[];
+}
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('leave-one-out retrieval quality over a labelled, indexed folder: P@1/5/10, mAP@10 and mAP per class and ranking mode')
+    .requiredOption('-w, --workspace <dir>', 'indexed workspace')
+    .option('-d, --data <dir>', 'folder with labels.csv (file,class_id,class_name); default: the labels stored at index time')
+    .option('--json', 'print the metrics as JSON')
+    .option('--report <file>', 'HTML report path (default: eval-report.html in the workspace)')
+    .option('--no-report', 'skip the HTML report')
+    .option('--top <n>', 'results shown per sample query in the report', positiveInt, 10)
+    .option('--samples <n>', 'sample queries per class in the report', positiveInt, 2)
+    .option('--modes <list>', `ranking modes, comma-separated (${Object.keys(EVAL_MODES).join(',')})`, modeList, Object.keys(EVAL_MODES) as EvalMode[])
+    .option('--model <dir>', 'model directory (default: the one the workspace was built with, from the cache)')
+    .option('--flow <file>', 'query flow YAML (default: the packaged one)')
+    .action(async (options: EvalCliOptions) => {
+      const progress = progressPrinter();
+      const result = await evaluate({
+        workspace: options.workspace,
+        data: options.data,
+        model: options.model,
+        flow: options.flow,
+        modes: options.modes,
+        keep: options.top,
+        onProgress: progress,
+      });
+      let reportFile: string | undefined;
+      if (options.report !== false) {
+        reportFile = path.resolve(typeof options.report === 'string' ? options.report : path.join(options.workspace, 'eval-report.html'));
+        await writeHtmlReport(reportFile, result, { top: options.top, samplesPerClass: options.samples });
+      }
+      process.stdout.write(options.json ? `${JSON.stringify(evalJson(result, reportFile), null, 2)}\n` : evalText(result, reportFile));
+    });
+}
+
+/** Progress on stderr: a rewritten line on a terminal, a line per quarter otherwise. */
+function progressPrinter(): (done: number, total: number) => void {
+  const tty = process.stderr.isTTY;
+  let lastQuarter = 0;
+  return (done, total) => {
+    if (tty) {
+      process.stderr.write(`\reval: ${done}/${total} queries${done === total ? '\n' : ''}`);
+    } else if (Math.floor((4 * done) / total) > lastQuarter) {
+      lastQuarter = Math.floor((4 * done) / total);
+      process.stderr.write(`eval: ${done}/${total} queries\n`);
+    }
+  };
+}
+
+/** What `--json` prints: the figures and their definitions, without per-query detail. */
+export function evalJson(result: EvalResult, reportFile?: string) {
+  return {
+    workspace: result.workspace,
+    docs: result.docs,
+    chunks: result.chunks,
+    queries: result.queries,
+    unlabelled: result.unlabelled,
+    modes: Object.fromEntries(result.modes.map((mode) => [mode, EVAL_MODES[mode]])),
+    metrics: {
+      p1: 'precision@1',
+      p5: 'precision@5',
+      p10: 'precision@10 (relevant docs among the first 10, divided by 10)',
+      ap10: 'mAP@10: mean over queries of (sum of precision@i at relevant ranks i <= 10) / min(relevant docs, 10)',
+      ap: 'mAP: mean over queries of the mean precision at the rank of each relevant doc, over the whole ranking',
+      ties: 'expected value over the orders of tied scores; docs a ranker does not return tie at the bottom',
+    },
+    overall: result.overall,
+    classes: result.classes,
+    report: reportFile ?? null,
+    seconds: Math.round(result.seconds * 10) / 10,
+  };
+}
+
+/** One table: overall then every class, a row per ranking mode. */
+export function evalText(result: EvalResult, reportFile?: string): string {
+  const header = ['class', 'mode', 'queries', ...METRIC_NAMES.map((m) => METRIC_LABELS[m])];
+  const rows: string[][] = [];
+  const groups = [{ label: 'ALL', queries: result.queries, metrics: result.overall }, ...result.classes];
+  for (const group of groups) {
+    for (const mode of result.modes) rows.push([group.label, mode, String(group.queries), ...METRIC_NAMES.map((m) => group.metrics[mode][m].toFixed(3))]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const lines = [
+    `Leave-one-out retrieval: ${result.queries} queries over ${result.docs} docs (${result.chunks} chunks), ${result.classes.length} classes, ${result.seconds.toFixed(1)} s`,
+    '',
+    line(header),
+    `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line),
+    '',
+    ...result.modes.map((mode) => `${mode}: ${EVAL_MODES[mode]}`),
+    'P@k: share of the first k results in the query\'s class. AP: mean precision at the ranks of all same-class docs (whole ranking); AP@10 divides by min(R, 10).',
+    ...(result.unlabelled ? [`${result.unlabelled} unlabelled docs were ranked but never used as queries nor counted as relevant.`] : []),
+    ...(reportFile ? [`report: ${reportFile}`] : []),
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,241 @@
+/**
+ * Leave-one-out retrieval quality of an indexed, labelled folder.
+ *
+ * Every labelled doc is a query; its relevant docs are the other docs of its class; the query doc
+ * itself is excluded from its own results. The query chunks are the doc's STORED chunk vectors
+ * (Searcher.searchChunks), not a re-encoding of the file: the query flow's front half (decode,
+ * normalize, chunk, encode) is the same code with the same parameters as the index flow's, so the
+ * vectors it would compute are the stored ones, and eval skips ~1360 redundant encodes.
+ *
+ * Rankers that return only some docs (BiMatch only scores docs hit by the chunk top-k) get the
+ * rest appended as one tie at -Infinity, and the metrics take the expected value over the orders
+ * of every tie (see metrics.ts), so an unreturned relevant doc counts as "somewhere down there".
+ */
+import { openIndex, type Searcher } from '../index.js';
+import { kernels } from '../kernels/index.js';
+import { docLabels } from './labels.js';
+import { meanMetrics, queryMetrics, type QueryMetrics } from './metrics.js';
+
+export type EvalMode = 'bimatch' | 'whole' | 'chamfer';
+
+/** What each mode ranks by; printed beside the table. */
+export const EVAL_MODES: Readonly<Record<EvalMode, string>> = {
+  bimatch: 'BiMatch over all chunks (the default query ranking)',
+  whole: 'cosine of the whole-image chunks alone',
+  chamfer: 'symmetric mean-of-max cosine over window chunks, every doc scored (no top-k cut-off)',
+};
+
+export interface EvalOptions {
+  readonly workspace: string;
+  /** Folder holding labels.csv; default: the labels stored with the docs at index time. */
+  readonly data?: string;
+  /** Passed to openIndex. */
+  readonly model?: string;
+  readonly flow?: string;
+  readonly modes?: readonly EvalMode[];
+  /** Results kept per query and mode, for the report (default 10). */
+  readonly keep?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface RankedDoc {
+  readonly doc: number;
+  readonly score: number;
+  readonly relevant: boolean;
+}
+
+export interface QueryOutcome {
+  readonly doc: number;
+  readonly label: string;
+  readonly metrics: Record<EvalMode, QueryMetrics>;
+  /** The first `keep` results of each mode. */
+  readonly top: Record<EvalMode, RankedDoc[]>;
+}
+
+export interface ClassMetrics {
+  readonly label: string;
+  readonly queries: number;
+  readonly metrics: Record<EvalMode, QueryMetrics>;
+}
+
+export interface EvalResult {
+  readonly workspace: string;
+  readonly docs: number;
+  readonly chunks: number;
+  readonly queries: number;
+  /** Docs without a label: not used as queries, never relevant, still ranked. */
+  readonly unlabelled: number;
+  readonly modes: readonly EvalMode[];
+  /** Means over all queries. */
+  readonly overall: Record<EvalMode, QueryMetrics>;
+  /** In order of each class's first doc. */
+  readonly classes: readonly ClassMetrics[];
+  readonly outcomes: readonly QueryOutcome[];
+  /** Path and label of every doc id, for the report. */
+  readonly docPaths: readonly string[];
+  readonly docLabels: readonly (string | null)[];
+  readonly seconds: number;
+}
+
+export async function evaluate(options: EvalOptions): Promise<EvalResult> {
+  const started = performance.now();
+  const modes = options.modes ?? (Object.keys(EVAL_MODES) as EvalMode[]);
+  const keep = options.keep ?? 10;
+  const searcher = await openIndex(options.workspace, { model: options.model, flow: options.flow });
+  try {
+    const ws = searcher.workspace;
+    const docs = ws.docs();
+    const labels = docLabels(docs, options.data);
+    const queries = docs.filter((doc) => labels[doc.id] !== null);
+    if (queries.length === 0) {
+      throw new Error(`${options.workspace}: no indexed doc has a class label; pass --data <folder with labels.csv>`);
+    }
+    const kinds = new Array<'window' | 'whole'>(ws.chunkCount).fill('window');
+    for (const row of ws.wholeChunkRows()) if (row >= 0) kinds[row] = 'whole';
+    const matrix = ws.matrix();
+    const chamfer = modes.includes('chamfer') ? new ChamferRanker(searcher, matrix, kinds) : undefined;
+
+    const outcomes: QueryOutcome[] = [];
+    for (const query of queries) {
+      const label = labels[query.id]!;
+      const rows = { start: query.firstChunk, end: query.firstChunk + query.chunkCount };
+      const metrics = {} as Record<EvalMode, QueryMetrics>;
+      const top = {} as Record<EvalMode, RankedDoc[]>;
+      for (const mode of modes) {
+        const scored = mode === 'chamfer' ? chamfer!.rank(rows, query.id) : await searchStored(searcher, matrix, kinds, rows, query.id, mode, docs.length);
+        const ranking = completeRanking(scored, docs.length, query.id, (doc) => labels[doc] === label);
+        metrics[mode] = queryMetrics(ranking);
+        top[mode] = ranking.slice(0, keep);
+      }
+      outcomes.push({ doc: query.id, label, metrics, top });
+      options.onProgress?.(outcomes.length, queries.length);
+    }
+
+    const classNames = [...new Set(queries.map((doc) => labels[doc.id]!))];
+    const byMode = (subset: QueryOutcome[]) =>
+      Object.fromEntries(modes.map((mode) => [mode, meanMetrics(subset.map((o) => o.metrics[mode]))])) as Record<EvalMode, QueryMetrics>;
+    return {
+      workspace: options.workspace,
+      docs: docs.length,
+      chunks: ws.chunkCount,
+      queries: outcomes.length,
+      unlabelled: docs.length - queries.length,
+      modes,
+      overall: byMode(outcomes),
+      classes: classNames.map((label) => {
+        const subset = outcomes.filter((o) => o.label === label);
+        return { label, queries: subset.length, metrics: byMode(subset) };
+      }),
+      outcomes,
+      docPaths: docs.map((doc) => doc.path),
+      docLabels: labels,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await searcher.close();
+  }
+}
+
+interface Scored {
+  readonly doc: number;
+  readonly score: number;
+}
+
+/** Rank with the doc's stored chunks through the product's own query path. */
+async function searchStored(
+  searcher: Searcher,
+  matrix: Float32Array,
+  kinds: readonly ('window' | 'whole')[],
+  rows: { start: number; end: number },
+  excludeDoc: number,
+  mode: 'bimatch' | 'whole',
+  docCount: number,
+): Promise<Scored[]> {
+  const dim = searcher.workspace.dim;
+  // A copy: the stored matrix may be a read-only mapping, and the search may transfer its input.
+  const vectors = matrix.slice(rows.start * dim, rows.end * dim);
+  const result = await searcher.searchChunks(vectors, kinds.slice(rows.start, rows.end), { top: docCount, mode, excludeDoc });
+  return result.results.map((r) => ({ doc: r.docId, score: r.score }));
+}
+
+/**
+ * Every doc but the query, best first: the ranker's docs in its order, then the ones it did not
+ * return as a tie at -Infinity (in doc order; the metrics average over the tie's orders anyway).
+ */
+export function completeRanking(scored: readonly Scored[], docCount: number, queryDoc: number, isRelevant: (doc: number) => boolean): RankedDoc[] {
+  const ranking: RankedDoc[] = [];
+  const seen = new Uint8Array(docCount);
+  seen[queryDoc] = 1;
+  for (const { doc, score } of scored) {
+    if (doc === queryDoc) throw new Error(`ranker returned the query doc ${queryDoc} although it was excluded`);
+    if (seen[doc]) throw new Error(`ranker returned doc ${doc} twice`);
+    seen[doc] = 1;
+    ranking.push({ doc, score, relevant: isRelevant(doc) });
+  }
+  for (let doc = 0; doc < docCount; doc++) if (!seen[doc]) ranking.push({ doc, score: -Infinity, relevant: isRelevant(doc) });
+  return ranking;
+}
+
+/**
+ * Symmetric mean-of-max ("Chamfer") similarity over window chunks: the mean over query windows of
+ * their best cosine in the doc, averaged with the mean over the doc's windows of their best cosine
+ * in the query. Unlike BiMatch it scores every doc from the full similarity (top-k with k = rows),
+ * so it shows what the chunk top-k cut-off costs.
+ */
+class ChamferRanker {
+  private readonly matrix: Float32Array;
+  private readonly dim: number;
+  private readonly rows: number;
+  private readonly chunkDoc: Int32Array;
+  private readonly isWindow: Uint8Array;
+  private readonly docWindows: Int32Array;
+  private readonly docCount: number;
+
+  constructor(searcher: Searcher, matrix: Float32Array, kinds: readonly ('window' | 'whole')[]) {
+    const ws = searcher.workspace;
+    this.matrix = matrix;
+    this.dim = ws.dim;
+    this.rows = ws.chunkCount;
+    this.chunkDoc = ws.chunkDoc();
+    this.docCount = ws.docCount;
+    this.isWindow = Uint8Array.from(kinds, (kind) => (kind === 'window' ? 1 : 0));
+    this.docWindows = new Int32Array(this.docCount);
+    for (let row = 0; row < this.rows; row++) if (this.isWindow[row]) this.docWindows[this.chunkDoc[row]!]!++;
+  }
+
+  rank(rows: { start: number; end: number }, queryDoc: number): Scored[] {
+    const windowRows: number[] = [];
+    for (let row = rows.start; row < rows.end; row++) if (this.isWindow[row]) windowRows.push(row);
+    if (windowRows.length === 0) return [];
+    const queries = new Float32Array(windowRows.length * this.dim);
+    windowRows.forEach((row, i) => queries.set(this.matrix.subarray(row * this.dim, (row + 1) * this.dim), i * this.dim));
+    const { ids, scores, k } = kernels.cosineTopK({ matrix: this.matrix, rows: this.rows, dim: this.dim, queries, k: this.rows });
+
+    const querySide = new Float64Array(this.docCount); // Σ over query windows of the best cosine in each doc
+    const lastQuery = new Int32Array(this.docCount).fill(-1);
+    const rowBest = new Float64Array(this.rows).fill(-Infinity); // best cosine of each stored window in the query
+    for (let q = 0; q < windowRows.length; q++) {
+      for (let j = q * k; j < (q + 1) * k; j++) {
+        const row = ids[j]!;
+        if (row < 0 || !this.isWindow[row]) continue;
+        const score = scores[j]!;
+        const doc = this.chunkDoc[row]!;
+        if (lastQuery[doc] !== q) {
+          lastQuery[doc] = q; // rows come best first: the first hit of a doc is its max
+          querySide[doc]! += score;
+        }
+        if (score > rowBest[row]!) rowBest[row] = score;
+      }
+    }
+    const docSide = new Float64Array(this.docCount);
+    for (let row = 0; row < this.rows; row++) if (this.isWindow[row]) docSide[this.chunkDoc[row]!]! += rowBest[row]!;
+
+    const scored: Scored[] = [];
+    for (let doc = 0; doc < this.docCount; doc++) {
+      if (doc === queryDoc || this.docWindows[doc] === 0) continue;
+      const score = (querySide[doc]! / windowRows.length + docSide[doc]! / this.docWindows[doc]!) / 2;
+      if (Number.isFinite(score)) scored.push({ doc, score });
+    }
+    return scored.sort((a, b) => b.score - a.score || a.doc - b.doc);
+  }
+}
