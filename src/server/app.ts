@@ -202,11 +202,16 @@ function findDoc(searcher: SearchBackend, id: number): ServedDoc {
   return doc;
 }
 
-/** The best-match box as fractions of the doc's image (what the page overlays on a thumbnail). */
+/** The best-match box as fractions of the doc's image (what the page overlays on a thumbnail), clamped to it. */
 function areaOf(box: Box, doc: ServedDoc | undefined): { left: number; top: number; width: number; height: number } | undefined {
   if (!doc || !(doc.width > 0 && doc.height > 0)) return undefined;
-  const fraction = (value: number, of: number): number => Math.round(Math.min(1, Math.max(0, value / of)) * 10_000) / 10_000;
-  return { left: fraction(box.x, doc.width), top: fraction(box.y, doc.height), width: fraction(box.width, doc.width), height: fraction(box.height, doc.height) };
+  // Floor the start and the end separately so rounding never pushes the area past the image.
+  const fraction = (value: number, of: number): number => Math.floor(Math.min(1, Math.max(0, value / of)) * 10_000) / 10_000;
+  const left = fraction(box.x, doc.width);
+  const top = fraction(box.y, doc.height);
+  const width = Math.round((fraction(box.x + box.width, doc.width) - left) * 10_000) / 10_000;
+  const height = Math.round((fraction(box.y + box.height, doc.height) - top) * 10_000) / 10_000;
+  return { left, top, width, height };
 }
 
 function docLinks(id: number): { doc: string; image: string; thumb: string } {
