@@ -1,0 +1,54 @@
+/** `flower-native bench`: the benchmark suite from the CLI (the same as `npm run bench`). */
+import { InvalidArgumentError, type Command } from 'commander';
+import { runBench, SECTIONS, type BenchOptions, type SectionKey } from './run.js';
+
+interface BenchCliOptions {
+  quick?: boolean;
+  sections?: SectionKey[];
+  runs?: number;
+  out?: string;
+  images?: number;
+  queries?: number;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+function sectionList(value: string): SectionKey[] {
+  const known = SECTIONS.map((s) => s.key) as string[];
+  const keys = value.split(',').map((s) => s.trim());
+  for (const key of keys) if (!known.includes(key)) throw new InvalidArgumentError(`unknown section "${key}" (known: ${known.join(', ')})`);
+  return keys as SectionKey[];
+}
+
+export function addBenchOptions(command: Command): Command {
+  return command
+    .option('--quick', 'smaller sizes and fewer runs (under 2 minutes)')
+    .option('--sections <list>', `sections to run, comma-separated (${SECTIONS.map((s) => s.key).join(',')})`, sectionList)
+    .option('--runs <n>', 'runs per figure (default 5, quick 2)', positiveInt)
+    .option('--out <file>', 'results JSON path (default bench/results/<date>-<host>[-quick].json)')
+    .option('--images <n>', 'end to end: fixture images to index (default all 1360, quick 136)', positiveInt)
+    .option('--queries <n>', 'end to end: query images per latency pass (default 100, quick 30)', positiveInt);
+}
+
+export function benchOptionsFrom(options: BenchCliOptions): BenchOptions {
+  return {
+    quick: options.quick ?? false,
+    sections: options.sections,
+    runs: options.runs,
+    out: options.out,
+    sectionOptions: { images: options.images, queries: options.queries },
+  };
+}
+
+export function register(program: Command): void {
+  addBenchOptions(program.command('bench').description('benchmark suite: kernels, encoder, end-to-end indexing and query latency, server load')).action(
+    async (options: BenchCliOptions) => {
+      const { markdown } = await runBench(benchOptionsFrom(options));
+      process.stdout.write(markdown);
+    },
+  );
+}

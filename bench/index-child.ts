@@ -1,0 +1,64 @@
+/**
+ * One indexing run for the end-to-end bench, in its own process so its peak RSS is its own and it
+ * starts cold like the CLI does: `node dist/bench/index-child.js <data> <workspace> <model>`.
+ * Prints one JSON line: the index summary, wall time, peak RSS and stage timings.
+ *
+ * Stage timings come from timing hooks installed here (the product code carries none): pod times
+ * from the flow overlap across the documents in flight, so the stages that run on the main thread
+ * or in the encoder pool are timed where they really run.
+ */
+import { EncoderPool } from '../src/encoder/index.js';
+import { indexImages, kernels, Workspace } from '../src/index.js';
+
+const [data, workspace, model] = process.argv.slice(2);
+if (!data || !workspace || !model) {
+  process.stderr.write('usage: index-child <data dir> <workspace> <model dir>\n');
+  process.exit(2);
+}
+
+/** Wall time during which at least one batch was in the encoder pool (queued or running). */
+let encodeBusyMs = 0;
+let batchesInFlight = 0;
+let busySince = 0;
+const encode = EncoderPool.prototype.encode;
+EncoderPool.prototype.encode = async function (this: EncoderPool, ...args: Parameters<typeof encode>) {
+  if (batchesInFlight++ === 0) busySince = performance.now();
+  try {
+    return await encode.apply(this, args);
+  } finally {
+    if (--batchesInFlight === 0) encodeBusyMs += performance.now() - busySince;
+  }
+};
+
+/** Synchronous main-thread work: crop + layout + normalize of every chunk. */
+let extractMs = 0;
+const extractChunks = kernels.extractChunks.bind(kernels);
+(kernels as { extractChunks: typeof extractChunks }).extractChunks = (...args) => {
+  const start = performance.now();
+  try {
+    extractChunks(...args);
+  } finally {
+    extractMs += performance.now() - start;
+  }
+};
+
+/** Store commits (SQLite transaction + matrix append) and the final close (manifest, rebuild swap). */
+let writeMs = 0;
+for (const method of ['addDocs', 'close'] as const) {
+  const original = Workspace.prototype[method] as (...args: unknown[]) => unknown;
+  (Workspace.prototype as unknown as Record<string, unknown>)[method] = function (this: Workspace, ...args: unknown[]) {
+    const start = performance.now();
+    try {
+      return original.apply(this, args);
+    } finally {
+      writeMs += performance.now() - start;
+    }
+  };
+}
+
+const start = performance.now();
+const summary = await indexImages({ data, workspace, model, rebuild: true });
+const wallMs = performance.now() - start;
+process.stdout.write(
+  `${JSON.stringify({ summary, wallMs, maxRssBytes: process.resourceUsage().maxRSS * 1024, hooks: { encodeBusyMs, extractMs, writeMs } })}\n`,
+);

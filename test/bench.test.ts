@@ -1,0 +1,56 @@
+/**
+ * The bench suite's plumbing, kept cheap: only the end-to-end section, on 17 images and 3 queries,
+ * one run. Checks the results file has the shape the README and later comparisons rely on (no
+ * timing assertions: speed lives in bench/, not in tests).
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { projectRoot } from './fixtures.js';
+
+const run = promisify(execFile);
+
+test('bench --quick writes a results JSON with machine, figures and summaries', async (t) => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-bench-test-'));
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const out = path.join(tmp, 'results.json');
+  const { stdout } = await run(process.execPath, [
+    path.join(projectRoot, 'dist', 'bench', 'run.js'),
+    '--quick', '--sections', 'endToEnd', '--images', '17', '--queries', '3', '--runs', '1', '--out', out,
+  ]);
+  const results = JSON.parse(fs.readFileSync(out, 'utf8'));
+  t.is(results.version, 1);
+  t.true(results.quick);
+  t.is(results.runs, 1);
+  for (const key of ['host', 'cpuModel', 'cores', 'cpuSimd', 'kernels', 'node']) t.true(key in results.machine, `machine.${key}`);
+  t.deepEqual(Object.keys(results.sections), ['endToEnd']);
+  const e2e = results.sections.endToEnd;
+  t.is(e2e.images, 17);
+  t.is(e2e.indexRuns, 1);
+  for (const figure of ['imagesPerSecond', 'chunksPerSecond', 'wallSeconds', 'peakRssMiB', 'encoderBusyShare']) {
+    t.deepEqual(Object.keys(e2e.indexing[figure]).sort(), ['max', 'median', 'min', 'runs'], figure);
+    t.true(e2e.indexing[figure].median > 0, `${figure} is positive`);
+  }
+  t.true(e2e.indexing.chunks >= 17 * 2, 'every image gave windows and a whole-image chunk');
+  t.deepEqual(Object.keys(e2e.indexing.stageSeconds), [
+    'read + hash', 'decode + resize', 'chunk: boxes + whole-image resize', 'chunk: crop + normalize into the batch', 'encode', 'write',
+  ]);
+  t.deepEqual(Object.keys(e2e.latency), ['total', 'decode', 'encode', 'topk', 'rank', 'lookup']);
+  for (const stage of Object.values(e2e.latency) as Record<string, { median: number }>[]) t.deepEqual(Object.keys(stage), ['p50', 'p95', 'p99']);
+  t.true(e2e.latency.total.p50.median >= e2e.latency.encode.p50.median, 'a query takes at least its encode time');
+
+  t.regex(stdout, /^# flower-native benchmark \(--quick\)/);
+  t.regex(stdout, /\*\*Machine\*\*: .+ cores, CPU SIMD/);
+  t.regex(stdout, /## End to end\n/);
+  t.regex(stdout, /\| total \| [\d.]+ \|/);
+  t.true(stdout.includes(out), 'names the results file');
+});
+
+test('bench rejects an unknown section with a usage error', async (t) => {
+  const error = await t.throwsAsync(run(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'run.js'), '--sections', 'nope']));
+  t.is((error as { code?: number }).code, 2);
+  t.regex(String((error as { stderr?: string }).stderr), /unknown section "nope"/);
+});
