@@ -17,10 +17,10 @@ test('bench --quick writes a results JSON with machine, figures and summaries', 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-bench-test-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const out = path.join(tmp, 'results.json');
-  const { stdout } = await run(process.execPath, [
-    path.join(projectRoot, 'dist', 'bench', 'run.js'),
-    '--quick', '--sections', 'endToEnd', '--images', '17', '--queries', '3', '--runs', '1', '--out', out,
-  ]);
+  const args = [path.join(projectRoot, 'dist', 'bench', 'run.js'), '--quick', '--sections', 'endToEnd', '--images', '17', '--queries', '3', '--runs', '1', '--out', out];
+  const { stdout } = await run(process.execPath, args).catch((error: { stderr?: string }) => {
+    throw new Error(`bench failed:\n${error.stderr}`);
+  });
   const results = JSON.parse(fs.readFileSync(out, 'utf8'));
   t.is(results.version, 1);
   t.true(results.quick);
