@@ -233,6 +233,16 @@ test('rebuild: the old index stays readable until the new one is complete, then 
   t.deepEqual(Array.from(after.matrix()), Array.from(makeDoc(5, 8).vectors));
   t.false(fs.existsSync(path.join(dir, '.rebuild')));
   after.close();
+
+  // A rebuild that fails (abort) is dropped; the index it would have replaced stays.
+  const failing = Workspace.openForWrite(dir, { model, chunking: testChunking, rebuild: true });
+  failing.addDocs([makeDoc(6, DIM)]);
+  failing.abort();
+  const kept = Workspace.openForRead(dir);
+  t.deepEqual(kept.manifest.model, newModel);
+  t.deepEqual(kept.docs().map((d) => d.path), ['img/doc-5.jpg']);
+  t.false(fs.existsSync(path.join(dir, '.rebuild')));
+  kept.close();
 });
 
 test('a finished rebuild whose swap was interrupted is completed by the next open', (t) => {

@@ -150,6 +150,7 @@ export class Workspace {
   private matrixFd: number | undefined;
   private releaseLock: (() => void) | undefined;
   private closed = false;
+  private statements: Partial<Record<'hasDoc' | 'insertDoc' | 'insertChunk' | 'setRows' | 'chunk', Database.Statement>> = {};
   private cache: { matrix?: Float32Array; docs?: DocRecord[]; chunkDoc?: Int32Array; counts?: Int32Array; whole?: Int32Array } = {};
 
   private constructor(args: { dir: string; root: string; db: Database.Database; manifest: WorkspaceManifest; writable: boolean; staged: boolean; releaseLock?: () => void }) {
@@ -249,7 +250,9 @@ export class Workspace {
   }
 
   hasDoc(sha256: string): boolean {
-    return this.db.prepare('SELECT 1 FROM docs WHERE sha256 = ? AND id < ?').get(sha256, this.committedDocs) !== undefined;
+    this.assertOpen();
+    this.statements.hasDoc ??= this.db.prepare('SELECT 1 FROM docs WHERE sha256 = ? AND id < ?');
+    return this.statements.hasDoc.get(sha256, this.committedDocs) !== undefined;
   }
 
   /**
@@ -280,9 +283,9 @@ export class Workspace {
 
     // 2. The metadata and the new row count commit together: this is the commit point.
     const added: DocRecord[] = [];
-    const insertDoc = this.db.prepare('INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    const insertChunk = this.db.prepare('INSERT INTO chunks (row, doc, kind, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    const setRows = this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'committed_rows'`);
+    const insertDoc = this.statements.insertDoc ??= this.db.prepare('INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const insertChunk = this.statements.insertChunk ??= this.db.prepare('INSERT INTO chunks (row, doc, kind, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const setRows = this.statements.setRows ??= this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'committed_rows'`);
     this.db.transaction(() => {
       let id = this.committedDocs;
       let first = this.committedRows;
@@ -361,7 +364,8 @@ export class Workspace {
     if (!Number.isInteger(row) || row < 0 || row >= this.committedRows) {
       throw new RangeError(`chunk row ${row} is outside 0..${this.committedRows - 1} in ${this.dir}`);
     }
-    return toChunkRecord(this.db.prepare('SELECT * FROM chunks WHERE row = ?').get(row) as ChunkRow);
+    this.statements.chunk ??= this.db.prepare('SELECT * FROM chunks WHERE row = ?');
+    return toChunkRecord(this.statements.chunk.get(row) as ChunkRow);
   }
 
   /** The chunks of one doc, in row order. */
@@ -376,6 +380,18 @@ export class Workspace {
    * swap the finished index in place of the old one.
    */
   close(): void {
+    this.release(true);
+  }
+
+  /**
+   * Release a writer after a failure: what addDocs committed stays, but a rebuild is dropped and
+   * the old index stays in place (a half-built rebuild must never replace it).
+   */
+  abort(): void {
+    this.release(false);
+  }
+
+  private release(finishRebuild: boolean): void {
     if (this.closed) return;
     this.closed = true;
     try {
@@ -385,11 +401,13 @@ export class Workspace {
       }
       this.db.close();
       if (this.matrixFd !== undefined) fs.closeSync(this.matrixFd);
-      if (this.staged) {
+      if (this.staged && finishRebuild) {
         const staging = path.join(this.dir, STAGING_DIR);
         fs.writeFileSync(path.join(staging, READY_MARK), '');
         fsyncDir(staging);
         finishInterruptedSwap(this.dir);
+      } else if (this.staged) {
+        removeIfExists(path.join(this.dir, STAGING_DIR));
       }
     } finally {
       this.releaseLock?.();
