@@ -1,0 +1,96 @@
+/**
+ * Graceful shutdown of `serve` in a child process: SIGTERM arrives while a search request is in
+ * flight (its upload half sent); the server stops accepting, the request still completes with
+ * its results, and the process exits 0.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { flowerImage, projectRoot } from './fixtures.js';
+import { buildSmallIndex, type SmallIndex } from './helpers/server-index.js';
+
+let index: SmallIndex;
+
+test.before(async () => {
+  index = await buildSmallIndex('flower-server-shutdown');
+});
+
+test.after.always(() => index?.cleanup());
+
+/** The serve command as main.ts registers it, run in its own process. */
+function startServeProcess(workspace: string) {
+  const cliModule = path.join(projectRoot, 'dist/src/server/cli.js');
+  const script = `
+    import { Command } from 'commander';
+    const { register } = await import(${JSON.stringify(cliModule)});
+    const program = new Command('flower-native');
+    register(program);
+    await program.parseAsync(['serve', '--workspace', ${JSON.stringify(workspace)}, '--port', '0', '--no-log'], { from: 'user' });
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitForStderr = (pattern: RegExp, timeoutMs = 120_000): Promise<RegExpExecArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const match = pattern.exec(stderr);
+        if (match) {
+          clearInterval(timer);
+          resolve(match);
+        }
+      };
+      const timer = setInterval(check, 20);
+      setTimeout(() => {
+        clearInterval(timer);
+        reject(new Error(`no ${pattern} on the server's stderr within ${timeoutMs} ms:\n${stderr}`));
+      }, timeoutMs).unref();
+      check();
+    });
+  return { child, exited, waitForStderr, stderr: () => stderr };
+}
+
+/** Read one whole HTTP response off a socket. */
+function readResponse(socket: net.Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.on('close', () => resolve(text));
+  });
+}
+
+test('SIGTERM lets an in-flight search finish, refuses new connections, then exits 0', async (t) => {
+  const server = startServeProcess(index.workspace);
+  const [, url] = await server.waitForStderr(/listening on (http:\/\/\S+)/);
+  const { hostname, port } = new URL(url!);
+
+  // A search whose upload is only half sent: in flight, holding a queue ticket.
+  const image = fs.readFileSync(flowerImage(805));
+  const socket = net.connect(Number(port), hostname);
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  const response = readResponse(socket);
+  socket.write(`POST /search?top=3 HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: image/jpeg\r\nContent-Length: ${image.byteLength}\r\n\r\n`);
+  socket.write(image.subarray(0, image.byteLength >> 1));
+  // The server has admitted it once /healthz counts it as waiting.
+  for (let waiting = 0; waiting !== 1; ) {
+    const health = (await (await fetch(new URL('/healthz', url)).then((r) => r.json())) as { queue: { waiting: number } });
+    waiting = health.queue.waiting;
+  }
+
+  server.child.kill('SIGTERM');
+  await server.waitForStderr(/SIGTERM, finishing in-flight requests/);
+  await t.throwsAsync(fetch(new URL('/healthz', url), { signal: AbortSignal.timeout(5000) }), undefined, 'no new connections once shutting down');
+
+  socket.write(image.subarray(image.byteLength >> 1));
+  const raw = await response;
+  t.regex(raw, /^HTTP\/1\.1 200 /, 'the in-flight request completed');
+  const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { results: { label: string }[] };
+  t.is(body.results.length, 3);
+  t.is(body.results[0]!.label, 'daisy');
+
+  t.is(await server.exited, 0, server.stderr());
+  t.regex(server.stderr(), /stopped/);
+});
