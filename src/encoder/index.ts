@@ -1,0 +1,157 @@
+/**
+ * The encoder: a Piscina pool of worker threads, each with its own onnxruntime session, turning
+ * batches of normalized NCHW chunks into L2-normalized embeddings. Batches travel zero-copy
+ * (transferred, not cloned) both ways; callers may keep several batches in flight and the pool
+ * queues them.
+ */
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Piscina } from 'piscina';
+import * as ort from 'onnxruntime-node';
+import type { LoadedModel } from '../model/index.js';
+import { sessionOptions, type WorkerConfig } from './session.js';
+import type { EncodeTask } from './worker.js';
+
+export interface EncoderSettings {
+  /** Worker threads, one session each. */
+  readonly replicas: number;
+  /** Threads in each session's intra-op pool. */
+  readonly intraOpThreads: number;
+  /** Chunks per batch the callers should form (the pool accepts any count). */
+  readonly batchSize: number;
+}
+
+/** Chosen by measurement (bench/encoder.ts; see the README's "Encoder settings"). */
+export const DEFAULT_BATCH_SIZE = 16;
+
+/**
+ * Defaults that fill the cores without oversubscribing them: replicas × intraOpThreads ≤ cores.
+ * Given `replicas`, each worker gets an equal share of the cores (at least 1).
+ */
+export function defaultEncoderSettings(opts: Partial<EncoderSettings> = {}, cores = os.availableParallelism()): EncoderSettings {
+  const replicas = opts.replicas ?? 1;
+  const intraOpThreads = opts.intraOpThreads ?? Math.max(1, Math.floor(cores / replicas));
+  return { replicas, intraOpThreads, batchSize: opts.batchSize ?? DEFAULT_BATCH_SIZE };
+}
+
+export interface EncoderOpenOptions extends Partial<EncoderSettings> {
+  readonly model: LoadedModel;
+  /** Let onnxruntime's pool threads busy-wait between runs (default false; for comparisons). */
+  readonly allowSpinning?: boolean;
+}
+
+export class EncoderPool implements EncoderSettings {
+  readonly replicas: number;
+  readonly intraOpThreads: number;
+  readonly batchSize: number;
+  readonly dim: number;
+  /** Floats per chunk: 3 × height × width. */
+  readonly chunkSize: number;
+  #pool: Piscina<EncodeTask, Float32Array>;
+  #closed = false;
+  /** First error a worker raised outside a task; the pool is unusable after it. */
+  #failure: Error | undefined;
+
+  private constructor(pool: Piscina<EncodeTask, Float32Array>, settings: EncoderSettings, dim: number, chunkSize: number) {
+    this.#pool = pool;
+    this.replicas = settings.replicas;
+    this.intraOpThreads = settings.intraOpThreads;
+    this.batchSize = settings.batchSize;
+    this.dim = dim;
+    this.chunkSize = chunkSize;
+  }
+
+  /** Start the workers and run one chunk through each, so a broken model fails here, not mid-run. */
+  static async open(opts: EncoderOpenOptions): Promise<EncoderPool> {
+    const settings = defaultEncoderSettings(opts);
+    for (const [key, value] of Object.entries(settings)) {
+      if (!(Number.isInteger(value) && value >= 1)) throw new RangeError(`encoder ${key} must be a positive integer, got ${value}`);
+    }
+    const { model } = opts;
+    const shared = new SharedArrayBuffer(model.bytes.byteLength);
+    new Uint8Array(shared).set(model.bytes);
+    const workerData: WorkerConfig = {
+      model: shared,
+      modelLength: model.bytes.byteLength,
+      inputName: model.input.name,
+      outputName: model.embedding.name,
+      width: model.input.width,
+      height: model.input.height,
+      dim: model.embedding.dim,
+      intraOpThreads: settings.intraOpThreads,
+      allowSpinning: opts.allowSpinning ?? false,
+      settled: new SharedArrayBuffer(4),
+    };
+    const pool = new Piscina<EncodeTask, Float32Array>({
+      filename: new URL('./worker.js', import.meta.url).href,
+      minThreads: settings.replicas,
+      maxThreads: settings.replicas,
+      idleTimeout: Infinity,
+      // A worker runs one batch at a time: session.run blocks its thread anyway.
+      concurrentTasksPerWorker: 1,
+      workerData,
+    });
+    const encoder = new EncoderPool(pool, settings, model.embedding.dim, 3 * model.input.width * model.input.height);
+    // Workers report session errors through tasks; 'error' here means a worker thread itself died.
+    // Unhandled, it would crash the process, and the tasks waiting for that worker would never settle.
+    pool.on('error', (err: Error) => {
+      encoder.#failure ??= err;
+    });
+    try {
+      await allWorkersSettled(workerData.settled, settings.replicas, () => encoder.#failure);
+      await Promise.all(Array.from({ length: settings.replicas }, () => encoder.encode(new Float32Array(encoder.chunkSize), 1)));
+    } catch (err) {
+      await encoder.close();
+      throw new Error(`${model.file}: the encoder could not run the model: ${(err as Error).message}`);
+    }
+    return encoder;
+  }
+
+  /**
+   * Encode `count` chunks (batch = count × 3 × H × W floats, NCHW, normalized). The batch's buffer is
+   * transferred to the worker, so it is detached (length 0) in the caller afterwards.
+   */
+  async encode(batch: Float32Array, count: number): Promise<Float32Array> {
+    if (this.#closed) throw new Error('the encoder pool is closed');
+    if (this.#failure) throw new Error(`an encoder worker failed: ${this.#failure.message}`);
+    if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`count must be a positive integer, got ${count}`);
+    if (batch.length !== count * this.chunkSize) throw new RangeError(`batch has ${batch.length} floats, expected ${count} × ${this.chunkSize}`);
+    return this.#pool.run({ batch, count }, { transferList: [batch.buffer as ArrayBuffer] });
+  }
+
+  /** Batches waiting for a free worker. */
+  get queued(): number {
+    return this.#pool.queueSize;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // After a worker died, close() would wait for tasks stuck behind it: destroy rejects them.
+    if (this.#failure) await this.#pool.destroy();
+    else await this.#pool.close();
+  }
+}
+
+/**
+ * Wait until every worker is out of session creation (created or failed): terminating a thread
+ * inside onnxruntime's session constructor can abort the process, so open() never closes before.
+ */
+async function allWorkersSettled(settled: SharedArrayBuffer, workers: number, died: () => Error | undefined): Promise<void> {
+  const counter = new Int32Array(settled);
+  while (Atomics.load(counter, 0) < workers) {
+    const err = died();
+    if (err) throw err;
+    await sleep(5);
+  }
+}
+
+/** For `doctor`: onnxruntime version and the thread settings the encoder uses. */
+export function encoderInfo(settings: EncoderSettings = defaultEncoderSettings()): {
+  onnxruntime: string;
+  cores: number;
+  settings: EncoderSettings;
+  session: ReturnType<typeof sessionOptions>;
+} {
+  return { onnxruntime: ort.env.versions.node ?? ort.env.versions.common, cores: os.availableParallelism(), settings, session: sessionOptions(settings.intraOpThreads) };
+}
