@@ -106,6 +106,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
 
   let flow: RunningFlow | undefined;
   let total = { docs: 0, chunks: 0 };
+  let finished = false;
   try {
     flow = await RunningFlow.open(spec, services);
     await flow.runAll(files.map((file) => ({ uri: file })), ({ doc, skipped: skip }) => {
@@ -119,12 +120,15 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
       });
     });
     commit();
+    finished = true;
   } finally {
     try {
       await flow?.close();
     } finally {
       total = { docs: workspace.docCount, chunks: workspace.chunkCount };
-      workspace.close();
+      // A failed run keeps its commits, but a failed rebuild must not replace the old index.
+      if (finished) workspace.close();
+      else workspace.abort();
     }
   }
   if (total.docs > 0) writeSources(opts.workspace, { model: modelDir, data: dataDir });

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * The `flower-native` command. Usage errors (unknown option, bad value, missing argument) print
+ * one line and the usage on stderr and exit 2; run-time errors print one line and exit 1.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { register as registerBench } from '../../bench/cli.js';
+import { register as registerEval } from '../eval/cli.js';
+import { register as registerServe } from '../server/cli.js';
+import { registerDoctor } from './doctor.js';
+import { registerIndex } from './index-command.js';
+import { registerQuery } from './query-command.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('flower-native')
+  .description('image similarity search: index a folder of images, query it with images')
+  .version(pkg.version);
+registerIndex(program);
+registerQuery(program);
+registerEval(program);
+registerBench(program);
+registerServe(program);
+registerDoctor(program);
+
+/** Every (sub)command: usage errors → one line + usage on stderr, exit 2. */
+function strictUsage(command: Command): void {
+  command.exitOverride().showHelpAfterError(`usage: ${commandPath(command)} ${command.usage()}`);
+  command.commands.forEach(strictUsage);
+}
+function commandPath(command: Command): string {
+  return command.parent ? `${commandPath(command.parent)} ${command.name()}` : command.name();
+}
+strictUsage(program);
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  process.stderr.write(`flower-native: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.FLOWER_NATIVE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,70 @@
+/** `flower-native query`: rank the indexed images against one or more query images. */
+import type { Command } from 'commander';
+import { openIndex, type QueryResult } from '../flows/search.js';
+import type { RankMode } from '../flows/rank.js';
+import { finiteNumber, oneOf, positiveInt } from './args.js';
+
+interface QueryCliOptions {
+  workspace: string;
+  top: number;
+  minScore?: number;
+  mode: RankMode;
+  json?: boolean;
+  model?: string;
+  flow?: string;
+}
+
+export function registerQuery(program: Command): void {
+  program
+    .command('query')
+    .description('find the indexed images most similar to each query image')
+    .argument('<images...>', 'query image files')
+    .requiredOption('-w, --workspace <dir>', 'indexed workspace')
+    .option('-k, --top <n>', 'results per query', positiveInt, 10)
+    .option('--min-score <s>', 'leave out results scoring below s (BiMatch scores lie in [0, 1])', finiteNumber)
+    .option('--mode <mode>', 'bimatch (all chunks, default) or whole (whole-image chunk only, cosine)', oneOf<RankMode>(['bimatch', 'whole']), 'bimatch')
+    .option('--json', 'print machine-readable JSON')
+    .option('-m, --model <dir>', 'model folder (default: the one the workspace was built with)')
+    .option('-f, --flow <file>', 'query flow YAML (default: the shipped flows/query.yml)')
+    .action(async (images: string[], opts: QueryCliOptions) => {
+      const searcher = await openIndex(opts.workspace, { model: opts.model, flow: opts.flow });
+      const results: QueryResult[] = [];
+      const failures: { query: string; error: string }[] = [];
+      try {
+        // One after another: the output order is the argument order, and the encoder is warm after the first.
+        for (const image of images) {
+          try {
+            results.push(await searcher.search(image, { top: opts.top, minScore: opts.minScore, mode: opts.mode }));
+          } catch (err) {
+            if ((err as Error).name !== 'InputError') throw err;
+            failures.push({ query: image, error: (err as Error).message });
+          }
+        }
+      } finally {
+        await searcher.close();
+      }
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ workspace: searcher.workspace.dir, mode: opts.mode, queries: results, errors: failures }, null, 2)}\n`);
+      } else {
+        process.stdout.write(results.map((result) => formatResult(result, opts.mode)).join('\n'));
+        for (const failure of failures) process.stderr.write(`flower-native query: ${failure.error}\n`);
+      }
+      if (failures.length) process.exitCode = 1;
+    });
+}
+
+export function formatResult(result: QueryResult, mode: RankMode): string {
+  const t = result.timings;
+  const lines = [
+    `query ${result.query} (${mode === 'whole' ? 'whole-image cosine' : 'BiMatch score, 1 = identical'}; decode ${t.decode.toFixed(0)} ms, encode ${t.encode.toFixed(0)} ms, top-k ${t.topk.toFixed(0)} ms, rank ${t.rank.toFixed(1)} ms)`,
+  ];
+  if (result.results.length === 0) lines.push('  no result above --min-score');
+  else {
+    lines.push(`  ${'rank'.padStart(4)}  ${'score'.padEnd(8)}  ${'label'.padEnd(14)}  ${'best match box'.padEnd(20)}  path`);
+    for (const hit of result.results) {
+      const box = `${hit.box.width}x${hit.box.height}+${hit.box.x}+${hit.box.y}`;
+      lines.push(`  ${String(hit.rank).padStart(4)}  ${hit.score.toFixed(6)}  ${(hit.label ?? '-').padEnd(14)}  ${box.padEnd(20)}  ${hit.path}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
