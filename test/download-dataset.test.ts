@@ -62,6 +62,19 @@ test.serial('ensureDataset downloads, checks and unpacks the archive into the fi
   t.is(server.requests.length, requests);
 });
 
+test.serial('$FLOWER_NATIVE_MIRROR points the default download address at a mirror', async (t) => {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-ds-'));
+  const before = server.requests.length;
+  process.env.FLOWER_NATIVE_MIRROR = server.url;
+  try {
+    await ensureDataset({ cacheDir: cache, checksums: path.join(root, 'SUBSET.SHA256SUMS') });
+  } finally {
+    delete process.env.FLOWER_NATIVE_MIRROR;
+  }
+  t.deepEqual(server.requests.slice(before).map((r) => r.path), ['/17flowers.tgz']);
+  t.is(fs.readdirSync(path.join(cache, 'datasets', '17flowers', 'jpg')).length, names.length);
+});
+
 test.serial('an archive that fails the checksums (or does not unpack) is deleted and no dataset appears', async (t) => {
   for (const [archive, reason] of [['tampered.tgz', /image_0081\.jpg has the wrong sha256/], ['garbage.tgz', /cannot unpack it/]] as const) {
     const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-ds-'));
