@@ -11,7 +11,7 @@ import { InputError } from '../image/index.js';
 import type { Box } from '../kernels/types.js';
 import { ApiError, errorBody } from './errors.js';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
-import { PAGE_CSP, searchPage } from './page/html.js';
+import { FAVICON_SVG, PAGE_CSP, searchPage } from './page/html.js';
 import { SearchQueue, type Ticket } from './queue.js';
 import { ThumbnailCache } from './thumbs.js';
 import type { SearchBackend, ServedDoc } from './types.js';
@@ -126,6 +126,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   });
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').header('content-security-policy', PAGE_CSP).send(searchPage()));
+  app.get('/favicon.svg', async (_request, reply) => reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(FAVICON_SVG));
   app.get('/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(pageScript));
 
   app.get('/healthz', async () => ({

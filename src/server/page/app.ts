@@ -46,6 +46,7 @@ const statusLine = element<HTMLDivElement>('status');
 const timingsLine = element<HTMLDivElement>('timings');
 const resultsGrid = element<HTMLDivElement>('results');
 const topSelect = element<HTMLSelectElement>('top');
+const modeSelect = element<HTMLSelectElement>('mode');
 
 /** Only the latest search may paint results (an older, slower one is dropped). */
 let latestSearch = 0;
@@ -70,7 +71,8 @@ async function search(image: Blob, name: string): Promise<void> {
   timingsLine.textContent = '';
   document.body.setAttribute('aria-busy', 'true');
   try {
-    const response = await fetch(`/search?top=${encodeURIComponent(topSelect.value)}`, {
+    const query = new URLSearchParams({ top: topSelect.value, mode: modeSelect.value });
+    const response = await fetch(`/search?${query}`, {
       method: 'POST',
       headers: { 'content-type': image.type || 'application/octet-stream' },
       body: image,
@@ -96,10 +98,28 @@ function renderResults(response: SearchResponse, name: string): void {
   timingsLine.textContent = Object.entries(timings)
     .map(([stage, ms]) => `${stage} ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`)
     .join(' · ');
-  resultsGrid.replaceChildren(...results.map(resultCard));
+  const digits = scoreDigits(results.map((hit) => hit.score));
+  resultsGrid.replaceChildren(...results.map((hit) => resultCard(hit, closeness(hit.score, results[0]?.score ?? 1), digits)));
 }
 
-function resultCard(hit: Hit): HTMLElement {
+/**
+ * BiMatch scores of similar images differ only in the 4th or 5th decimal: show as many digits as
+ * it takes for the scores on screen to differ (3 to 6).
+ */
+function scoreDigits(scores: readonly number[]): number {
+  const distinctAt = (digits: number): number => new Set(scores.map((score) => score.toFixed(digits))).size;
+  let digits = 3;
+  while (digits < 6 && distinctAt(digits) < distinctAt(6)) digits++;
+  return digits;
+}
+
+/** Bar length: how close a result is to the best one, as the ratio of their distances from a perfect 1. */
+function closeness(score: number, best: number): number {
+  const epsilon = 1e-6;
+  return Math.max(0.03, Math.min(1, (1 - best + epsilon) / (1 - score + epsilon)));
+}
+
+function resultCard(hit: Hit, barFraction: number, digits: number): HTMLElement {
   const label = hit.label ?? 'unlabelled';
   const card = document.createElement('button');
   card.type = 'button';
@@ -130,7 +150,7 @@ function resultCard(hit: Hit): HTMLElement {
   const bar = document.createElement('div');
   bar.className = 'bar';
   const fill = document.createElement('span');
-  fill.style.width = `${Math.max(0, Math.min(1, hit.score)) * 100}%`;
+  fill.style.width = `${barFraction * 100}%`;
   bar.append(fill);
 
   const meta = document.createElement('div');
@@ -140,7 +160,7 @@ function resultCard(hit: Hit): HTMLElement {
   labelSpan.textContent = label;
   const score = document.createElement('span');
   score.className = 'score';
-  score.textContent = hit.score.toFixed(3);
+  score.textContent = hit.score.toFixed(digits);
   meta.append(labelSpan, score);
 
   const sub = document.createElement('div');

@@ -23,7 +23,7 @@ const STYLE = `
   #drop:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
   #drop img { max-width: 100%; max-height: 260px; border-radius: 8px; display: none; }
   #drop.has-image img { display: block; }
-  #drop.has-image .hint-big { display: none; }
+  #drop.has-image .hint-big, #drop.has-image .when-empty, #drop:not(.has-image) .when-image { display: none; }
   .hint-big { font-size: 1.05rem; color: var(--ink); }
   .hint { font-size: 0.85rem; }
   .controls { display: flex; gap: 0.6rem; align-items: center; flex-wrap: wrap; }
@@ -50,6 +50,11 @@ const STYLE = `
   .bar span { display: block; height: 100%; background: var(--accent); }
 `;
 
+/** A small daisy, so the browser has an icon to show and does not ask for /favicon.ico. */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">${
+  Array.from({ length: 8 }, (_, i) => `<ellipse cx="16" cy="7" rx="3.6" ry="7" fill="#fff" stroke="#9aa88f" stroke-width="0.8" transform="rotate(${i * 45} 16 16)"/>`).join('')
+}<circle cx="16" cy="16" r="5" fill="#f2b705"/></svg>`;
+
 export function searchPage(): string {
   return `<!doctype html>
 <html lang="en">
@@ -57,6 +62,7 @@ export function searchPage(): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>flower-native search</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>${STYLE}</style>
 <script type="module" src="/app.js"></script>
 </head>
@@ -67,12 +73,14 @@ export function searchPage(): string {
     <div id="drop" tabindex="0" role="button" aria-label="Drop an image here or press Enter to pick a file">
       <img id="preview" alt="Query image">
       <div class="hint-big">Drop a flower photo here</div>
-      <div class="hint">or click to pick a file · paste works too</div>
+      <div class="hint when-empty">or click to pick a file · paste works too</div>
+      <div class="hint when-image">drop, paste or click to search with another image</div>
     </div>
     <input id="file" type="file" accept="image/*" hidden>
     <div class="controls">
       <button id="pick" class="primary" type="button">Choose image…</button>
       <label>Top <select id="top"><option>8</option><option selected>12</option><option>24</option><option>48</option></select></label>
+      <label>Rank by <select id="mode"><option value="bimatch" selected>matching regions</option><option value="whole">whole image</option></select></label>
     </div>
     <div id="status" role="status" aria-live="polite"></div>
     <div id="timings"></div>
