@@ -112,6 +112,13 @@ test.serial('a partial from an earlier run is resumed; one whose bytes are bad i
   t.deepEqual(resumed.requests.map((r) => r.range), ['bytes=1000-']);
   t.deepEqual(fs.readFileSync(dest), image);
 
+  // Complete already (killed before the rename), size unknown: the server's 416 says so.
+  const dest3 = path.join(tempDir(), 'image.jpg');
+  fs.writeFileSync(`${dest3}.part`, image);
+  const complete = await serving({}, () => downloadFile({ url: `${server.url}${imagePath}`, dest: dest3, sha256: imageSha }));
+  t.deepEqual(complete.requests.map((r) => r.range), [`bytes=${image.length}-`]);
+  t.deepEqual(fs.readFileSync(dest3), image);
+
   const dest2 = path.join(tempDir(), 'image.jpg');
   fs.writeFileSync(`${dest2}.part`, Buffer.alloc(1000, 7));
   const restarted = await serving({}, () => downloadFile({ url: `${server.url}${imagePath}`, dest: dest2, sha256: imageSha }));

@@ -118,8 +118,10 @@ async function transfer(opts: DownloadOptions, part: string, offset: number): Pr
       continue;
     }
     if (status === 416) {
-      // Our partial does not fit the file the server has now: start over.
       res.resume();
+      // The partial is already the whole file (a run killed before the rename): verify it as is.
+      if (Number(/^bytes \*\/(\d+)$/.exec(res.headers['content-range'] ?? '')?.[1]) === offset) return;
+      // Otherwise it does not fit the file the server has now: start over.
       removeIfExists(part);
       throw new Interrupted(`the server refused to resume from byte ${offset}`);
     }
