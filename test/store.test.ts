@@ -91,6 +91,10 @@ test('incremental add skips docs already indexed (by sha256) and duplicates with
 test('a missing or empty workspace is a clear error, never an empty result', (t) => {
   const dir = tempDir();
   t.throws(() => Workspace.openForRead(path.join(dir, 'nope')), { instanceOf: NoIndexError, message: /^no index at .*nope: run `flower-native index/ });
+  // What a kill during the very first open leaves: files but no manifest. Not an index; a writer starts afresh.
+  fs.writeFileSync(path.join(dir, 'index.sqlite'), 'half-written');
+  fs.writeFileSync(path.join(dir, 'chunks.npy'), 'half-written');
+  t.throws(() => Workspace.openForRead(dir), { instanceOf: NoIndexError, message: /^no index at / });
   Workspace.openForWrite(dir, { model, chunking: testChunking }).close();
   t.throws(() => Workspace.openForRead(dir), { instanceOf: NoIndexError, message: /^index at .* is empty/ });
 });
