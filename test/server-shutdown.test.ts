@@ -19,17 +19,10 @@ test.before(async () => {
 
 test.after.always(() => index?.cleanup());
 
-/** The serve command as main.ts registers it, run in its own process. */
+/** `flower-native serve` (the built CLI) in its own process, on a free port. */
 function startServeProcess(workspace: string) {
-  const cliModule = path.join(projectRoot, 'dist/src/server/cli.js');
-  const script = `
-    import { Command } from 'commander';
-    const { register } = await import(${JSON.stringify(cliModule)});
-    const program = new Command('flower-native');
-    register(program);
-    await program.parseAsync(['serve', '--workspace', ${JSON.stringify(workspace)}, '--port', '0', '--no-log'], { from: 'user' });
-  `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = path.join(projectRoot, 'dist/src/cli/main.js');
+  const child = spawn(process.execPath, [cli, 'serve', '--workspace', workspace, '--port', '0', '--no-log'], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout.resume();
