@@ -139,6 +139,7 @@ for (const mode of ['bimatch', 'whole', 'chamfer'] as const) {
         ...labels.flatMap((label, doc) => (doc !== outcome.doc && !returned.has(doc) ? [{ score: -Infinity, relevant: label === outcome.label }] : [])),
       ];
       t.is(full.length, result.docs - 1);
+      t.is(outcome.returned[mode], scored.length, 'counts the docs the ranker scored');
       const expected = expectedTextbook(full, PER_CLASS - 1);
       for (const key of Object.keys(sums) as (keyof typeof sums)[]) {
         close(t, outcome.metrics[mode][key], expected[key], `${mode} doc ${outcome.doc} ${key}`);

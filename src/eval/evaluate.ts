@@ -48,6 +48,8 @@ export interface QueryOutcome {
   readonly doc: number;
   readonly label: string;
   readonly metrics: Record<EvalMode, QueryMetrics>;
+  /** Docs each mode scored (the rest tie at the bottom of its ranking). */
+  readonly returned: Record<EvalMode, number>;
   /** The first `keep` results of each mode. */
   readonly top: Record<EvalMode, RankedDoc[]>;
 }
@@ -68,6 +70,8 @@ export interface EvalResult {
   readonly modes: readonly EvalMode[];
   /** Means over all queries. */
   readonly overall: Record<EvalMode, QueryMetrics>;
+  /** Mean number of docs each mode scored per query (BiMatch: those hit by the chunk top-k). */
+  readonly meanReturned: Record<EvalMode, number>;
   /** In order of each class's first doc. */
   readonly classes: readonly ClassMetrics[];
   readonly outcomes: readonly QueryOutcome[];
@@ -101,13 +105,15 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       const rows = { start: query.firstChunk, end: query.firstChunk + query.chunkCount };
       const metrics = {} as Record<EvalMode, QueryMetrics>;
       const top = {} as Record<EvalMode, RankedDoc[]>;
+      const returned = {} as Record<EvalMode, number>;
       for (const mode of modes) {
         const scored = mode === 'chamfer' ? chamfer!.rank(rows, query.id) : await searchStored(searcher, matrix, kinds, rows, query.id, mode, docs.length);
         const ranking = completeRanking(scored, docs.length, query.id, (doc) => labels[doc] === label);
         metrics[mode] = queryMetrics(ranking);
+        returned[mode] = scored.length;
         top[mode] = ranking.slice(0, keep);
       }
-      outcomes.push({ doc: query.id, label, metrics, top });
+      outcomes.push({ doc: query.id, label, metrics, returned, top });
       options.onProgress?.(outcomes.length, queries.length);
     }
 
@@ -122,6 +128,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       unlabelled: docs.length - queries.length,
       modes,
       overall: byMode(outcomes),
+      meanReturned: Object.fromEntries(modes.map((mode) => [mode, outcomes.reduce((sum, o) => sum + o.returned[mode], 0) / outcomes.length])) as Record<EvalMode, number>,
       classes: classNames.map((label) => {
         const subset = outcomes.filter((o) => o.label === label);
         return { label, queries: subset.length, metrics: byMode(subset) };

@@ -55,7 +55,8 @@ ${result.queries} labelled queries${result.unlabelled ? `, ${result.unlabelled} 
 Every labelled doc queries the others with its stored chunk vectors; relevant = same class. Computed in ${result.seconds.toFixed(1)} s.</p>
 <h2>Overall</h2>
 ${overallTable(result)}
-<p class="note">${result.modes.map((mode) => `<b>${mode}</b>: ${escapeHtml(EVAL_MODES[mode])}`).join('; ')}.<br>
+<p class="note">${result.modes.map((mode) => `<b>${mode}</b>: ${escapeHtml(EVAL_MODES[mode])}, scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average`).join('; ')}.
+Docs a mode does not score tie at the bottom of its ranking, which caps BiMatch's full mAP.<br>
 P@k = relevant docs among the first k / k. AP = mean over the relevant docs of the precision at their rank (over the whole ranking);
 AP@10 = sum of the precision at each relevant rank ≤ 10, divided by min(relevant docs, 10). Tied scores count as the expected value over their orders.</p>
 <h2>Per class</h2>
