@@ -40,10 +40,14 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
     for (int64_t s = 0; s < k; s++) {
       const int32_t row = ids[size_t(q * k + s)];
       if (row < 0) continue;
-      range_check(env, size_t(row) < chunk_doc.ElementLength(), "topk.ids holds row " + std::to_string(row) + ", not a chunk row");
+      // Messages are built only on failure: this loop runs for every hit.
+      if (size_t(row) >= chunk_doc.ElementLength())
+        throw Napi::RangeError::New(env, "topk.ids holds row " + std::to_string(row) + ", not a chunk row");
       const int32_t doc = chunk_doc[size_t(row)];
-      range_check(env, doc >= 0 && size_t(doc) < doc_counts.ElementLength(), "chunkDoc[" + std::to_string(row) + "] is not a doc index");
-      range_check(env, doc_counts[size_t(doc)] >= 1, "docChunkCounts[" + std::to_string(doc) + "] < 1 for a doc with a match");
+      if (doc < 0 || size_t(doc) >= doc_counts.ElementLength())
+        throw Napi::RangeError::New(env, "chunkDoc[" + std::to_string(row) + "] is not a doc index");
+      if (doc_counts[size_t(doc)] < 1)
+        throw Napi::RangeError::New(env, "docChunkCounts[" + std::to_string(doc) + "] < 1 for a doc with a match");
       hits.push_back({doc, row, int32_t(q), 1.0 - double(scores[size_t(q * k + s)])});
     }
   }

@@ -54,8 +54,8 @@ Napi::Value ExtractChunks(const Napi::CallbackInfo& info) {
   range_check(env, int64_t(out.ElementLength()) >= (first_slot + boxes) * chunk_floats, "out is too small for the boxes at firstSlot");
   for (int64_t i = 0; i < boxes; i++) {
     const int64_t x = origins[size_t(2 * i)], y = origins[size_t(2 * i + 1)];
-    range_check(env, x >= 0 && y >= 0 && x + box_width <= width && y + box_height <= height,
-                "box " + std::to_string(i) + " lies outside the image");
+    if (x < 0 || y < 0 || x + box_width > width || y + box_height > height)
+      throw Napi::RangeError::New(env, "box " + std::to_string(i) + " lies outside the image");
   }
 
   Table table;

@@ -1,6 +1,9 @@
-// AVX-512F dot-product kernel (this file alone is compiled with -mavx512f -mfma). Register
-// blocked: 4 rows x up to 4 queries = 16 zmm accumulators, so every row loaded from memory
-// feeds up to 4 queries' FMAs and the matrix is streamed once for all queries.
+// AVX-512F dot-product kernel (this file alone is compiled with -mavx512f -mfma).
+// Register blocked (4 rows x up to 4 queries = 16 zmm accumulators) and blocked over the dimension: for each
+// 1 KB slice of the dimension, a panel of rows runs against every query's slice while those stay
+// in L1. The matrix streams from memory once for up to kMaxQueries queries, and every row loaded
+// feeds up to 4 queries' FMAs. Each (row, query) has one accumulator filled in dimension order,
+// whatever the tile shape, so equal rows always score equal.
 #include <immintrin.h>
 
 #include "score_kernels.h"
@@ -10,16 +13,20 @@ namespace {
 
 constexpr int kRowBlock = 4;
 constexpr int kQueryBlock = 4;
+constexpr int kLanes = 16;
+constexpr int64_t kDimChunk = 256;  // floats per slice: 1 KB per row or query
+constexpr int64_t kMaxQueries = 32;  // queries per pass over the matrix (bounds the state below)
+constexpr int64_t kPanelRows = 16;  // rows sharing one pass over the queries' dimension chunks
 
 inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
+// Accumulates rows x queries over [begin, end) of the dimension into state[r * stride + q].
 template <int R, int Q>
-void tile(const float* rows, int64_t dim, const float* queries, int64_t query_count, float* scores) {
+void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, int64_t end, __m512* state, int64_t stride) {
   __m512 acc[R][Q];
   for (int r = 0; r < R; r++)
-    for (int q = 0; q < Q; q++) acc[r][q] = _mm512_setzero_ps();
-  int64_t j = 0;
-  for (; j + 16 <= dim; j += 16) {
+    for (int q = 0; q < Q; q++) acc[r][q] = begin == 0 ? _mm512_setzero_ps() : state[r * stride + q];
+  for (int64_t j = begin; j < end; j += kLanes) {
     __m512 row[R];
     for (int r = 0; r < R; r++) row[r] = _mm512_loadu_ps(rows + r * dim + j);
     for (int q = 0; q < Q; q++) {
@@ -27,24 +34,42 @@ void tile(const float* rows, int64_t dim, const float* queries, int64_t query_co
       for (int r = 0; r < R; r++) acc[r][q] = _mm512_fmadd_ps(row[r], query, acc[r][q]);
     }
   }
-  for (int r = 0; r < R; r++) {
-    for (int q = 0; q < Q; q++) {
-      float sum = hsum(acc[r][q]);
-      for (int64_t t = j; t < dim; t++) sum += rows[r * dim + t] * queries[q * dim + t];
-      scores[r * query_count + q] = sum;
-    }
+  for (int r = 0; r < R; r++)
+    for (int q = 0; q < Q; q++) state[r * stride + q] = acc[r][q];
+}
+
+// R rows against every query, over [begin, end) of the dimension.
+template <int R>
+void query_blocks(const float* rows, int64_t dim, const float* queries, int64_t query_count, int64_t begin, int64_t end, __m512* state) {
+  int64_t q = 0;
+  for (; q + kQueryBlock <= query_count; q += kQueryBlock)
+    tile<R, kQueryBlock>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries);
+  switch (query_count - q) {
+    case 3: tile<R, 3>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
+    case 2: tile<R, 2>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
+    case 1: tile<R, 1>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
   }
 }
 
-template <int R>
-void row_group(const float* rows, int64_t dim, const float* queries, int64_t query_count, float* scores) {
-  int64_t q = 0;
-  for (; q + kQueryBlock <= query_count; q += kQueryBlock)
-    tile<R, kQueryBlock>(rows, dim, queries + q * dim, query_count, scores + q);
-  switch (query_count - q) {
-    case 3: tile<R, 3>(rows, dim, queries + q * dim, query_count, scores + q); break;
-    case 2: tile<R, 2>(rows, dim, queries + q * dim, query_count, scores + q); break;
-    case 1: tile<R, 1>(rows, dim, queries + q * dim, query_count, scores + q); break;
+// Up to kPanelRows rows against query_count (<= kMaxQueries) queries; scores[r * score_stride + q].
+// Per dimension chunk, the queries' slices stay in L1 while every row group of the panel uses them.
+void panel(const float* rows, int64_t row_count, int64_t dim, const float* queries, int64_t query_count, float* scores,
+           int64_t score_stride) {
+  __m512 state[kPanelRows * kMaxQueries];
+  const int64_t vector_end = dim - dim % kLanes;
+  for (int64_t begin = 0; begin < vector_end; begin += kDimChunk) {
+    const int64_t end = begin + kDimChunk < vector_end ? begin + kDimChunk : vector_end;
+    int64_t r = 0;
+    for (; r + kRowBlock <= row_count; r += kRowBlock)
+      query_blocks<kRowBlock>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
+    for (; r < row_count; r++) query_blocks<1>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
+  }
+  for (int64_t r = 0; r < row_count; r++) {
+    for (int64_t q = 0; q < query_count; q++) {
+      float sum = vector_end > 0 ? hsum(state[r * kMaxQueries + q]) : 0.0f;
+      for (int64_t t = vector_end; t < dim; t++) sum += rows[r * dim + t] * queries[q * dim + t];
+      scores[r * score_stride + q] = sum;
+    }
   }
 }
 
@@ -52,10 +77,14 @@ void row_group(const float* rows, int64_t dim, const float* queries, int64_t que
 
 void score_block_avx512(const float* rows, int64_t row_count, int64_t dim, const float* queries,
                       int64_t query_count, float* scores) {
-  int64_t r = 0;
-  for (; r + kRowBlock <= row_count; r += kRowBlock)
-    row_group<kRowBlock>(rows + r * dim, dim, queries, query_count, scores + r * query_count);
-  for (; r < row_count; r++) row_group<1>(rows + r * dim, dim, queries, query_count, scores + r * query_count);
+  for (int64_t q0 = 0; q0 < query_count; q0 += kMaxQueries) {
+    const int64_t count_q = query_count - q0 < kMaxQueries ? query_count - q0 : kMaxQueries;
+    const float* pass_queries = queries + q0 * dim;
+    for (int64_t r = 0; r < row_count; r += kPanelRows) {
+      const int64_t count = row_count - r < kPanelRows ? row_count - r : kPanelRows;
+      panel(rows + r * dim, count, dim, pass_queries, count_q, scores + r * query_count + q0, query_count);
+    }
+  }
 }
 
 }  // namespace flower

@@ -1,5 +1,9 @@
-// NEON dot-product kernel for AArch64 (NEON is part of the baseline there). Register blocked
-// like the AVX2 kernel: 3 rows x up to 4 queries = 12 float32x4 accumulators.
+// NEON dot-product kernel for AArch64 (NEON is baseline there).
+// Register blocked (3 rows x up to 4 queries = 12 float32x4 accumulators) and blocked over the dimension: for each
+// 1 KB slice of the dimension, a panel of rows runs against every query's slice while those stay
+// in L1. The matrix streams from memory once for up to kMaxQueries queries, and every row loaded
+// feeds up to 4 queries' FMAs. Each (row, query) has one accumulator filled in dimension order,
+// whatever the tile shape, so equal rows always score equal.
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
@@ -10,14 +14,20 @@ namespace {
 
 constexpr int kRowBlock = 3;
 constexpr int kQueryBlock = 4;
+constexpr int kLanes = 4;
+constexpr int64_t kDimChunk = 256;  // floats per slice: 1 KB per row or query
+constexpr int64_t kMaxQueries = 32;  // queries per pass over the matrix (bounds the state below)
+constexpr int64_t kPanelRows = 12;  // rows sharing one pass over the queries' dimension chunks
 
+inline float hsum(float32x4_t v) { return vaddvq_f32(v); }
+
+// Accumulates rows x queries over [begin, end) of the dimension into state[r * stride + q].
 template <int R, int Q>
-void tile(const float* rows, int64_t dim, const float* queries, int64_t query_count, float* scores) {
+void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, int64_t end, float32x4_t* state, int64_t stride) {
   float32x4_t acc[R][Q];
   for (int r = 0; r < R; r++)
-    for (int q = 0; q < Q; q++) acc[r][q] = vdupq_n_f32(0.0f);
-  int64_t j = 0;
-  for (; j + 4 <= dim; j += 4) {
+    for (int q = 0; q < Q; q++) acc[r][q] = begin == 0 ? vdupq_n_f32(0.0f) : state[r * stride + q];
+  for (int64_t j = begin; j < end; j += kLanes) {
     float32x4_t row[R];
     for (int r = 0; r < R; r++) row[r] = vld1q_f32(rows + r * dim + j);
     for (int q = 0; q < Q; q++) {
@@ -25,24 +35,42 @@ void tile(const float* rows, int64_t dim, const float* queries, int64_t query_co
       for (int r = 0; r < R; r++) acc[r][q] = vfmaq_f32(acc[r][q], row[r], query);
     }
   }
-  for (int r = 0; r < R; r++) {
-    for (int q = 0; q < Q; q++) {
-      float sum = vaddvq_f32(acc[r][q]);
-      for (int64_t t = j; t < dim; t++) sum += rows[r * dim + t] * queries[q * dim + t];
-      scores[r * query_count + q] = sum;
-    }
+  for (int r = 0; r < R; r++)
+    for (int q = 0; q < Q; q++) state[r * stride + q] = acc[r][q];
+}
+
+// R rows against every query, over [begin, end) of the dimension.
+template <int R>
+void query_blocks(const float* rows, int64_t dim, const float* queries, int64_t query_count, int64_t begin, int64_t end, float32x4_t* state) {
+  int64_t q = 0;
+  for (; q + kQueryBlock <= query_count; q += kQueryBlock)
+    tile<R, kQueryBlock>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries);
+  switch (query_count - q) {
+    case 3: tile<R, 3>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
+    case 2: tile<R, 2>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
+    case 1: tile<R, 1>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
   }
 }
 
-template <int R>
-void row_group(const float* rows, int64_t dim, const float* queries, int64_t query_count, float* scores) {
-  int64_t q = 0;
-  for (; q + kQueryBlock <= query_count; q += kQueryBlock)
-    tile<R, kQueryBlock>(rows, dim, queries + q * dim, query_count, scores + q);
-  switch (query_count - q) {
-    case 3: tile<R, 3>(rows, dim, queries + q * dim, query_count, scores + q); break;
-    case 2: tile<R, 2>(rows, dim, queries + q * dim, query_count, scores + q); break;
-    case 1: tile<R, 1>(rows, dim, queries + q * dim, query_count, scores + q); break;
+// Up to kPanelRows rows against query_count (<= kMaxQueries) queries; scores[r * score_stride + q].
+// Per dimension chunk, the queries' slices stay in L1 while every row group of the panel uses them.
+void panel(const float* rows, int64_t row_count, int64_t dim, const float* queries, int64_t query_count, float* scores,
+           int64_t score_stride) {
+  float32x4_t state[kPanelRows * kMaxQueries];
+  const int64_t vector_end = dim - dim % kLanes;
+  for (int64_t begin = 0; begin < vector_end; begin += kDimChunk) {
+    const int64_t end = begin + kDimChunk < vector_end ? begin + kDimChunk : vector_end;
+    int64_t r = 0;
+    for (; r + kRowBlock <= row_count; r += kRowBlock)
+      query_blocks<kRowBlock>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
+    for (; r < row_count; r++) query_blocks<1>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
+  }
+  for (int64_t r = 0; r < row_count; r++) {
+    for (int64_t q = 0; q < query_count; q++) {
+      float sum = vector_end > 0 ? hsum(state[r * kMaxQueries + q]) : 0.0f;
+      for (int64_t t = vector_end; t < dim; t++) sum += rows[r * dim + t] * queries[q * dim + t];
+      scores[r * score_stride + q] = sum;
+    }
   }
 }
 
@@ -50,10 +78,14 @@ void row_group(const float* rows, int64_t dim, const float* queries, int64_t que
 
 void score_block_neon(const float* rows, int64_t row_count, int64_t dim, const float* queries,
                       int64_t query_count, float* scores) {
-  int64_t r = 0;
-  for (; r + kRowBlock <= row_count; r += kRowBlock)
-    row_group<kRowBlock>(rows + r * dim, dim, queries, query_count, scores + r * query_count);
-  for (; r < row_count; r++) row_group<1>(rows + r * dim, dim, queries, query_count, scores + r * query_count);
+  for (int64_t q0 = 0; q0 < query_count; q0 += kMaxQueries) {
+    const int64_t count_q = query_count - q0 < kMaxQueries ? query_count - q0 : kMaxQueries;
+    const float* pass_queries = queries + q0 * dim;
+    for (int64_t r = 0; r < row_count; r += kPanelRows) {
+      const int64_t count = row_count - r < kPanelRows ? row_count - r : kPanelRows;
+      panel(rows + r * dim, count, dim, pass_queries, count_q, scores + r * query_count + q0, query_count);
+    }
+  }
 }
 
 }  // namespace flower

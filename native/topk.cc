@@ -22,8 +22,8 @@ inline bool ranks_before(const Candidate& a, const Candidate& b) {
   return a.score > b.score || (a.score == b.score && a.id < b.id);
 }
 
-// Rows scored per kernel call: small enough that the tile's scores stay in L1.
-constexpr int64_t kTileRows = 64;
+// Rows scored per kernel call: a multiple of the kernels' row panels (12, 16); scores stay in L1.
+constexpr int64_t kTileRows = 96;
 // Below this many multiply-adds per thread, extra threads cost more than they save.
 constexpr int64_t kMinWorkPerThread = int64_t(1) << 20;
 

@@ -131,6 +131,16 @@ nativeTest('top-k: random unit vectors match TS within 1e-5, every SIMD path', a
   })();
 });
 
+nativeTest('top-k: more queries than one pass of the kernel takes (40 > 32) still match exactly', async (t) => {
+  await forEachSimd((level) => {
+    const rand = prng(40);
+    const rows = 250, dim = 67;
+    const input = { matrix: new Float32Array(rows * dim).map(() => int(rand, -3, 3) / 4), rows, dim, k: 9,
+      queries: new Float32Array(40 * dim).map(() => int(rand, -3, 3) / 4) };
+    assertTopKMatches(t, input, ts.cosineTopK(input), native.cosineTopK(input), `simd=${level} 40 queries`, true);
+  })();
+});
+
 nativeTest('top-k: the result does not depend on the number of threads', (t) => {
   const rand = prng(7);
   const rows = 5000, dim = 256;

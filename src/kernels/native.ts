@@ -24,8 +24,8 @@ export interface Addon {
   /** Worker threads used by top-k (default: hardware concurrency, or $FLOWER_NATIVE_THREADS). */
   setThreads(threads: number): void;
   threads(): number;
-  /** Memory bandwidth probe for the benchmark: GB/s of a streaming sum and of a copy over `bytes`. */
-  memoryBandwidth(bytes: number, threads: number): { sumGBs: number; copyGBs: number };
+  /** Memory-bandwidth probe for the benchmark: GB/s of a streaming sum and of a copy (read + write) over `bytes`, per repeat. */
+  memoryBandwidth(bytes: number, threads: number, repeats: number): { sumGBs: number[]; copyGBs: number[] };
 }
 
 export const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../build/Release/flower_native.node');
