@@ -1,5 +1,6 @@
 // BiMatch doc ranking from one query's top-k chunk matches. Same order of operations as the TS
-// reference (hits sorted by doc, row, query; sums in that order), so scores agree bit for bit.
+// reference (hits grouped by doc, then row; sums in that order), so scores agree bit for bit.
+// The TS version also orders a row's hits by query, which cannot change a minimum: skipped here.
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -13,8 +14,11 @@ namespace {
 constexpr double kDMiss = 2000;  // D_MISS in src/kernels/types.ts
 
 struct Hit {
-  int32_t doc, row, query;
+  uint64_t key;  // doc in the high half, row in the low half: one compare sorts by (doc, row)
+  int32_t query;
   double distance;
+  int32_t doc() const { return int32_t(key >> 32); }
+  int32_t row() const { return int32_t(key & 0xffffffffu); }
 };
 
 struct Ranked {
@@ -48,31 +52,27 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
         throw Napi::RangeError::New(env, "chunkDoc[" + std::to_string(row) + "] is not a doc index");
       if (doc_counts[size_t(doc)] < 1)
         throw Napi::RangeError::New(env, "docChunkCounts[" + std::to_string(doc) + "] < 1 for a doc with a match");
-      hits.push_back({doc, row, int32_t(q), 1.0 - double(scores[size_t(q * k + s)])});
+      hits.push_back({(uint64_t(uint32_t(doc)) << 32) | uint32_t(row), int32_t(q), 1.0 - double(scores[size_t(q * k + s)])});
     }
   }
-  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
-    if (a.doc != b.doc) return a.doc < b.doc;
-    if (a.row != b.row) return a.row < b.row;
-    return a.query < b.query;
-  });
+  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.key < b.key; });
 
   constexpr double kInf = std::numeric_limits<double>::infinity();
   std::vector<Ranked> ranked;
   std::vector<double> best_per_query(static_cast<size_t>(query_chunks));
   for (size_t start = 0; start < hits.size();) {
-    const int32_t doc = hits[start].doc;
+    const int32_t doc = hits[start].doc();
     size_t end = start;
-    while (end < hits.size() && hits[end].doc == doc) end++;
+    while (end < hits.size() && hits[end].doc() == doc) end++;
 
     double match_sum = 0, best_distance = kInf;
     int64_t match_hit = 0;
     int32_t best_chunk = -1;
     std::fill(best_per_query.begin(), best_per_query.end(), kInf);
     for (size_t i = start; i < end;) {
-      const int32_t row = hits[i].row;
+      const int32_t row = hits[i].row();
       double row_best = kInf;
-      for (; i < end && hits[i].row == row; i++) {
+      for (; i < end && hits[i].row() == row; i++) {
         row_best = std::min(row_best, hits[i].distance);
         double& query_best = best_per_query[size_t(hits[i].query)];
         query_best = std::min(query_best, hits[i].distance);
