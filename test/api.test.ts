@@ -1,4 +1,4 @@
-/** The module API: indexImages with progress, openIndex, search from bytes, searchChunks leave-one-out, rebuild. */
+/** The module API: indexImages with progress (two encoder workers, small batches), openIndex, search from bytes, searchChunks leave-one-out, rebuild. */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
@@ -11,7 +11,7 @@ test('index, search by bytes, leave-one-out from stored chunks, rebuild', async 
   const data = await makeDataDir(images);
   const workspace = path.join(await tempDir('api'), 'ws');
   const progress: IndexProgress[] = [];
-  const summary = await indexImages({ data, workspace, model: modelDir, batchSize: 4, onProgress: (p) => progress.push(p) });
+  const summary = await indexImages({ data, workspace, model: modelDir, replicas: 2, batchSize: 4, onProgress: (p) => progress.push(p) });
   t.is(summary.files, 6);
   t.is(summary.indexed, 6);
   t.deepEqual(summary.skipped, []);
