@@ -12,7 +12,7 @@ import { Chunker } from '../executors/chunker.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { IMAGE_EXTENSIONS } from '../image/index.js';
-import { loadModel, type LoadedModel } from '../model/index.js';
+import { loadModel } from '../model/index.js';
 import { Workspace, type NewDoc } from '../store/index.js';
 import { RunningFlow } from './runner.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
@@ -79,14 +79,14 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const spec = await loadFlow(flowFile('index', opts.flow));
   const modelDir = await resolveModelDir(opts.model);
   const model = await loadModel(modelDir);
-  const chunking = chunkingOf(spec);
-  const workspace = Workspace.openForWrite(opts.workspace, { model: { name: model.name, sha256: model.sha256, dim: model.embedding.dim }, chunking, rebuild: opts.rebuild });
   const labelsFile = path.join(dataDir, 'labels.csv');
+  const labels = fs.existsSync(labelsFile) ? readLabelsCsv(labelsFile) : undefined;
+  const workspace = Workspace.openForWrite(opts.workspace, { model: { name: model.name, sha256: model.sha256, dim: model.embedding.dim }, chunking: chunkingOf(spec), rebuild: opts.rebuild });
   const services: BuiltinServices = {
     mode: 'index',
     model,
     workspace,
-    labels: fs.existsSync(labelsFile) ? readLabelsCsv(labelsFile) : undefined,
+    labels,
     encoder: { replicas: opts.replicas, batchSize: opts.batchSize },
   };
 
@@ -163,10 +163,4 @@ export function chunkingOf(spec: FlowSpec): Record<string, unknown> {
     ...(normalizer && { shorter_side: normalizer.params.shorter_side }),
     ...(chunker && { window: chunker.params.window, stride: chunker.params.stride, whole: chunker.params.whole }),
   };
-}
-
-/** The model a flow will run: loaded from `dir`, or the cached default. */
-export async function openModel(dir?: string): Promise<{ dir: string; model: LoadedModel }> {
-  const modelDir = await resolveModelDir(dir);
-  return { dir: modelDir, model: await loadModel(modelDir) };
 }

@@ -172,7 +172,7 @@ function checkParams(withNode: YAMLMap | undefined, specs: ExecutorClass['params
 }
 
 /** Why `value` does not fit `spec`, or undefined when it does. */
-export function paramProblem(value: unknown, spec: ParamSpec): string | undefined {
+function paramProblem(value: unknown, spec: ParamSpec): string | undefined {
   const type = typeof spec.default;
   if (typeof value !== type) return `must be a ${type}, got ${JSON.stringify(value)}`;
   if (typeof value === 'number') {
@@ -221,7 +221,7 @@ function topologicalOrder<P extends { name: string; needs: readonly string[] }>(
 }
 
 /** " (did you mean 'x'?)" for the closest candidate within edit distance 2, else "". */
-export function suggest(word: string, candidates: readonly string[]): string {
+function suggest(word: string, candidates: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of candidates) {
