@@ -69,6 +69,7 @@ test('unknown needs, cycles, unknown executors and misplaced replicas are errors
   t.regex((await flowError(base().replace('uses: chunker', 'uses: chunkr'))).message, /:9: pod 'chunker': unknown executor 'chunkr' \(did you mean 'chunker'\?\)/);
   t.regex((await flowError(base().replace('uses: chunker', 'uses: chunker\n    replicas: 2'))).message, /:10: pod 'chunker': executor 'chunker' does not use replicas/);
   t.regex((await flowError('pods:\n  a:\n    uses: ./missing-executor.js\n')).message, /^\/flows\/x\.yml:3: pod 'a': cannot load executor module \/flows\/missing-executor\.js/);
+  t.regex((await flowError('pods:\n  j:\n    uses: join\n    with:\n      wait: 3\n')).message, /:5: unknown key 'wait' in pod 'j' with:$/, 'built-ins without parameters take none');
   t.regex((await flowError('pods: {}\n')).message, /:1: `pods:` must be a non-empty mapping/);
   t.regex((await flowError('pods:\n  a:\n    uses: loader\n  a:\n    uses: loader\n')).message, /^\/flows\/x\.yml:4: Map keys must be unique/);
 });

@@ -7,6 +7,9 @@ import { builtinServices } from './services.js';
 import type { Executor, ExecutorContext, FlowDoc } from './types.js';
 
 export class ChunkIndexer implements Executor {
+  /** No parameters: any `with:` key is an error. */
+  static readonly params = {};
+
   process(doc: FlowDoc): void {
     const { chunks, vectors, image } = doc;
     if (!chunks || !vectors || !image) throw new Error(`chunk_indexer: ${doc.uri} has no encoded chunks (put an encoder before it)`);
@@ -31,6 +34,7 @@ export class ChunkIndexer implements Executor {
 }
 
 export class DocIndexer implements Executor {
+  static readonly params = {};
   private labels?: ReadonlyMap<string, string>;
 
   open(ctx: ExecutorContext): void {
@@ -52,6 +56,7 @@ export class DocIndexer implements Executor {
 }
 
 export class Join implements Executor {
+  static readonly params = {};
   private mode: 'index' | 'query' = 'index';
 
   open(ctx: ExecutorContext): void {
