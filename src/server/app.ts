@@ -59,7 +59,8 @@ export interface ServerOptions extends Partial<ServerLimits> {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    searchTicket: Ticket | null;
+    /** The /search request's place in the queue, and a signal that fires if its client goes away. */
+    searchSlot: { ticket: Ticket; clientGone: AbortSignal } | null;
   }
 }
 
@@ -99,7 +100,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  app.decorateRequest('searchTicket', null);
+  app.decorateRequest('searchSlot', null);
   // No JSON or text bodies anywhere: anything but an image or multipart upload is a 415.
   app.removeAllContentTypeParsers();
   await app.register(fastifyMultipart, { limits: { fileSize: limits.maxUploadBytes, files: 1 } });
@@ -119,6 +120,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     closing = true;
   });
   app.addHook('onSend', async (_request, reply) => {
+    // Browsers must take image and JSON responses for what their content type says.
+    reply.header('x-content-type-options', 'nosniff');
     if (closing) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
@@ -158,13 +161,18 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         const retryAfter = String(queue.retryAfterSeconds());
         throw new ApiError(429, 'queue_full', `server busy: ${limits.maxConcurrent} searches running and ${limits.maxWaiting} waiting; retry in ${retryAfter} s`, { 'retry-after': retryAfter });
       }
-      request.searchTicket = ticket;
-      reply.raw.once('close', () => ticket.release());
+      // Listening from the start: a client that leaves during its upload or probe is not searched for.
+      const clientGone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) clientGone.abort(new ApiError(499, 'client_closed', 'the client went away before the answer'));
+        ticket.release();
+      });
+      request.searchSlot = { ticket, clientGone: clientGone.signal };
     },
-  }, async (request, reply) => {
+  }, async (request) => {
     const started = performance.now();
     const upload = await probeUpload(await readUpload(request, limits.maxUploadBytes), limits.maxPixels);
-    const outcome = await runWithDeadline(request.searchTicket!, reply, limits.searchTimeoutMs, queue, (queueMs) => {
+    const outcome = await runWithDeadline(request.searchSlot!, limits.searchTimeoutMs, queue, (queueMs) => {
       const { top, minScore, mode } = request.query;
       return searcher.search(upload.bytes, { top, minScore, mode }).then((result) => ({ result, queueMs }));
     });
@@ -242,27 +250,23 @@ function sendNotModified(request: FastifyRequest, reply: FastifyReply, doc: Serv
  * longer than `timeoutMs`; leaving the queue early when the client disconnects. A search already
  * running cannot be interrupted: it finishes and keeps its slot until then, so the bound holds.
  */
-async function runWithDeadline<T>(ticket: Ticket, reply: FastifyReply, timeoutMs: number, queue: SearchQueue, search: (queueMs: number) => Promise<T>): Promise<T> {
-  const abandon = new AbortController();
-  const onClose = (): void => {
-    if (!reply.raw.writableFinished) abandon.abort(new ApiError(499, 'client_closed', 'client went away'));
-  };
-  reply.raw.once('close', onClose);
+async function runWithDeadline<T>(slot: { ticket: Ticket; clientGone: AbortSignal }, timeoutMs: number, queue: SearchQueue, search: (queueMs: number) => Promise<T>): Promise<T> {
+  const timedOut = new AbortController();
   const queued = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       const retryAfter = String(queue.retryAfterSeconds());
       const error = new ApiError(503, 'search_timeout', `search not finished within ${timeoutMs} ms; the server is overloaded, retry in ${retryAfter} s`, { 'retry-after': retryAfter });
-      abandon.abort(error);
+      timedOut.abort(error);
       reject(error);
     }, timeoutMs);
   });
   try {
-    return await Promise.race([ticket.run(() => search(performance.now() - queued), abandon.signal), deadline]);
+    const abandoned = AbortSignal.any([slot.clientGone, timedOut.signal]);
+    return await Promise.race([slot.ticket.run(() => search(performance.now() - queued), abandoned), deadline]);
   } finally {
     clearTimeout(timer);
-    reply.raw.off('close', onClose);
   }
 }
 

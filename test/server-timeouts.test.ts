@@ -1,0 +1,92 @@
+/**
+ * Behaviour that needs a searcher slower than the real one on a tiny index: the search deadline
+ * (503 + Retry-After) and a client giving up while queued (its search never runs). A scripted
+ * fake searcher stands in; the API itself is tested against a real index in server-api.test.ts.
+ */
+import test from 'ava';
+import fs from 'node:fs';
+import net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { createServer } from '../src/server/app.js';
+import type { SearchBackend, SearchOutcome } from '../src/server/types.js';
+import { flowerImage } from './fixtures.js';
+
+const image = fs.readFileSync(flowerImage(801));
+
+/** A searcher whose every search takes `delayMs`, counting the searches it started. */
+function slowSearcher(delayMs: number): SearchBackend & { started: number } {
+  const doc = { id: 0, path: flowerImage(801), sha256: 'a'.repeat(64), bytes: image.byteLength, width: 500, height: 500, label: 'daisy', chunkCount: 1 };
+  return {
+    started: 0,
+    workspace: { docCount: 1, chunkCount: 1, doc: (id: number) => (id === 0 ? doc : undefined) },
+    async search(): Promise<SearchOutcome> {
+      this.started++;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return { results: [{ rank: 1, docId: 0, score: 1, path: doc.path, label: 'daisy', box: { x: 0, y: 0, width: 500, height: 500 } }], timings: { decode: 0, encode: delayMs, topk: 0, rank: 0, lookup: 0 } };
+    },
+  };
+}
+
+async function listen(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+}
+
+function post(base: string): Promise<Response> {
+  return fetch(`${base}/search`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(image) });
+}
+
+test('a search past the deadline is answered 503 with Retry-After; the server stays usable', async (t) => {
+  const searcher = slowSearcher(400);
+  const app = await createServer({ searcher, searchTimeoutMs: 100, maxConcurrent: 1 });
+  const base = await listen(app);
+  try {
+    const response = await post(base);
+    t.is(response.status, 503);
+    t.regex(response.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    t.is(((await response.json()) as { error: { code: string } }).error.code, 'search_timeout');
+    // The timed-out search still holds the slot until it ends; afterwards searches succeed again.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    t.like(await (await fetch(`${base}/healthz`)).json(), { queue: { inFlight: 0, waiting: 0 } });
+  } finally {
+    await app.close();
+  }
+});
+
+test('a client that disconnects while queued leaves the queue and its search never runs', async (t) => {
+  const searcher = slowSearcher(300);
+  const app = await createServer({ searcher, maxConcurrent: 1, maxWaiting: 4 });
+  const base = await listen(app);
+  try {
+    const first = post(base);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The second client sends its whole search, then drops the connection while it is queued.
+    const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`POST /search HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\nContent-Length: ${image.byteLength}\r\n\r\n`);
+    socket.write(image);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.like(await (await fetch(`${base}/healthz`)).json(), { queue: { inFlight: 1, waiting: 1 } });
+    socket.destroy();
+    t.is((await first).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    t.is(searcher.started, 1, 'the abandoned search was dropped from the queue');
+    t.like(await (await fetch(`${base}/healthz`)).json(), { queue: { inFlight: 0, waiting: 0 } });
+  } finally {
+    await app.close();
+  }
+});
+
+test('responses carry nosniff; unknown routes are JSON 404s', async (t) => {
+  const app = await createServer({ searcher: slowSearcher(0) });
+  const base = await listen(app);
+  try {
+    const response = await fetch(`${base}/nope`);
+    t.is(response.status, 404);
+    t.is(response.headers.get('x-content-type-options'), 'nosniff');
+    t.like(await response.json(), { error: { code: 'not_found' } });
+  } finally {
+    await app.close();
+  }
+});
