@@ -30,8 +30,8 @@ export function addBenchOptions(command: Command): Command {
     .option('--sections <list>', `sections to run, comma-separated (${SECTIONS.map((s) => s.key).join(',')})`, sectionList)
     .option('--runs <n>', 'runs per figure (default 5, quick 2)', positiveInt)
     .option('--out <file>', 'results JSON path (default bench/results/<date>-<host>[-quick].json)')
-    .option('--images <n>', 'end to end: fixture images to index (default all 1360, quick 136)', positiveInt)
-    .option('--queries <n>', 'end to end: query images per latency pass (default 100, quick 30)', positiveInt);
+    .option('--images <n>', 'end to end: fixture images to index (default all 1360, quick 68)', positiveInt)
+    .option('--queries <n>', 'end to end: query images per latency pass (default 100, quick 20)', positiveInt);
 }
 
 export function benchOptionsFrom(options: BenchCliOptions): BenchOptions {

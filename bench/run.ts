@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { projectRoot } from '../test/fixtures.js';
 import { machineInfo, machineMarkdown } from './machine.js';
 import type { BenchSection, SectionOptions } from './section.js';
+import { formatNumber, formatSummary, type Summary } from './stats.js';
 
 /** Sections in run order: key in the results JSON, module under bench/, exported function. */
 export const SECTIONS = [
@@ -90,6 +91,9 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
     log(`bench: ${section.title} done in ${seconds.toFixed(1)} s`);
   }
 
+  const comparison = indexingVsEncoder(sections);
+  if (comparison) blocks.push(`## Indexing vs the encoder alone\n${comparison}`);
+
   const results: BenchResults = { version: 1, date, quick: options.quick, runs, machine, sections, skipped, seconds: Math.round((performance.now() - started) / 100) / 10 };
   const file = path.resolve(options.out ?? path.join(projectRoot, 'bench', 'results', `${date.slice(0, 10)}-${safeHost(machine.host)}${options.quick ? '-quick' : ''}.json`));
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -97,6 +101,39 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
   const shown = path.relative(process.cwd(), file);
   blocks.push(`Results: ${shown.startsWith('..') ? file : shown} (${results.seconds} s in all).`);
   return { file, results, markdown: `${blocks.join('\n\n')}\n` };
+}
+
+interface EncoderSetting {
+  replicas: number;
+  intraOpThreads: number;
+  batchSize: number;
+  allowSpinning: boolean;
+  chunksPerSecond: Summary;
+  cpuMsPerChunk?: Summary;
+}
+
+/**
+ * End-to-end indexing throughput against the encoder alone at the same settings, when both
+ * sections ran. They are separate runs of one invocation, so this ratio is only as steady as the
+ * machine; the end-to-end section's encoder-busy share is the in-run figure.
+ */
+function indexingVsEncoder(sections: BenchResults['sections']): string | undefined {
+  const indexing = (sections.endToEnd as { indexing?: { chunksPerSecond: Summary; cpuMsPerChunk: Summary } } | undefined)?.indexing;
+  const encoder = sections.encoder as { settings?: EncoderSetting[]; defaults?: Omit<EncoderSetting, 'chunksPerSecond' | 'allowSpinning'> } | undefined;
+  const defaults = encoder?.defaults;
+  const alone = encoder?.settings?.find(
+    (s) => !s.allowSpinning && s.replicas === defaults?.replicas && s.intraOpThreads === defaults?.intraOpThreads && s.batchSize === defaults?.batchSize,
+  );
+  if (!indexing || !alone || !defaults) return undefined;
+  const share = (100 * indexing.chunksPerSecond.median) / alone.chunksPerSecond.median;
+  return (
+    `Indexing ran at ${formatSummary(indexing.chunksPerSecond)} chunks/s; the encoder alone at the same setting ` +
+    `(${defaults.replicas} × ${defaults.intraOpThreads}, batch ${defaults.batchSize}) at ${formatSummary(alone.chunksPerSecond)} chunks/s: ` +
+    `${share.toFixed(0)} % (medians of separate runs in this invocation).` +
+    (alone.cpuMsPerChunk
+      ? ` Process CPU per chunk, steadier on a busy machine: ${formatSummary(indexing.cpuMsPerChunk)} ms indexing vs ${formatSummary(alone.cpuMsPerChunk)} ms encoding alone, so everything but the model costs ${formatNumber(indexing.cpuMsPerChunk.median - alone.cpuMsPerChunk.median)} ms per chunk.`
+      : '')
+  );
 }
 
 function safeHost(host: string): string {
