@@ -80,6 +80,7 @@ async function search(image: Blob, name: string): Promise<void> {
     const body = (await response.json()) as SearchResponse | ErrorResponse;
     if (ticket !== latestSearch) return;
     if ('error' in body) {
+      resultsGrid.replaceChildren();
       const retry = response.headers.get('retry-after');
       setStatus(`${body.error.message}${retry ? ` (retry in ${retry} s)` : ''}`, true);
       return;
@@ -191,6 +192,8 @@ function pickFirstImage(files: FileList | null | undefined): void {
   if (file) void search(file, file.name);
 }
 
+// A file the browser cannot show (not an image, or a format it lacks) leaves no broken icon.
+preview.addEventListener('error', () => drop.classList.remove('has-image'));
 drop.addEventListener('click', () => fileInput.click());
 drop.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' || event.key === ' ') {

@@ -33,7 +33,7 @@ const STYLE = `
   #status { min-height: 1.4em; font-size: 0.9rem; color: var(--muted); }
   #status.error { color: var(--error); font-weight: 600; }
   #timings { font-size: 0.8rem; color: var(--muted); font-variant-numeric: tabular-nums; }
-  #results { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 1rem; }
+  #results { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 1rem; }
   #results:empty::before { content: "Results appear here: drop a flower photo, pick a file, or paste an image."; color: var(--muted); grid-column: 1 / -1; padding: 2rem 0; }
   .result { display: flex; flex-direction: column; background: var(--card); border: 1px solid var(--line); border-radius: 10px; overflow: hidden; cursor: pointer;
     transition: transform .12s, box-shadow .12s; text-align: left; padding: 0; }
@@ -42,8 +42,8 @@ const STYLE = `
   .pic { position: relative; display: inline-block; line-height: 0; max-width: 100%; }
   .pic img { display: block; max-width: 100%; max-height: 170px; }
   .box { position: absolute; border: 2px solid #ffd54a; box-shadow: 0 0 0 1px rgba(0,0,0,0.45); border-radius: 2px; pointer-events: none; }
-  .meta { display: flex; justify-content: space-between; align-items: baseline; gap: 0.5rem; padding: 0.5rem 0.7rem; }
-  .label { font-weight: 600; text-transform: capitalize; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+  .meta { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: baseline; column-gap: 0.5rem; padding: 0.5rem 0.7rem; }
+  .label { font-weight: 600; text-transform: capitalize; overflow-wrap: anywhere; }
   .score { font-variant-numeric: tabular-nums; color: var(--accent); font-weight: 600; }
   .sub { display: flex; justify-content: space-between; padding: 0 0.7rem 0.55rem; font-size: 0.78rem; color: var(--muted); }
   .bar { height: 4px; background: var(--accent-soft); }
