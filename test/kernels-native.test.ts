@@ -117,6 +117,9 @@ nativeTest('top-k: exact-score inputs give identical ids and scores (ties, NaN, 
       const where = `simd=${level} seed=${seed} rows=${input.rows} dim=${input.dim} k=${input.k}`;
       assertTopKMatches(t, input, expected, native.cosineTopK(input), where, true);
       assertTopKMatches(t, input, expected, await native.cosineTopKAsync(input), `${where} async`, true);
+      // The AsyncWorker path itself (cosineTopKAsync above runs small inputs inline).
+      const worker = await addon!.cosineTopKAsync(input.matrix, input.rows, input.dim, input.queries, input.k);
+      assertTopKMatches(t, input, expected, worker, `${where} worker`, true);
     }
   })();
 });
@@ -247,8 +250,9 @@ nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async 
   t.throws(() => a.extractChunks(img, 2, 2, 2, Int32Array.of(0, 0), 2, 2, meanStd, out, 0), { instanceOf: RangeError }, 'channels');
   t.throws(() => a.extractChunks(img, 2, 2, 3, Int32Array.of(0, 0), 2, 2, Float64Array.of(0, 0, 0, 1, 0, 1), out, 0), { instanceOf: RangeError }, 'std 0');
   t.throws(() => a.extractChunks(new Int8Array(12) as unknown as Uint8Array, 2, 2, 3, Int32Array.of(0, 0), 2, 2, meanStd, out, 0), { instanceOf: TypeError });
-  t.throws(() => a.mapFile(path.join(os.tmpdir(), 'flower-native-no-such-file')), { message: /no-such-file/ });
-  t.throws(() => a.mapFile(42 as unknown as string), { instanceOf: TypeError });
+  t.throws(() => a.mapFile(path.join(os.tmpdir(), 'flower-native-no-such-file'), 2 ** 32), { message: /no-such-file/ });
+  t.throws(() => a.mapFile(42 as unknown as string, 2 ** 32), { instanceOf: TypeError });
+  t.throws(() => a.mapFile(process.execPath, 16), { instanceOf: RangeError }, 'larger than maxLength');
   t.throws(() => a.setSimd('sse9'), { instanceOf: RangeError });
   if (!simdLevels.includes('avx512')) t.throws(() => a.setSimd('avx512'), { instanceOf: RangeError, message: /not supported/ });
   t.throws(() => a.setThreads(0), { instanceOf: RangeError });

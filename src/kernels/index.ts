@@ -2,6 +2,7 @@
  * The kernels the rest of the package uses: the C++ addon when it loads, else the TS reference
  * (FLOWER_NATIVE_KERNELS=ts forces TS). Every call is validated here, once, for both.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import { loadAddon, nativeKernels, type Addon } from './native.js';
 import { tsKernels } from './ts.js';
@@ -103,6 +104,7 @@ function windowStarts(side: number, window: number, stride: number): number[] {
  * pixels, the last row/column snapped to the border so every pixel is covered, no duplicates.
  * A side shorter than the window gets one window clamped to that side (so such boxes are smaller
  * than `window`); the normalizer resizes images so the shorter side is at least the window.
+ * Full coverage needs stride <= window (a larger stride samples windows with gaps between them).
  */
 export function slidingWindows(width: number, height: number, window: number, stride: number): Box[] {
   for (const [name, value] of [['width', width], ['height', height], ['window', window], ['stride', stride]] as const) {
@@ -118,10 +120,14 @@ export function slidingWindows(width: number, height: number, window: number, st
   return boxes;
 }
 
+const MAX_EXTERNAL_BYTES = bufferConstants.MAX_LENGTH;
+
 /**
  * A rows × dim float32 matrix stored at `byteOffset` of `file` (e.g. the data of a .npy file),
- * memory-mapped read-only through the addon (the mapping lives as long as the array), or read
- * into memory once when the addon is not in use. The file must not shrink while mapped.
+ * memory-mapped through the addon (copy-on-write: writes never reach the file; the mapping lives
+ * as long as the array), or read into memory once when the addon is not in use or the file is
+ * larger than Node allows an external buffer to be (buffer.constants.MAX_LENGTH, 4 GiB on Node 20).
+ * The file must not shrink while mapped.
  */
 export function openMatrixFile(file: string, byteOffset: number, rows: number, dim: number): Float32Array {
   if (typeof file !== 'string') throw new TypeError(`file must be a string, got ${typeof file}`);
@@ -136,7 +142,8 @@ export function openMatrixFile(file: string, byteOffset: number, rows: number, d
     throw new RangeError(`${file}: holds ${size} bytes, ${rows} rows x ${dim} float32 at offset ${byteOffset} need ${byteOffset + length * 4}`);
   }
   if (length === 0) return new Float32Array(0);
-  if (addon) return new Float32Array(addon.mapFile(file), byteOffset, length);
+  // External (mapped) buffers are capped at buffer.constants.MAX_LENGTH (4 GiB on Node 20).
+  if (addon && size <= MAX_EXTERNAL_BYTES) return new Float32Array(addon.mapFile(file, MAX_EXTERNAL_BYTES), byteOffset, length);
   const matrix = new Float32Array(length);
   const fd = fs.openSync(file, 'r');
   try {

@@ -14,8 +14,8 @@ export interface Addon {
   cosineTopK(matrix: Float32Array, rows: number, dim: number, queries: Float32Array, k: number): TopKResult;
   cosineTopKAsync(matrix: Float32Array, rows: number, dim: number, queries: Float32Array, k: number): Promise<TopKResult>;
   biMatch(ids: Int32Array, scores: Float32Array, k: number, queryChunks: number, chunkDoc: Int32Array, docChunkCounts: Int32Array): BiMatchResult;
-  /** Maps a whole file read-only; the ArrayBuffer unmaps it when collected. */
-  mapFile(file: string): ArrayBuffer;
+  /** Maps a whole file (copy-on-write) if it is at most maxLength bytes; the ArrayBuffer unmaps it when collected. */
+  mapFile(file: string, maxLength: number): ArrayBuffer;
   /** SIMD path in use, and every path this CPU and OS support (best first). */
   simd(): string;
   simdLevels(): string[];
@@ -35,6 +35,9 @@ export function loadAddon(): Addon {
   return createRequire(import.meta.url)(addonPath) as Addon;
 }
 
+/** Multiply-adds (rows × queries × dim) below which an async top-k runs synchronously (~50 µs of work). */
+const SYNC_WORK_LIMIT = 1 << 19;
+
 export function nativeKernels(addon: Addon): Kernels {
   return {
     name: 'native',
@@ -52,7 +55,9 @@ export function nativeKernels(addon: Addon): Kernels {
       addon.extractChunks(image.data, image.width, image.height, image.channels, origins, boxes[0].width, boxes[0].height, meanStd, out, firstSlot);
     },
     cosineTopK: ({ matrix, rows, dim, queries, k }: TopKInput) => addon.cosineTopK(matrix, rows, dim, queries, k),
-    cosineTopKAsync: async ({ matrix, rows, dim, queries, k }: TopKInput) => addon.cosineTopKAsync(matrix, rows, dim, queries, k),
+    // Small searches run inline: a hop to the libuv pool and back costs more than they do.
+    cosineTopKAsync: async ({ matrix, rows, dim, queries, k }: TopKInput) =>
+      rows * queries.length < SYNC_WORK_LIMIT ? addon.cosineTopK(matrix, rows, dim, queries, k) : addon.cosineTopKAsync(matrix, rows, dim, queries, k),
     biMatch: ({ topk, queryChunks, chunkDoc, docChunkCounts }) =>
       addon.biMatch(topk.ids, topk.scores, topk.k, queryChunks, chunkDoc, docChunkCounts),
   };
