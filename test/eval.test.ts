@@ -164,6 +164,16 @@ test('labels come from the workspace when --data is not given', async (t) => {
   t.deepEqual(fromWorkspace.overall.whole, result.overall.whole);
 });
 
+test("BiMatch looks up as many chunks as the query flow's ranker says", async (t) => {
+  t.is(result.chunkK, 64, 'the shipped query flow');
+  const flow = path.join(tmp, 'query-k2.yml');
+  const shipped = fs.readFileSync(path.join(projectRoot, 'flows', 'query.yml'), 'utf8');
+  fs.writeFileSync(flow, shipped.replace(/top_k: \d+/, 'top_k: 2'));
+  const narrow = await evaluate({ workspace, model: modelDir, flow, modes: ['bimatch'] });
+  t.is(narrow.chunkK, 2);
+  t.true(narrow.meanReturned.bimatch < result.meanReturned.bimatch, `${narrow.meanReturned.bimatch} docs reached with k = 2, ${result.meanReturned.bimatch} with 64`);
+});
+
 test('the CLI prints one table, JSON on request, and a self-contained HTML report', async (t) => {
   const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
   const report = path.join(tmp, 'report.html');

@@ -86,6 +86,7 @@ export function evalJson(result: EvalResult, reportFile?: string) {
     docs: result.docs,
     chunks: result.chunks,
     queries: result.queries,
+    chunkK: result.chunkK,
     unlabelled: result.unlabelled,
     modes: Object.fromEntries(result.modes.map((mode) => [mode, EVAL_MODES[mode]])),
     metrics: {
@@ -122,7 +123,7 @@ export function evalText(result: EvalResult, reportFile?: string): string {
     `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
     ...rows.map(line),
     '',
-    ...result.modes.map((mode) => `${mode}: ${EVAL_MODES[mode]}; scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average.`),
+    ...result.modes.map((mode) => `${mode}: ${EVAL_MODES[mode]}${mode === 'bimatch' ? ` (chunk top-k ${result.chunkK})` : ''}; scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average.`),
     'Docs a mode does not score tie at the bottom of its ranking (metrics take the expected value over tie orders): that caps full mAP for BiMatch, whose ranking stops at the docs its chunk top-k reaches.',
     'P@k: share of the first k results in the query\'s class. AP: mean precision at the ranks of all same-class docs (whole ranking); AP@10 divides by min(R, 10).',
     ...(result.unlabelled ? [`${result.unlabelled} unlabelled docs were ranked but never used as queries nor counted as relevant.`] : []),

@@ -11,7 +11,7 @@
  * rest appended as one tie at -Infinity, and the metrics take the expected value over the orders
  * of every tie (see metrics.ts), so an unreturned relevant doc counts as "somewhere down there".
  */
-import { openIndex, type Searcher } from '../index.js';
+import { DEFAULT_CHUNK_K, flowFile, loadFlow, openIndex, type Searcher } from '../index.js';
 import { kernels } from '../kernels/index.js';
 import { docLabels } from './labels.js';
 import { meanMetrics, queryMetrics, type QueryMetrics } from './metrics.js';
@@ -65,6 +65,8 @@ export interface EvalResult {
   readonly docs: number;
   readonly chunks: number;
   readonly queries: number;
+  /** Stored chunks BiMatch looks up per query chunk: the query flow's ranker `top_k`. */
+  readonly chunkK: number;
   /** Docs without a label: not used as queries, never relevant, still ranked. */
   readonly unlabelled: number;
   readonly modes: readonly EvalMode[];
@@ -85,6 +87,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
   const started = performance.now();
   const modes = options.modes ?? (Object.keys(EVAL_MODES) as EvalMode[]);
   const keep = options.keep ?? 10;
+  const chunkK = await flowChunkK(options.flow);
   const searcher = await openIndex(options.workspace, { model: options.model, flow: options.flow });
   try {
     const ws = searcher.workspace;
@@ -107,7 +110,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       const top = {} as Record<EvalMode, RankedDoc[]>;
       const returned = {} as Record<EvalMode, number>;
       for (const mode of modes) {
-        const scored = mode === 'chamfer' ? chamfer!.rank(rows, query.id) : await searchStored(searcher, matrix, kinds, rows, query.id, mode, docs.length);
+        const scored = mode === 'chamfer' ? chamfer!.rank(rows, query.id) : await searchStored(searcher, matrix, kinds, rows, query.id, mode, docs.length, chunkK);
         const ranking = completeRanking(scored, docs.length, query.id, (doc) => labels[doc] === label);
         metrics[mode] = queryMetrics(ranking);
         returned[mode] = scored.length;
@@ -125,6 +128,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       docs: docs.length,
       chunks: ws.chunkCount,
       queries: outcomes.length,
+      chunkK,
       unlabelled: docs.length - queries.length,
       modes,
       overall: byMode(outcomes),
@@ -143,6 +147,13 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
   }
 }
 
+/** The chunk top-k of the query flow's ranker pod, so eval ranks as `query` with that flow would. */
+async function flowChunkK(flow?: string): Promise<number> {
+  const spec = await loadFlow(flowFile('query', flow));
+  const topK = spec.pods.find((pod) => pod.uses === 'ranker')?.params.top_k;
+  return typeof topK === 'number' ? topK : DEFAULT_CHUNK_K;
+}
+
 interface Scored {
   readonly doc: number;
   readonly score: number;
@@ -157,11 +168,12 @@ async function searchStored(
   excludeDoc: number,
   mode: 'bimatch' | 'whole',
   docCount: number,
+  chunkK: number,
 ): Promise<Scored[]> {
   const dim = searcher.workspace.dim;
   // A copy: the stored matrix may be a read-only mapping, and the search may transfer its input.
   const vectors = matrix.slice(rows.start * dim, rows.end * dim);
-  const result = await searcher.searchChunks(vectors, kinds.slice(rows.start, rows.end), { top: docCount, mode, excludeDoc });
+  const result = await searcher.searchChunks(vectors, kinds.slice(rows.start, rows.end), { top: docCount, mode, excludeDoc, chunkK });
   return result.results.map((r) => ({ doc: r.docId, score: r.score }));
 }
 
