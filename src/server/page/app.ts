@@ -100,7 +100,8 @@ function renderResults(response: SearchResponse, name: string): void {
     .map(([stage, ms]) => `${stage} ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`)
     .join(' · ');
   const digits = scoreDigits(results.map((hit) => hit.score));
-  resultsGrid.replaceChildren(...results.map((hit) => resultCard(hit, closeness(hit.score, results[0]?.score ?? 1), digits)));
+  const bars = barLengths(results.map((hit) => hit.score));
+  resultsGrid.replaceChildren(...results.map((hit, i) => resultCard(hit, bars[i]!, digits)));
 }
 
 /**
@@ -114,10 +115,16 @@ function scoreDigits(scores: readonly number[]): number {
   return digits;
 }
 
-/** Bar length: how close a result is to the best one, as the ratio of their distances from a perfect 1. */
-function closeness(score: number, best: number): number {
-  const epsilon = 1e-6;
-  return Math.max(0.03, Math.min(1, (1 - best + epsilon) / (1 - score + epsilon)));
+/**
+ * Bar length: where a result's distance from a perfect score (1 - score) lies between the best and
+ * the worst on screen, on a log scale, so an exact duplicate at the top or one outlier at the
+ * bottom does not flatten every other bar.
+ */
+function barLengths(scores: readonly number[]): number[] {
+  const distance = (score: number): number => Math.log(Math.max(1e-6, 1 - score));
+  const best = distance(Math.max(...scores));
+  const worst = distance(Math.min(...scores));
+  return scores.map((score) => (worst > best ? Math.max(0.03, 1 - (distance(score) - best) / (worst - best)) : 1));
 }
 
 function resultCard(hit: Hit, barFraction: number, digits: number): HTMLElement {
