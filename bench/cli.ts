@@ -47,8 +47,9 @@ export function benchOptionsFrom(options: BenchCliOptions): BenchOptions {
 export function register(program: Command): void {
   addBenchOptions(program.command('bench').description('benchmark suite: kernels, encoder, end-to-end indexing and query latency, server load')).action(
     async (options: BenchCliOptions) => {
-      const { markdown } = await runBench(benchOptionsFrom(options));
+      const { markdown, results } = await runBench(benchOptionsFrom(options));
       process.stdout.write(markdown);
+      if (Object.keys(results.failed).length > 0) process.exitCode = 1;
     },
   );
 }

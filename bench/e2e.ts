@@ -182,7 +182,7 @@ function markdown(images: number, queries: number, indexing: IndexingFigures, la
     '',
     'Compared against: the encoder alone (Encoder section; the issue measured 178 images/s at batch 1 and 212 at batch 32, about 39 s for the ~8.3k chunks of all 1360 images).',
     '',
-    `Query latency, ms: ${queries} fixture images on that index, top 10, after 5 warm-up queries (${passes} passes; each figure is the median over passes of that pass's percentile, with min–max):`,
+    `Query latency, ms: ${queries} fixture images on that index, top 10, after 5 warm-up queries (${passes} pass${passes === 1 ? '' : 'es'}; each figure is the median over passes of that pass's percentile, with min–max):`,
     '',
     markdownTable(
       ['stage', 'p50', 'p95', 'p99'],

@@ -5,18 +5,21 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../test/fixtures.js';
 import { machineInfo, machineMarkdown } from './machine.js';
-import type { BenchSection, SectionOptions } from './section.js';
+import type { BenchSection, SectionOptions, SectionResult } from './section.js';
 import { formatNumber, formatSummary, type Summary } from './stats.js';
 
-/** Sections in run order: key in the results JSON, module under bench/, exported function. */
+/**
+ * Sections in run order: key in the results JSON, title, and a loader (imported only when the
+ * section runs, so `flower-native` commands do not pay for usearch, autocannon & co. at startup).
+ */
 export const SECTIONS = [
-  { key: 'kernels', module: 'kernels.js', fn: 'benchKernels', title: 'Kernels' },
-  { key: 'encoder', module: 'encoder.js', fn: 'benchEncoder', title: 'Encoder' },
-  { key: 'endToEnd', module: 'e2e.js', fn: 'benchEndToEnd', title: 'End to end' },
-  { key: 'server', module: 'server.js', fn: 'benchServer', title: 'Server load' },
+  { key: 'kernels', title: 'Kernels', load: async (): Promise<BenchSection> => (await import('./kernels.js')).benchKernels },
+  { key: 'encoder', title: 'Encoder', load: async (): Promise<BenchSection> => (await import('./encoder.js')).benchEncoder },
+  { key: 'endToEnd', title: 'End to end', load: async (): Promise<BenchSection> => (await import('./e2e.js')).benchEndToEnd },
+  { key: 'server', title: 'Server load', load: async (): Promise<BenchSection> => (await import('./server.js')).benchServer },
 ] as const;
 
 export type SectionKey = (typeof SECTIONS)[number]['key'];
@@ -41,20 +44,9 @@ export interface BenchResults {
   readonly runs: number;
   readonly machine: ReturnType<typeof machineInfo>;
   readonly sections: Partial<Record<SectionKey, Record<string, unknown>>>;
-  /** Sections that did not run, with the reason. */
-  readonly skipped: Partial<Record<SectionKey, string>>;
+  /** Sections that failed, with the error (the others still ran). */
+  readonly failed: Partial<Record<SectionKey, string>>;
   readonly seconds: number;
-}
-
-const benchDir = path.dirname(fileURLToPath(import.meta.url));
-
-/** A section's function, or why it cannot run (its file is absent or exports something else). */
-async function loadSection(section: (typeof SECTIONS)[number]): Promise<BenchSection | string> {
-  const file = path.join(benchDir, section.module);
-  if (!fs.existsSync(file)) return `${path.relative(projectRoot, file)} is not there (not written or not built)`;
-  const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  const fn = mod[section.fn];
-  return typeof fn === 'function' ? (fn as BenchSection) : `${path.relative(projectRoot, file)} does not export ${section.fn}()`;
 }
 
 export async function runBench(options: BenchOptions): Promise<{ file: string; results: BenchResults; markdown: string }> {
@@ -67,7 +59,7 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
   const wanted = new Set<SectionKey>(options.sections ?? SECTIONS.map((s) => s.key));
 
   const sections: BenchResults['sections'] = {};
-  const skipped: BenchResults['skipped'] = {};
+  const failed: BenchResults['failed'] = {};
   const blocks: string[] = [
     `# flower-native benchmark${options.quick ? ' (--quick)' : ''}`,
     `${date}, ${runs} runs per figure: median (min–max).`,
@@ -75,16 +67,18 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
   ];
   for (const section of SECTIONS) {
     if (!wanted.has(section.key)) continue;
-    const fn = await loadSection(section);
-    if (typeof fn === 'string') {
-      skipped[section.key] = fn;
-      blocks.push(`## ${section.title}\nskipped: ${fn}`);
-      log(`bench: ${section.title}: skipped (${fn})`);
-      continue;
-    }
     log(`bench: ${section.title}…`);
     const sectionStart = performance.now();
-    const result = await fn(sectionOptions);
+    let result: SectionResult;
+    try {
+      result = await (await section.load())(sectionOptions);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      failed[section.key] = reason;
+      blocks.push(`## ${section.title}\nfailed: ${reason}`);
+      log(`bench: ${section.title} failed: ${error instanceof Error ? error.stack : reason}`);
+      continue;
+    }
     const seconds = (performance.now() - sectionStart) / 1000;
     sections[section.key] = { ...result.data, seconds: Math.round(seconds * 10) / 10 };
     blocks.push(`## ${section.title}\n${result.markdown.trim()}`);
@@ -94,7 +88,7 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
   const comparison = indexingVsEncoder(sections);
   if (comparison) blocks.push(`## Indexing vs the encoder alone\n${comparison}`);
 
-  const results: BenchResults = { version: 1, date, quick: options.quick, runs, machine, sections, skipped, seconds: Math.round((performance.now() - started) / 100) / 10 };
+  const results: BenchResults = { version: 1, date, quick: options.quick, runs, machine, sections, failed, seconds: Math.round((performance.now() - started) / 100) / 10 };
   const file = path.resolve(options.out ?? path.join(projectRoot, 'bench', 'results', `${date.slice(0, 10)}-${safeHost(machine.host)}${options.quick ? '-quick' : ''}.json`));
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
@@ -146,8 +140,9 @@ async function main(argv: string[]): Promise<void> {
   const { addBenchOptions, benchOptionsFrom } = await import('./cli.js');
   const program = addBenchOptions(new Command('bench').description('flower-native benchmark suite')).exitOverride();
   program.action(async (opts) => {
-    const { markdown } = await runBench(benchOptionsFrom(opts));
+    const { markdown, results } = await runBench(benchOptionsFrom(opts));
     process.stdout.write(markdown);
+    if (Object.keys(results.failed).length > 0) process.exitCode = 1;
   });
   await program.parseAsync(argv, { from: 'node' });
 }

@@ -27,6 +27,7 @@ test('bench --quick writes a results JSON with machine, figures and summaries', 
   t.is(results.runs, 1);
   for (const key of ['host', 'cpuModel', 'cores', 'cpuSimd', 'kernels', 'node']) t.true(key in results.machine, `machine.${key}`);
   t.deepEqual(Object.keys(results.sections), ['endToEnd']);
+  t.deepEqual(results.failed, {});
   const e2e = results.sections.endToEnd;
   t.is(e2e.images, 17);
   t.is(e2e.indexRuns, 1);
