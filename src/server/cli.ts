@@ -3,7 +3,7 @@
  * serve the search API and page, and shut down gracefully on SIGINT/SIGTERM: stop accepting,
  * finish the requests in flight, close the searcher, exit 0.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { openIndex, type OpenIndexOptions, type Searcher } from '../index.js';
@@ -89,7 +89,6 @@ interface ServeCliOptions {
 }
 
 export function register(program: Command): void {
-  const mib = (bytes: number) => String(bytes / 1024 / 1024);
   program
     .command('serve')
     .description('serve the search API (POST /search, /docs/:id, /healthz, /metrics) and a search page at /')
@@ -99,7 +98,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'model directory (default: the one the workspace was built with)')
     .option('--flow <file>', 'query flow YAML (default: the packaged one)')
     .option('--replicas <n>', "encoder workers, overriding the flow's replicas", integer(1, 64))
-    .option('--max-upload-mb <n>', 'largest upload in MiB (413 beyond)', megabytes, DEFAULT_LIMITS.maxUploadBytes)
+    .addOption(new Option('--max-upload-mb <n>', 'largest upload in MiB (413 beyond)').argParser(megabytes).default(DEFAULT_LIMITS.maxUploadBytes, String(DEFAULT_LIMITS.maxUploadBytes / 1024 / 1024)))
     .option('--max-pixels <n>', 'largest image in pixels, from its header (422 beyond)', integer(1), DEFAULT_LIMITS.maxPixels)
     .option('--max-concurrent <n>', 'searches running at once', integer(1, 256), DEFAULT_LIMITS.maxConcurrent)
     .option('--max-queue <n>', 'searches waiting beyond those running (429 + Retry-After beyond)', integer(0, 10_000), DEFAULT_LIMITS.maxWaiting)
@@ -107,7 +106,6 @@ export function register(program: Command): void {
     .option('--request-timeout-ms <n>', 'time to receive a whole request (408 beyond)', integer(1), DEFAULT_LIMITS.requestTimeoutMs)
     .option('--grace <ms>', 'on SIGINT/SIGTERM, how long in-flight requests may take before exit 1', integer(0), DEFAULT_GRACE_MS)
     .option('--no-log', 'no JSON request log on stdout')
-    .addHelpText('after', `\nDefaults: --max-upload-mb ${mib(DEFAULT_LIMITS.maxUploadBytes)}, --max-pixels ${DEFAULT_LIMITS.maxPixels}.`)
     .action(async (options: ServeCliOptions) => {
       const running = await serve({
         workspace: options.workspace,
