@@ -38,7 +38,7 @@ test.before(async () => {
   });
   fs.writeFileSync(path.join(data, 'labels.csv'), `${rows.join('\n')}\n`);
   await indexImages({ data, workspace, model: modelDir });
-  result = await evaluate({ workspace, data, model: modelDir, keep: 11 });
+  result = await evaluate({ workspace, data, keep: 11 });
 });
 
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -159,7 +159,7 @@ for (const mode of ['bimatch', 'whole', 'chamfer'] as const) {
 }
 
 test('labels come from the workspace when --data is not given', async (t) => {
-  const fromWorkspace = await evaluate({ workspace, model: modelDir, modes: ['whole'] });
+  const fromWorkspace = await evaluate({ workspace, modes: ['whole'] });
   t.deepEqual(fromWorkspace.docLabels, result.docLabels);
   t.deepEqual(fromWorkspace.overall.whole, result.overall.whole);
 });
@@ -169,7 +169,7 @@ test("BiMatch looks up as many chunks as the query flow's ranker says", async (t
   const flow = path.join(tmp, 'query-k2.yml');
   const shipped = fs.readFileSync(path.join(projectRoot, 'flows', 'query.yml'), 'utf8');
   fs.writeFileSync(flow, shipped.replace(/top_k: \d+/, 'top_k: 2'));
-  const narrow = await evaluate({ workspace, model: modelDir, flow, modes: ['bimatch'] });
+  const narrow = await evaluate({ workspace, flow, modes: ['bimatch'] });
   t.is(narrow.chunkK, 2);
   t.true(narrow.meanReturned.bimatch < result.meanReturned.bimatch, `${narrow.meanReturned.bimatch} docs reached with k = 2, ${result.meanReturned.bimatch} with 64`);
 });
@@ -177,7 +177,7 @@ test("BiMatch looks up as many chunks as the query flow's ranker says", async (t
 test('the CLI prints one table, JSON on request, and a self-contained HTML report', async (t) => {
   const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
   const report = path.join(tmp, 'report.html');
-  const { stdout } = await run(process.execPath, [cli, 'eval', '--workspace', workspace, '--model', modelDir, '--json', '--report', report, '--top', '3', '--samples', '1']);
+  const { stdout } = await run(process.execPath, [cli, 'eval', '--workspace', workspace, '--json', '--report', report, '--top', '3', '--samples', '1']);
   const json = JSON.parse(stdout);
   t.deepEqual(Object.keys(json.modes), ['bimatch', 'whole', 'chamfer']);
   for (const mode of ['bimatch', 'whole', 'chamfer'] as const) close(t, json.overall[mode].ap, result.overall[mode].ap, `JSON ${mode} mAP`);
@@ -189,8 +189,21 @@ test('the CLI prints one table, JSON on request, and a self-contained HTML repor
   const figures = html.match(/<figure class="(query|hit|miss)">\s*<img src="data:image\/jpeg;base64,/g) ?? [];
   t.is(figures.length, CLASSES.length * 1 * (1 + 3 * 3), 'one sample per class: the query plus 3 results for each of 3 modes');
 
-  const text = await run(process.execPath, [cli, 'eval', '--workspace', workspace, '--model', modelDir, '--no-report', '--modes', 'whole']);
+  const text = await run(process.execPath, [cli, 'eval', '--workspace', workspace, '--no-report', '--modes', 'whole']);
   t.regex(text.stdout, /\| ALL\s+\| whole\s+\|\s+12 \|/);
   for (const cls of CLASSES) t.regex(text.stdout, new RegExp(`\\| ${cls.name}\\s+\\| whole `));
   t.false(fs.existsSync(path.join(workspace, 'eval-report.html')), '--no-report writes no report');
+});
+
+test('bad arguments exit 2; a missing workspace exits 1 naming it', async (t) => {
+  const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+  const badTop = await t.throwsAsync(run(process.execPath, [cli, 'eval', '--workspace', workspace, '--top', '0']));
+  t.is((badTop as { code?: number }).code, 2);
+  const badMode = await t.throwsAsync(run(process.execPath, [cli, 'eval', '--workspace', workspace, '--modes', 'whole,nope']));
+  t.is((badMode as { code?: number }).code, 2);
+  t.regex(String((badMode as { stderr?: string }).stderr), /unknown mode "nope"/);
+  const missing = path.join(tmp, 'no-such-workspace');
+  const noIndex = await t.throwsAsync(run(process.execPath, [cli, 'eval', '--workspace', missing]));
+  t.is((noIndex as { code?: number }).code, 1);
+  t.true(String((noIndex as { stderr?: string }).stderr).includes(missing));
 });

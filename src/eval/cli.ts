@@ -13,7 +13,6 @@ interface EvalCliOptions {
   top: number;
   samples: number;
   modes: EvalMode[];
-  model?: string;
   flow?: string;
 }
 
@@ -43,14 +42,12 @@ export function register(program: Command): void {
     .option('--top <n>', 'results shown per sample query in the report', positiveInt, 10)
     .option('--samples <n>', 'sample queries per class in the report', positiveInt, 2)
     .option('--modes <list>', `ranking modes, comma-separated (${Object.keys(EVAL_MODES).join(',')})`, modeList, Object.keys(EVAL_MODES) as EvalMode[])
-    .option('--model <dir>', 'model directory (default: the one the workspace was built with, from the cache)')
-    .option('--flow <file>', 'query flow YAML (default: the packaged one)')
+    .option('--flow <file>', 'query flow YAML whose ranker top_k BiMatch uses (default: the packaged one)')
     .action(async (options: EvalCliOptions) => {
       const progress = progressPrinter();
       const result = await evaluate({
         workspace: options.workspace,
         data: options.data,
-        model: options.model,
         flow: options.flow,
         modes: options.modes,
         keep: options.top,

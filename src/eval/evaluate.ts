@@ -29,8 +29,7 @@ export interface EvalOptions {
   readonly workspace: string;
   /** Folder holding labels.csv; default: the labels stored with the docs at index time. */
   readonly data?: string;
-  /** Passed to openIndex. */
-  readonly model?: string;
+  /** Query flow whose ranker settings (top_k) BiMatch uses; the model is never loaded (stored vectors). */
   readonly flow?: string;
   readonly modes?: readonly EvalMode[];
   /** Results kept per query and mode, for the report (default 10). */
@@ -88,7 +87,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
   const modes = options.modes ?? (Object.keys(EVAL_MODES) as EvalMode[]);
   const keep = options.keep ?? 10;
   const chunkK = await flowChunkK(options.flow);
-  const searcher = await openIndex(options.workspace, { model: options.model, flow: options.flow });
+  const searcher = await openIndex(options.workspace, { flow: options.flow });
   try {
     const ws = searcher.workspace;
     const docs = ws.docs();
