@@ -59,6 +59,7 @@ export async function benchEndToEnd(options: EndToEndOptions): Promise<SectionRe
     const runs: ChildRun[] = [];
     for (let i = 0; i < indexRuns; i++) {
       options.log(`end to end: indexing ${images} images, run ${i + 1}/${indexRuns}`);
+      fs.rmSync(workspace, { recursive: true, force: true }); // every run starts from an empty workspace
       const { stdout } = await run(process.execPath, [child, data, workspace, modelDir], { maxBuffer: 16 << 20 });
       runs.push(JSON.parse(stdout.trim().split('\n').pop()!) as ChildRun);
     }
