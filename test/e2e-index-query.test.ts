@@ -10,7 +10,7 @@ import { flowerImage } from './fixtures.js';
 const images = subset(3, 4); // daffodil 1-4, snowdrop 81-84, lily_valley 161-164
 let data: string;
 let workspace: string;
-let firstRun: { stdout: string; code: number | null };
+let firstRun: { stdout: string; stderr: string; code: number | null };
 
 test.before(async () => {
   data = await makeDataDir(images);
@@ -32,6 +32,8 @@ test('index prints a summary and exits 0', (t) => {
   t.is(firstRun.code, 0);
   t.regex(firstRun.stdout, /^indexed 12 images \(\d+ chunks\) in [\d.]+ s: [\d.]+ images\/s$/m);
   t.regex(firstRun.stdout, /already indexed: 0, skipped: 0, image files found: 12/);
+  // Not a terminal: plain progress lines instead of a bar.
+  t.regex(firstRun.stderr, /^indexing: 12\/12 files \(12 indexed, 0 unchanged, 0 skipped\), \d+ chunks, [\d.]+ images\/s$/m);
 });
 
 test('a query with an indexed image finds itself first, scored ~1, and ranks its class above the others', async (t) => {
