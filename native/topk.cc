@@ -65,7 +65,8 @@ TopK cosine_topk(const float* matrix, int64_t rows, int64_t dim, const float* qu
 
   const int64_t work = rows * dim * query_count;
   const int parts = int(std::max<int64_t>(1, std::min<int64_t>({threads, work / kMinWorkPerThread, (rows + kTileRows - 1) / kTileRows})));
-  std::vector<std::vector<std::vector<Candidate>>> heaps{static_cast<size_t>(parts), std::vector<std::vector<Candidate>>(static_cast<size_t>(query_count))};
+  using Heaps = std::vector<std::vector<Candidate>>;  // one bounded heap per query
+  std::vector<Heaps> heaps(static_cast<size_t>(parts), Heaps(static_cast<size_t>(query_count)));
   for (auto& part_heaps : heaps)
     for (auto& heap : part_heaps) heap.reserve(size_t(slots));
   // Contiguous row ranges, tile aligned, one per thread.

@@ -147,9 +147,10 @@ export function openMatrixFile(file: string, byteOffset: number, rows: number, d
   const matrix = new Float32Array(length);
   const fd = fs.openSync(file, 'r');
   try {
-    const bytes = new Uint8Array(matrix.buffer);
-    for (let done = 0; done < bytes.length; ) {
-      const read = fs.readSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30), byteOffset + done);
+    // In windows of at most 1 GiB: a Uint8Array view cannot span more than 4 GiB.
+    for (let done = 0; done < matrix.byteLength; ) {
+      const window = new Uint8Array(matrix.buffer, done, Math.min(matrix.byteLength - done, 1 << 30));
+      const read = fs.readSync(fd, window, 0, window.length, byteOffset + done);
       if (read === 0) throw new RangeError(`${file}: ended early while reading the matrix`);
       done += read;
     }
