@@ -153,5 +153,7 @@ test('default thread settings never oversubscribe the cores', (t) => {
       t.true(s.replicas * s.intraOpThreads <= cores && s.intraOpThreads >= 1, `${cores} cores, ${replicas} replicas`);
     }
   }
-  t.deepEqual(defaultEncoderSettings({ replicas: 2 }, 2), { replicas: 2, intraOpThreads: 1, batchSize: defaultEncoderSettings().batchSize });
+  t.deepEqual(defaultEncoderSettings({}, 2), { replicas: 2, intraOpThreads: 1, batchSize: 16 });
+  t.deepEqual(defaultEncoderSettings({ replicas: 1 }, 2), { replicas: 1, intraOpThreads: 2, batchSize: 16 });
+  t.deepEqual(defaultEncoderSettings({}, 16), { replicas: 4, intraOpThreads: 4, batchSize: 16 });
 });
