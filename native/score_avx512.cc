@@ -1,9 +1,9 @@
 // AVX-512F dot-product kernel (this file alone is compiled with -mavx512f -mfma).
-// Register blocked (4 rows x up to 4 queries = 16 zmm accumulators) and blocked over the dimension: for each
-// 1 KB slice of the dimension, a panel of rows runs against every query's slice while those stay
-// in L1. The matrix streams from memory once for up to kMaxQueries queries, and every row loaded
-// feeds up to 4 queries' FMAs. Each (row, query) has one accumulator filled in dimension order,
-// whatever the tile shape, so equal rows always score equal.
+// Register blocked (4 rows x up to 4 queries = 16 zmm accumulators) and blocked over the
+// dimension: for each 1 KB slice of it, a panel of rows runs against every query's slice while
+// those stay in L1. The matrix streams from memory once for up to kMaxQueries queries, and every
+// row loaded feeds up to 4 queries' FMAs. Each (row, query) has one accumulator filled in
+// dimension order whatever the tile shape, so equal rows always score equal.
 #include <immintrin.h>
 
 #include "score_kernels.h"

@@ -1,9 +1,9 @@
 // NEON dot-product kernel for AArch64 (NEON is baseline there).
-// Register blocked (3 rows x up to 4 queries = 12 float32x4 accumulators) and blocked over the dimension: for each
-// 1 KB slice of the dimension, a panel of rows runs against every query's slice while those stay
-// in L1. The matrix streams from memory once for up to kMaxQueries queries, and every row loaded
-// feeds up to 4 queries' FMAs. Each (row, query) has one accumulator filled in dimension order,
-// whatever the tile shape, so equal rows always score equal.
+// Register blocked (3 rows x up to 4 queries = 12 float32x4 accumulators) and blocked over the
+// dimension: for each 1 KB slice of it, a panel of rows runs against every query's slice while
+// those stay in L1. The matrix streams from memory once for up to kMaxQueries queries, and every
+// row loaded feeds up to 4 queries' FMAs. Each (row, query) has one accumulator filled in
+// dimension order whatever the tile shape, so equal rows always score equal.
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
