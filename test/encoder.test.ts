@@ -137,6 +137,13 @@ test('bad arguments and a closed pool are refused', async (t) => {
   await t.throwsAsync(EncoderPool.open({ model, replicas: 0 }), { instanceOf: RangeError, message: /replicas must be a positive integer/ });
 });
 
+test('close() while batches are running lets them finish (terminating a worker inside onnxruntime aborts the process)', async (t) => {
+  const pool = await EncoderPool.open({ model, replicas: 2, intraOpThreads: 1 });
+  const running = [0, 2, 4, 6].map((i) => pool.encode(batchOf(i, 2), 2));
+  await pool.close();
+  for (const out of await Promise.all(running)) t.is(out.length, 2 * 1280);
+});
+
 test('a model the workers cannot load fails open() with the reason, without crashing the process', async (t) => {
   const broken = { ...model, bytes: model.bytes.subarray(0, 1000) };
   await t.throwsAsync(EncoderPool.open({ model: broken, replicas: 2, intraOpThreads: 1 }), { message: /model\.onnx: the encoder could not run the model: .*protobuf parsing failed/ });

@@ -61,6 +61,8 @@ export class EncoderPool implements EncoderSettings {
   #closed = false;
   /** First error a worker raised outside a task; the pool is unusable after it. */
   #failure: Error | undefined;
+  /** Batches sent and not yet settled: close() waits for them (see close()). */
+  #inFlight = new Set<Promise<void>>();
 
   private constructor(pool: Piscina<EncodeTask, Float32Array>, settings: EncoderSettings, dim: number, chunkSize: number) {
     this.#pool = pool;
@@ -126,7 +128,11 @@ export class EncoderPool implements EncoderSettings {
     if (this.#failure) throw new Error(`an encoder worker failed: ${this.#failure.message}`);
     if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`count must be a positive integer, got ${count}`);
     if (batch.length !== count * this.chunkSize) throw new RangeError(`batch has ${batch.length} floats, expected ${count} × ${this.chunkSize}`);
-    return this.#pool.run({ batch, count }, { transferList: [batch.buffer as ArrayBuffer] });
+    const task = this.#pool.run({ batch, count }, { transferList: [batch.buffer as ArrayBuffer] });
+    const forget = (): void => void this.#inFlight.delete(settled);
+    const settled: Promise<void> = task.then(forget, forget);
+    this.#inFlight.add(settled);
+    return task;
   }
 
   /** Batches waiting for a free worker. */
@@ -134,10 +140,17 @@ export class EncoderPool implements EncoderSettings {
     return this.#pool.queueSize;
   }
 
+  /**
+   * Wait for the batches in flight, then stop the workers. Terminating a worker thread while it is
+   * inside onnxruntime (session.run or session creation) aborts the whole process ("terminate
+   * called after throwing an instance of 'Napi::Error'", exit 134), and so does process.exit()
+   * during a run: always await close() before exiting.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // After a worker died, close() would wait for tasks stuck behind it: destroy rejects them.
+    await Promise.all(this.#inFlight);
+    // After a worker died, close() could wait forever for tasks queued to it: destroy rejects them.
     if (this.#failure) await this.#pool.destroy();
     else await this.#pool.close();
   }
