@@ -89,6 +89,8 @@ export async function decodeImage(file: ImageSource, opts: DecodeOptions): Promi
   }
   const format = meta.format;
   if (!format || !ACCEPTED_FORMATS.has(format)) throw new InputError(name, `unsupported image format: ${format ?? 'unknown'}`);
+  // sharp's prebuilt libvips reads AVIF but has no HEVC decoder for HEIC (e.g. phone photos).
+  if (format === 'heif' && meta.compression === 'hevc') throw new InputError(name, 'unsupported image format: HEIC (HEVC-compressed HEIF)');
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;
   if (!width || !height) throw new InputError(name, `truncated or corrupt ${formatLabel(format)} (no image size in header)`);
