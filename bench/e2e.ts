@@ -32,6 +32,8 @@ interface ChildRun {
   maxRssBytes: number;
   /** From the timing hooks in index-child.ts. */
   hooks: { encodeBusyMs: number; extractMs: number; writeMs: number };
+  /** Encoder pool settings the index flow used. */
+  encoder: { replicas: number; intraOpThreads: number; batchSize: number };
 }
 
 /** Indexing stages: how each is timed, and its time in ms for one run. */
@@ -113,6 +115,8 @@ interface IndexingFigures {
   cpuMsPerImage: Summary;
   cpuMsPerChunk: Summary;
   chunks: number;
+  /** Encoder pool settings the index flow used. */
+  encoder: ChildRun['encoder'];
   /** Seconds per stage (see INDEX_STAGES for how each is measured). */
   stageSeconds: Record<string, Summary>;
   /** Encoder busy time / wall time, per run: 1 means everything else hid behind the encoder. */
@@ -128,6 +132,7 @@ function indexingFigures(runs: ChildRun[]): IndexingFigures {
     cpuMsPerImage: summarize(runs.map((r) => r.cpuMs / r.summary.indexed)),
     cpuMsPerChunk: summarize(runs.map((r) => r.cpuMs / r.summary.chunks)),
     chunks: runs[0]!.summary.chunks,
+    encoder: runs[0]!.encoder,
     stageSeconds: Object.fromEntries(INDEX_STAGES.map((stage) => [stage.name, summarize(runs.map((r) => stage.ms(r) / 1000))])),
     encoderBusyShare: summarize(runs.map((r) => r.hooks.encodeBusyMs / r.wallMs)),
   };
@@ -167,7 +172,7 @@ function markdown(images: number, queries: number, indexing: IndexingFigures, la
   const share = indexing.encoderBusyShare;
   const percent = { ...share, median: share.median * 100, min: share.min * 100, max: share.max * 100 };
   return [
-    `Indexing ${images} fixture images (${indexing.chunks} chunks) into a fresh workspace, each run a fresh process (${indexing.wallSeconds.runs} runs):`,
+    `Indexing ${images} fixture images (${indexing.chunks} chunks) into a fresh workspace, each run a fresh process (${indexing.wallSeconds.runs} runs; encoder ${indexing.encoder.replicas} × ${indexing.encoder.intraOpThreads} threads, batch ${indexing.encoder.batchSize}, as the index flow sets it):`,
     '',
     markdownTable(
       ['images/s', 'chunks/s', 'wall s', 'CPU ms/image', 'peak RSS MiB'],

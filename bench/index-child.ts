@@ -20,8 +20,11 @@ if (!data || !workspace || !model) {
 let encodeBusyMs = 0;
 let batchesInFlight = 0;
 let busySince = 0;
+/** The pool settings the flow really used (its YAML may override the encoder's defaults). */
+let encoder: { replicas: number; intraOpThreads: number; batchSize: number } | undefined;
 const encode = EncoderPool.prototype.encode;
 EncoderPool.prototype.encode = async function (this: EncoderPool, ...args: Parameters<typeof encode>) {
+  encoder ??= { replicas: this.replicas, intraOpThreads: this.intraOpThreads, batchSize: this.batchSize };
   if (batchesInFlight++ === 0) busySince = performance.now();
   try {
     return await encode.apply(this, args);
@@ -61,5 +64,5 @@ const summary = await indexImages({ data, workspace, model, rebuild: true });
 const wallMs = performance.now() - start;
 const usage = process.resourceUsage();
 process.stdout.write(
-  `${JSON.stringify({ summary, wallMs, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000, maxRssBytes: usage.maxRSS * 1024, hooks: { encodeBusyMs, extractMs, writeMs } })}\n`,
+  `${JSON.stringify({ summary, wallMs, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000, maxRssBytes: usage.maxRSS * 1024, hooks: { encodeBusyMs, extractMs, writeMs }, encoder })}\n`,
 );

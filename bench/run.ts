@@ -107,23 +107,23 @@ interface EncoderSetting {
 }
 
 /**
- * End-to-end indexing throughput against the encoder alone at the same settings, when both
+ * End-to-end indexing throughput against the encoder alone at the settings the index flow used, when both
  * sections ran. They are separate runs of one invocation, so this ratio is only as steady as the
  * machine; the end-to-end section's encoder-busy share is the in-run figure.
  */
 function indexingVsEncoder(sections: BenchResults['sections']): string | undefined {
-  const indexing = (sections.endToEnd as { indexing?: { chunksPerSecond: Summary; cpuMsPerChunk: Summary } } | undefined)?.indexing;
-  const encoder = sections.encoder as { settings?: EncoderSetting[]; defaults?: Omit<EncoderSetting, 'chunksPerSecond' | 'allowSpinning'> } | undefined;
-  const defaults = encoder?.defaults;
-  const alone = encoder?.settings?.find(
-    (s) => !s.allowSpinning && s.replicas === defaults?.replicas && s.intraOpThreads === defaults?.intraOpThreads && s.batchSize === defaults?.batchSize,
-  );
-  if (!indexing || !alone || !defaults) return undefined;
+  type Setting = Pick<EncoderSetting, 'replicas' | 'intraOpThreads' | 'batchSize'>;
+  const indexing = (sections.endToEnd as { indexing?: { chunksPerSecond: Summary; cpuMsPerChunk: Summary; encoder: Setting } } | undefined)?.indexing;
+  const settings = (sections.encoder as { settings?: EncoderSetting[] } | undefined)?.settings;
+  if (!indexing || !settings) return undefined;
+  const used = indexing.encoder;
+  const alone = settings.find((s) => !s.allowSpinning && s.replicas === used.replicas && s.intraOpThreads === used.intraOpThreads && s.batchSize === used.batchSize);
+  const setting = `${used.replicas} × ${used.intraOpThreads}, batch ${used.batchSize}`;
+  if (!alone) return `The encoder section did not measure the index flow's setting (${setting}).`;
   const share = (100 * indexing.chunksPerSecond.median) / alone.chunksPerSecond.median;
   return (
-    `Indexing ran at ${formatSummary(indexing.chunksPerSecond)} chunks/s; the encoder alone at the same setting ` +
-    `(${defaults.replicas} × ${defaults.intraOpThreads}, batch ${defaults.batchSize}) at ${formatSummary(alone.chunksPerSecond)} chunks/s: ` +
-    `${share.toFixed(0)} % (medians of separate runs in this invocation).` +
+    `Indexing ran at ${formatSummary(indexing.chunksPerSecond)} chunks/s; the encoder alone at the index flow's setting ` +
+    `(${setting}) at ${formatSummary(alone.chunksPerSecond)} chunks/s: ${share.toFixed(0)} % (medians of separate runs in this invocation).` +
     (alone.cpuMsPerChunk
       ? ` Process CPU per chunk, steadier on a busy machine: ${formatSummary(indexing.cpuMsPerChunk)} ms indexing vs ${formatSummary(alone.cpuMsPerChunk)} ms encoding alone, so everything but the model costs ${formatNumber(indexing.cpuMsPerChunk.median - alone.cpuMsPerChunk.median)} ms per chunk.`
       : '')
