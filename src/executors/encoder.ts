@@ -35,7 +35,6 @@ export class Encoder implements Executor {
 
   private pool?: EncoderPool;
   private norm!: Normalization;
-  private chunkSize = 0;
   private batch?: Float32Array;
   private filled = 0;
   private slices: Slice[] = [];
@@ -51,7 +50,6 @@ export class Encoder implements Executor {
     this.replicas = services.encoder?.replicas ?? ctx.replicas;
     const batchSize = services.encoder?.batchSize ?? this.opts.batch_size;
     this.norm = model.input.norm;
-    this.chunkSize = 3 * model.input.width * model.input.height;
     this.pool = await EncoderPool.open({ model, replicas: this.replicas, intraOpThreads: this.opts.intra_op_threads || undefined, batchSize });
   }
 
@@ -82,7 +80,7 @@ export class Encoder implements Executor {
     const pool = this.pool!;
     let done = 0;
     while (done < boxes.length) {
-      this.batch ??= new Float32Array(pool.batchSize * this.chunkSize);
+      this.batch ??= new Float32Array(pool.batchSize * pool.chunkSize);
       const count = Math.min(boxes.length - done, pool.batchSize - this.filled);
       kernels.extractChunks(image, boxes.slice(done, done + count), this.norm, this.batch, this.filled);
       this.slices.push({ target, batchRow: this.filled, docRow: docRow + done, count });
@@ -111,7 +109,7 @@ export class Encoder implements Executor {
     this.filled = 0;
     this.slices = [];
     this.inFlight++;
-    pool.encode(batch.subarray(0, count * this.chunkSize), count).then(
+    pool.encode(batch.subarray(0, count * pool.chunkSize), count).then(
       (out) => {
         const dim = pool.dim;
         for (const slice of slices) {

@@ -15,7 +15,7 @@ import type { Box } from '../kernels/types.js';
 import { loadModel } from '../model/index.js';
 import { Workspace } from '../store/index.js';
 import { chunkingOf } from './indexing.js';
-import { Ranker, type RankMode, type Ranking, type SearchOptions } from './rank.js';
+import { Ranker, type Ranking, type SearchOptions } from './rank.js';
 import { RunningFlow } from './runner.js';
 import { readSources, resolveModelDir } from './sources.js';
 import { flowFile, loadFlow } from './spec.js';
@@ -131,4 +131,3 @@ class IndexSearcher implements Searcher {
   }
 }
 
-export type { RankMode, SearchOptions };
