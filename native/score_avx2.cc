@@ -1,9 +1,10 @@
 // AVX2 + FMA dot-product kernel (this file alone is compiled with -mavx2 -mfma).
 // Register blocked (3 rows x up to 4 queries = 12 ymm accumulators) and blocked over the
-// dimension: for each 1 KB slice of it, a panel of rows runs against every query's slice while
-// those stay in L1. The matrix streams from memory once for up to kMaxQueries queries, and every
-// row loaded feeds up to 4 queries' FMAs. Each (row, query) has one accumulator filled in
-// dimension order whatever the tile shape, so equal rows always score equal.
+// dimension: for each slice of it, a panel of rows runs against every query's slice while those
+// stay in cache (measured here: for 1280-d rows whole rows beat 1 KB slices, 59-64 vs 66-75 ms
+// of CPU for 100k rows x 7 queries). The matrix streams from memory once for up to kMaxQueries
+// queries, and every row loaded feeds up to 4 queries' FMAs. Each (row, query) has one
+// accumulator filled in dimension order whatever the tile shape, so equal rows score equal.
 #include <immintrin.h>
 
 #include "score_kernels.h"
@@ -14,7 +15,7 @@ namespace {
 constexpr int kRowBlock = 3;
 constexpr int kQueryBlock = 4;
 constexpr int kLanes = 8;
-constexpr int64_t kDimChunk = 256;  // floats per slice: 1 KB per row or query
+constexpr int64_t kDimChunk = 2048;  // floats per slice (8 KB): 1280-d rows go whole, longer ones in slices
 constexpr int64_t kMaxQueries = 32;  // queries per pass over the matrix (bounds the state below)
 constexpr int64_t kPanelRows = 12;  // rows sharing one pass over the queries' dimension chunks
 

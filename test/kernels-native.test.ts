@@ -134,13 +134,14 @@ nativeTest('top-k: random unit vectors match TS within 1e-5, every SIMD path', a
   })();
 });
 
-nativeTest('top-k: more queries than one pass of the kernel takes (40 > 32) still match exactly', async (t) => {
+nativeTest('top-k: more queries than one kernel pass takes (40 > 32), and rows longer than one dimension slice (4100 > 2048), match exactly', async (t) => {
   await forEachSimd((level) => {
     const rand = prng(40);
-    const rows = 250, dim = 67;
-    const input = { matrix: new Float32Array(rows * dim).map(() => int(rand, -3, 3) / 4), rows, dim, k: 9,
-      queries: new Float32Array(40 * dim).map(() => int(rand, -3, 3) / 4) };
-    assertTopKMatches(t, input, ts.cosineTopK(input), native.cosineTopK(input), `simd=${level} 40 queries`, true);
+    for (const [rows, dim, queryCount] of [[250, 67, 40], [40, 4100, 5]]) {
+      const input = { matrix: new Float32Array(rows * dim).map(() => int(rand, -3, 3) / 4), rows, dim, k: 9,
+        queries: new Float32Array(queryCount * dim).map(() => int(rand, -3, 3) / 4) };
+      assertTopKMatches(t, input, ts.cosineTopK(input), native.cosineTopK(input), `simd=${level} ${queryCount} queries, dim ${dim}`, true);
+    }
   })();
 });
 
