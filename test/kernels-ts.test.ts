@@ -1,8 +1,10 @@
 /** The TS reference kernels and the shared helpers, against values worked out by hand. */
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadKernels, openMatrixFile, slidingWindows, type Box } from '../src/kernels/index.js';
 
 const ts = loadKernels('ts');
@@ -172,4 +174,26 @@ test('openMatrixFile: reads rows × dim float32 at an offset; too short a file i
   t.throws(() => openMatrixFile(file, 64, 4, 2), { instanceOf: RangeError, message: /m\.bin/ });
   t.throws(() => openMatrixFile(file, 2, 1, 2), { instanceOf: RangeError });
   t.throws(() => openMatrixFile(path.join(dir, 'missing.bin'), 0, 1, 1), { message: /missing\.bin/ });
+});
+
+test('without a built addon the kernels fall back to TS, saying so once on stderr', (t) => {
+  // A copy of the compiled kernels module whose ../../../build/Release holds no addon.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernels-noaddon-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const kernelsDir = path.join(dir, 'dist', 'src', 'kernels');
+  fs.cpSync(path.dirname(fileURLToPath(import.meta.resolve('../src/kernels/index.js'))), kernelsDir, { recursive: true });
+  const script = `import { kernels, kernelInfo } from ${JSON.stringify(path.join(kernelsDir, 'index.js'))};
+    const r = kernels.cosineTopK({ matrix: Float32Array.of(1, 0, 0, 1), rows: 2, dim: 2, queries: Float32Array.of(0, 1), k: 1 });
+    console.log(JSON.stringify({ info: kernelInfo(), name: kernels.name, ids: [...r.ids] }));`;
+  const env = { ...process.env };
+  delete env.FLOWER_NATIVE_KERNELS;
+  const stderrFile = path.join(dir, 'stderr.txt');
+  const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', fs.openSync(stderrFile, 'w')] });
+  const result = JSON.parse(stdout);
+  t.is(result.name, 'ts');
+  t.is(result.info.kernels, 'ts');
+  t.regex(result.info.reason, /native addon did not load/);
+  t.deepEqual(result.ids, [1]);
+  const warnings = fs.readFileSync(stderrFile, 'utf8').split('\n').filter((line) => line.includes('TypeScript kernels'));
+  t.is(warnings.length, 1, 'one warning line');
 });

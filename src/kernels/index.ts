@@ -4,6 +4,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { loadAddon, nativeKernels, type Addon } from './native.js';
 import { tsKernels } from './ts.js';
 import { checkBiMatch, checkExtractChunks, checkTopK, MAX_INT32 } from './validate.js';
@@ -33,7 +34,10 @@ if (process.env.FLOWER_NATIVE_KERNELS === 'ts') {
     addon = loadAddon();
   } catch (error) {
     fallbackReason = `native addon did not load: ${(error as Error).message.split('\n')[0]}`;
-    process.stderr.write(`flower-native: ${fallbackReason}; using the (slower) TypeScript kernels. Run \`npm run build:native\` to build it.\n`);
+    // Once per process: worker threads load this module again and would repeat it.
+    if (isMainThread) {
+      process.stderr.write(`flower-native: ${fallbackReason}; using the (slower) TypeScript kernels. Run \`npm run build:native\` to build it.\n`);
+    }
   }
 }
 
