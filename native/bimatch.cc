@@ -2,6 +2,7 @@
 // reference (hits grouped by doc, then row; sums in that order), so scores agree bit for bit.
 // The TS version also orders a row's hits by query, which cannot change a minimum: skipped here.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -16,9 +17,10 @@ constexpr double kDMiss = 2000;  // D_MISS in src/kernels/types.ts
 struct Hit {
   uint64_t key;  // doc in the high half, row in the low half: one compare sorts by (doc, row)
   int32_t query;
-  double distance;
+  float score;   // 16 bytes in all, so the sort moves little
   int32_t doc() const { return int32_t(key >> 32); }
   int32_t row() const { return int32_t(key & 0xffffffffu); }
+  double distance() const { return 1.0 - double(score); }
 };
 
 struct Ranked {
@@ -52,7 +54,7 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
         throw Napi::RangeError::New(env, "chunkDoc[" + std::to_string(row) + "] is not a doc index");
       if (doc_counts[size_t(doc)] < 1)
         throw Napi::RangeError::New(env, "docChunkCounts[" + std::to_string(doc) + "] < 1 for a doc with a match");
-      hits.push_back({(uint64_t(uint32_t(doc)) << 32) | uint32_t(row), int32_t(q), 1.0 - double(scores[size_t(q * k + s)])});
+      hits.push_back({(uint64_t(uint32_t(doc)) << 32) | uint32_t(row), int32_t(q), scores[size_t(q * k + s)]});
     }
   }
   std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.key < b.key; });
@@ -73,9 +75,10 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
       const int32_t row = hits[i].row();
       double row_best = kInf;
       for (; i < end && hits[i].row() == row; i++) {
-        row_best = std::min(row_best, hits[i].distance);
+        const double distance = hits[i].distance();
+        row_best = std::min(row_best, distance);
         double& query_best = best_per_query[size_t(hits[i].query)];
-        query_best = std::min(query_best, hits[i].distance);
+        query_best = std::min(query_best, distance);
       }
       match_sum += row_best;
       match_hit++;
@@ -97,8 +100,13 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
     ranked.push_back({doc, (s_match + s_query) / 2, best_chunk});
     start = end;
   }
-  // Docs are in ascending order already; a stable sort keeps the lower doc first on ties.
-  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
+  // NaN (only from non-finite input scores) ranks last, as in TS: a NaN in the comparison would
+  // break the sort's ordering contract.
+  const auto rank_key = [](double score) { return std::isnan(score) ? -kInf : score; };
+  std::sort(ranked.begin(), ranked.end(), [&](const Ranked& a, const Ranked& b) {
+    const double ka = rank_key(a.score), kb = rank_key(b.score);
+    return ka > kb || (ka == kb && a.doc < b.doc);
+  });
 
   auto docs = Napi::Int32Array::New(env, ranked.size());
   auto doc_scores = Napi::Float64Array::New(env, ranked.size());

@@ -217,6 +217,15 @@ nativeTest('biMatch: random top-k outputs give the same docs, order, best chunks
   }
 });
 
+nativeTest('biMatch: non-finite input scores give the same order as TS, never a crash', (t) => {
+  const scores = Float32Array.of(Infinity, -Infinity, NaN, 0.5, -Infinity, Infinity, 0.25, NaN);
+  const input = { topk: { k: 4, ids: Int32Array.of(0, 1, 2, 3, 4, 5, 6, 7), scores }, queryChunks: 2,
+    chunkDoc: Int32Array.of(0, 1, 2, 3, 0, 1, 2, 3), docChunkCounts: Int32Array.of(2, 2, 2, 2) };
+  const [expected, got] = [ts.biMatch(input), native.biMatch(input)];
+  t.deepEqual([...got.docs], [...expected.docs]);
+  t.deepEqual([...got.scores], [...expected.scores]);
+});
+
 nativeTest('validation: the TS layer rejects bad arguments before the addon (same errors as TS)', (t) => {
   const ok = { matrix: new Float32Array(8), rows: 4, dim: 2, queries: new Float32Array(2), k: 2 };
   t.throws(() => native.cosineTopK({ ...ok, matrix: new Int32Array(8) as unknown as Float32Array }), { instanceOf: TypeError });

@@ -130,7 +130,9 @@ function biMatch({ topk, queryChunks, chunkDoc, docChunkCounts }: BiMatchInput):
     start = end;
   }
   // Docs are already in ascending order, and the sort is stable: ties keep the lower doc first.
-  ranked.sort((a, b) => b.score - a.score);
+  // NaN (only from non-finite input scores) ranks last.
+  const rankKey = (score: number) => (Number.isNaN(score) ? -Infinity : score);
+  ranked.sort((a, b) => (rankKey(a.score) === rankKey(b.score) ? 0 : rankKey(b.score) - rankKey(a.score)));
   return {
     docs: Int32Array.from(ranked, (r) => r.doc),
     scores: Float64Array.from(ranked, (r) => r.score),
