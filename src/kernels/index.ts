@@ -147,7 +147,13 @@ export function openMatrixFile(file: string, byteOffset: number, rows: number, d
   }
   if (length === 0) return new Float32Array(0);
   // External (mapped) buffers are capped at buffer.constants.MAX_LENGTH (4 GiB on Node 20).
-  if (addon && size <= MAX_EXTERNAL_BYTES) return new Float32Array(addon.mapFile(file, MAX_EXTERNAL_BYTES), byteOffset, length);
+  if (addon && size <= MAX_EXTERNAL_BYTES) {
+    try {
+      return new Float32Array(addon.mapFile(file, MAX_EXTERNAL_BYTES), byteOffset, length);
+    } catch {
+      // No mapping to be had (e.g. Windows, or mmap refused): reading works everywhere.
+    }
+  }
   const matrix = new Float32Array(length);
   const fd = fs.openSync(file, 'r');
   try {
