@@ -1,6 +1,6 @@
 /**
  * The benchmark suite: `npm run bench` (this file) or `flower-native bench` (bench/cli.ts).
- * Runs each section, writes bench/results/<date>-<host>[-quick].json and prints a markdown summary.
+ * Runs each section, writes bench/results/<date>-<host>[-quick].json (+ the summary as .md) and prints the markdown summary.
  * Progress goes to stderr, the summary to stdout.
  */
 import fs from 'node:fs';
@@ -94,7 +94,9 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
   fs.writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   const shown = path.relative(process.cwd(), file);
   blocks.push(`Results: ${shown.startsWith('..') ? file : shown} (${results.seconds} s in all).`);
-  return { file, results, markdown: `${blocks.join('\n\n')}\n` };
+  const markdown = `${blocks.join('\n\n')}\n`;
+  fs.writeFileSync(file.replace(/(\.json)?$/, '.md'), markdown); // the summary beside the figures, for people
+  return { file, results, markdown };
 }
 
 interface EncoderSetting {

@@ -48,6 +48,7 @@ test('bench --quick writes a results JSON with machine, figures and summaries', 
   t.regex(stdout, /## End to end\n/);
   t.regex(stdout, /\| total \| [\d.]+ \|/);
   t.true(stdout.includes(out), 'names the results file');
+  t.is(fs.readFileSync(out.replace(/\.json$/, '.md'), 'utf8'), stdout, 'the summary is saved beside the figures');
 });
 
 test('bench rejects an unknown section with a usage error', async (t) => {
