@@ -24,8 +24,9 @@ struct Hit {
 };
 
 struct Ranked {
-  int32_t doc;
+  double key;  // the score, NaN (only from non-finite input scores) as -inf: ranks last, as in TS
   double score;
+  int32_t doc;
   int32_t best_chunk;
 };
 
@@ -61,6 +62,7 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
 
   constexpr double kInf = std::numeric_limits<double>::infinity();
   std::vector<Ranked> ranked;
+  ranked.reserve(hits.size());
   std::vector<double> best_per_query(static_cast<size_t>(query_chunks));
   for (size_t start = 0; start < hits.size();) {
     const int32_t doc = hits[start].doc();
@@ -89,23 +91,21 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
     }
     double query_sum = 0;
     int64_t query_hit = 0;
-    for (double best : best_per_query) {
-      if (best == kInf) continue;
-      query_sum += best;
-      query_hit++;
+    for (double best : best_per_query) {  // branch-free: which queries a doc matched is unpredictable
+      const bool hit = best != kInf;
+      query_sum += hit ? best : 0.0;  // + 0.0 leaves a sum of distances (never -0) unchanged
+      query_hit += hit;
     }
     const double match_count = doc_counts[size_t(doc)];
     const double s_match = 1 - (match_sum + kDMiss * (match_count - double(match_hit))) / (kDMiss * match_count);
     const double s_query = 1 - (query_sum + kDMiss * double(query_chunks - query_hit)) / (kDMiss * double(query_chunks));
-    ranked.push_back({doc, (s_match + s_query) / 2, best_chunk});
+    const double score = (s_match + s_query) / 2;
+    ranked.push_back({std::isnan(score) ? -kInf : score, score, doc, best_chunk});
     start = end;
   }
-  // NaN (only from non-finite input scores) ranks last, as in TS: a NaN in the comparison would
-  // break the sort's ordering contract.
-  const auto rank_key = [](double score) { return std::isnan(score) ? -kInf : score; };
-  std::sort(ranked.begin(), ranked.end(), [&](const Ranked& a, const Ranked& b) {
-    const double ka = rank_key(a.score), kb = rank_key(b.score);
-    return ka > kb || (ka == kb && a.doc < b.doc);
+  // The key, not the score, in the comparison: a NaN would break the sort's ordering contract.
+  std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+    return a.key > b.key || (a.key == b.key && a.doc < b.doc);
   });
 
   auto docs = Napi::Int32Array::New(env, ranked.size());
