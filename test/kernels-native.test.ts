@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadKernels, nativeAddon, openMatrixFile, type Box, type RawImage, type TopKInput, type TopKResult } from '../src/kernels/index.js';
+import { prng } from './helpers/prng.js';
 
 const addon = nativeAddon();
 // Only when the addon genuinely did not build/load (or TS is forced) are these skipped.
@@ -17,17 +18,6 @@ const ts = loadKernels('ts');
 const native = addon ? loadKernels('native') : ts;
 const simdLevels = addon ? addon.simdLevels() : [];
 
-/** mulberry32: small, seedable, good enough for test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const int = (rand: () => number, min: number, max: number) => min + Math.floor(rand() * (max - min + 1));
 
 /**

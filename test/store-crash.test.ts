@@ -10,7 +10,8 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { NPY_DATA_OFFSET, Workspace, parseNpyHeader } from '../src/store/index.js';
-import { docSha, makeDoc, prng, testChunking, testModel } from './helpers/store-docs.js';
+import { prng } from './helpers/prng.js';
+import { docSha, makeDoc, testChunking, testModel } from './helpers/store-docs.js';
 
 const writerScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'store-writer.js');
 const DIM = 256;

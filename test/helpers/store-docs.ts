@@ -1,18 +1,7 @@
 /** Deterministic documents for the store tests: doc i always has the same hash, chunks and vectors. */
 import { createHash } from 'node:crypto';
 import type { NewDoc } from '../../src/store/index.js';
-
-/** Small seeded PRNG (mulberry32): the same seed gives the same sequence in every process. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './prng.js';
 
 export function docSha(i: number): string {
   return createHash('sha256').update(`doc-${i}`).digest('hex');
