@@ -18,11 +18,15 @@ constexpr int kLanes = 16;
 constexpr int64_t kDimChunk = 2048;  // floats per slice (8 KB): 1280-d rows go whole, longer ones in slices
 constexpr int64_t kMaxQueries = 32;  // queries per pass over the matrix (bounds the state below)
 constexpr int64_t kPanelRows = 16;  // rows sharing one pass over the queries' dimension chunks
+// Software prefetch of the rows this far ahead, one line (64 bytes) per step, as in
+// score_avx2.cc (measured there only: this path cannot run on the AVX2 machine). Prefetching
+// past the matrix end cannot fault.
+constexpr int64_t kPrefetchRows = 24;
 
 inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 
 // Accumulates rows x queries over [begin, end) of the dimension into state[r * stride + q].
-template <int R, int Q>
+template <int R, int Q, bool Prefetch = false>
 void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, int64_t end, __m512* state, int64_t stride) {
   __m512 acc[R][Q];
   for (int r = 0; r < R; r++)
@@ -30,6 +34,8 @@ void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, i
   for (int64_t j = begin; j < end; j += kLanes) {
     __m512 row[R];
     for (int r = 0; r < R; r++) row[r] = _mm512_loadu_ps(rows + r * dim + j);
+    if (Prefetch)
+      for (int r = 0; r < R; r++) _mm_prefetch((const char*)(rows + (r + kPrefetchRows) * dim + j), _MM_HINT_T0);
     for (int q = 0; q < Q; q++) {
       const __m512 query = _mm512_loadu_ps(queries + q * dim + j);
       for (int r = 0; r < R; r++) acc[r][q] = _mm512_fmadd_ps(row[r], query, acc[r][q]);
@@ -39,16 +45,25 @@ void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, i
     for (int q = 0; q < Q; q++) state[r * stride + q] = acc[r][q];
 }
 
-// R rows against every query, over [begin, end) of the dimension.
+template <int R, bool Prefetch>
+void query_block(const float* rows, int64_t dim, const float* queries, int64_t count, int64_t begin, int64_t end, __m512* state) {
+  switch (count) {
+    case 4: tile<R, 4, Prefetch>(rows, dim, queries, begin, end, state, kMaxQueries); break;
+    case 3: tile<R, 3, Prefetch>(rows, dim, queries, begin, end, state, kMaxQueries); break;
+    case 2: tile<R, 2, Prefetch>(rows, dim, queries, begin, end, state, kMaxQueries); break;
+    case 1: tile<R, 1, Prefetch>(rows, dim, queries, begin, end, state, kMaxQueries); break;
+  }
+}
+
+// R rows against every query, over [begin, end) of the dimension. The first query block also
+// prefetches the rows kPrefetchRows ahead.
 template <int R>
 void query_blocks(const float* rows, int64_t dim, const float* queries, int64_t query_count, int64_t begin, int64_t end, __m512* state) {
-  int64_t q = 0;
-  for (; q + kQueryBlock <= query_count; q += kQueryBlock)
-    tile<R, kQueryBlock>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries);
-  switch (query_count - q) {
-    case 3: tile<R, 3>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
-    case 2: tile<R, 2>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
-    case 1: tile<R, 1>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
+  const int64_t first = query_count < kQueryBlock ? query_count : kQueryBlock;
+  query_block<R, true>(rows, dim, queries, first, begin, end, state);
+  for (int64_t q = first; q < query_count; q += kQueryBlock) {
+    const int64_t count = query_count - q < kQueryBlock ? query_count - q : kQueryBlock;
+    query_block<R, false>(rows, dim, queries + q * dim, count, begin, end, state + q);
   }
 }
 
