@@ -1,92 +1,32 @@
-// NEON dot-product kernel for AArch64 (NEON is baseline there).
-// Register blocked (3 rows x up to 4 queries = 12 float32x4 accumulators) and blocked over the
-// dimension: for each slice of it, a panel of rows runs against every query's slice while those
-// stay in cache (measured here: for 1280-d rows whole rows beat 1 KB slices, 59-64 vs 66-75 ms
-// of CPU for 100k rows x 7 queries). The matrix streams from memory once for up to kMaxQueries
-// queries, and every row loaded feeds up to 4 queries' FMAs. Each (row, query) has one
-// accumulator filled in dimension order whatever the tile shape, so equal rows score equal.
+// NEON dot-product kernel for AArch64 (NEON is baseline there): 3 rows x up to 4 queries = 12
+// float32x4 accumulators; the blocking is score_blocking.h's. No software prefetch: it was
+// measured only on x86 (AVX2), so it stays off until someone measures it on Arm.
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
+#include "score_blocking.h"
 #include "score_kernels.h"
 
 namespace flower {
 namespace {
 
-constexpr int kRowBlock = 3;
-constexpr int kQueryBlock = 4;
-constexpr int kLanes = 4;
-constexpr int64_t kDimChunk = 2048;  // floats per slice (8 KB): 1280-d rows go whole, longer ones in slices
-constexpr int64_t kMaxQueries = 32;  // queries per pass over the matrix (bounds the state below)
-constexpr int64_t kPanelRows = 12;  // rows sharing one pass over the queries' dimension chunks
-
-inline float hsum(float32x4_t v) { return vaddvq_f32(v); }
-
-// Accumulates rows x queries over [begin, end) of the dimension into state[r * stride + q].
-template <int R, int Q>
-void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, int64_t end, float32x4_t* state, int64_t stride) {
-  float32x4_t acc[R][Q];
-  for (int r = 0; r < R; r++)
-    for (int q = 0; q < Q; q++) acc[r][q] = begin == 0 ? vdupq_n_f32(0.0f) : state[r * stride + q];
-  for (int64_t j = begin; j < end; j += kLanes) {
-    float32x4_t row[R];
-    for (int r = 0; r < R; r++) row[r] = vld1q_f32(rows + r * dim + j);
-    for (int q = 0; q < Q; q++) {
-      const float32x4_t query = vld1q_f32(queries + q * dim + j);
-      for (int r = 0; r < R; r++) acc[r][q] = vfmaq_f32(acc[r][q], row[r], query);
-    }
-  }
-  for (int r = 0; r < R; r++)
-    for (int q = 0; q < Q; q++) state[r * stride + q] = acc[r][q];
-}
-
-// R rows against every query, over [begin, end) of the dimension.
-template <int R>
-void query_blocks(const float* rows, int64_t dim, const float* queries, int64_t query_count, int64_t begin, int64_t end, float32x4_t* state) {
-  int64_t q = 0;
-  for (; q + kQueryBlock <= query_count; q += kQueryBlock)
-    tile<R, kQueryBlock>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries);
-  switch (query_count - q) {
-    case 3: tile<R, 3>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
-    case 2: tile<R, 2>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
-    case 1: tile<R, 1>(rows, dim, queries + q * dim, begin, end, state + q, kMaxQueries); break;
-  }
-}
-
-// Up to kPanelRows rows against query_count (<= kMaxQueries) queries; scores[r * score_stride + q].
-// Per dimension chunk, the queries' slices stay in L1 while every row group of the panel uses them.
-void panel(const float* rows, int64_t row_count, int64_t dim, const float* queries, int64_t query_count, float* scores,
-           int64_t score_stride) {
-  float32x4_t state[kPanelRows * kMaxQueries];
-  const int64_t vector_end = dim - dim % kLanes;
-  for (int64_t begin = 0; begin < vector_end; begin += kDimChunk) {
-    const int64_t end = begin + kDimChunk < vector_end ? begin + kDimChunk : vector_end;
-    int64_t r = 0;
-    for (; r + kRowBlock <= row_count; r += kRowBlock)
-      query_blocks<kRowBlock>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
-    for (; r < row_count; r++) query_blocks<1>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
-  }
-  for (int64_t r = 0; r < row_count; r++) {
-    for (int64_t q = 0; q < query_count; q++) {
-      float sum = vector_end > 0 ? hsum(state[r * kMaxQueries + q]) : 0.0f;
-      for (int64_t t = vector_end; t < dim; t++) sum += rows[r * dim + t] * queries[q * dim + t];
-      scores[r * score_stride + q] = sum;
-    }
-  }
-}
+struct Neon {
+  using Vec = float32x4_t;
+  static constexpr int kLanes = 4;
+  static constexpr int kRowBlock = 3;
+  static constexpr bool kPrefetch = false;
+  static Vec zero() { return vdupq_n_f32(0.0f); }
+  static Vec load(const float* p) { return vld1q_f32(p); }
+  static Vec fma(Vec a, Vec b, Vec acc) { return vfmaq_f32(acc, a, b); }
+  static void prefetch(const float*) {}
+  static float hsum(Vec v) { return vaddvq_f32(v); }
+};
 
 }  // namespace
 
-void score_block_neon(const float* rows, int64_t row_count, int64_t dim, const float* queries,
-                      int64_t query_count, float* scores) {
-  for (int64_t q0 = 0; q0 < query_count; q0 += kMaxQueries) {
-    const int64_t count_q = query_count - q0 < kMaxQueries ? query_count - q0 : kMaxQueries;
-    const float* pass_queries = queries + q0 * dim;
-    for (int64_t r = 0; r < row_count; r += kPanelRows) {
-      const int64_t count = row_count - r < kPanelRows ? row_count - r : kPanelRows;
-      panel(rows + r * dim, count, dim, pass_queries, count_q, scores + r * query_count + q0, query_count);
-    }
-  }
+void score_block_neon(const float* rows, int64_t row_count, int64_t dim, const float* queries, int64_t query_count,
+                      float* scores) {
+  score_block<Neon>(rows, row_count, dim, queries, query_count, scores);
 }
 
 }  // namespace flower
