@@ -1,5 +1,6 @@
 /** `flower-native bench`: the benchmark suite from the CLI (the same as `npm run bench`). */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { listOf, positiveInt } from '../src/cli/args.js';
 import { runBench, SECTIONS, type BenchOptions, type SectionKey } from './run.js';
 
 interface BenchCliOptions {
@@ -11,23 +12,12 @@ interface BenchCliOptions {
   queries?: number;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
 
-function sectionList(value: string): SectionKey[] {
-  const known = SECTIONS.map((s) => s.key) as string[];
-  const keys = value.split(',').map((s) => s.trim());
-  for (const key of keys) if (!known.includes(key)) throw new InvalidArgumentError(`unknown section "${key}" (known: ${known.join(', ')})`);
-  return keys as SectionKey[];
-}
 
 export function addBenchOptions(command: Command): Command {
   return command
     .option('--quick', 'smaller sizes and fewer runs (under 2 minutes)')
-    .option('--sections <list>', `sections to run, comma-separated (${SECTIONS.map((s) => s.key).join(',')})`, sectionList)
+    .option('--sections <list>', `sections to run, comma-separated (${SECTIONS.map((s) => s.key).join(',')})`, listOf(SECTIONS.map((section) => section.key), 'section'))
     .option('--runs <n>', 'runs per figure (default 5, quick 2)', positiveInt)
     .option('--out <file>', 'results JSON path (default bench/results/<date>-<host>[-quick].json)')
     .option('--images <n>', 'end to end: fixture images to index (default all 1360, quick 68)', positiveInt)

@@ -19,3 +19,14 @@ export function oneOf<T extends string>(values: readonly T[]): (value: string) =
     return value as T;
   };
 }
+
+/** A comma-separated list of known names, each checked, duplicates dropped: `--sections a,b`. */
+export function listOf<T extends string>(known: readonly T[], what: string): (value: string) => T[] {
+  return (value) => {
+    const items = value.split(',').map((item) => item.trim());
+    for (const item of items) {
+      if (!known.includes(item as T)) throw new InvalidArgumentError(`unknown ${what} "${item}" (known: ${known.join(', ')})`);
+    }
+    return [...new Set(items)] as T[];
+  };
+}

@@ -1,6 +1,7 @@
 /** `flower-native eval`: leave-one-out retrieval quality of a labelled workspace, as a table, JSON and an HTML report. */
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { listOf, positiveInt } from '../cli/args.js';
 import { EVAL_MODES, evaluate, type EvalMode, type EvalResult } from './evaluate.js';
 import { METRIC_LABELS, METRIC_NAMES } from './metrics.js';
 import { writeHtmlReport } from './report.js';
@@ -16,19 +17,7 @@ interface EvalCliOptions {
   flow?: string;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
 
-function modeList(value: string): EvalMode[] {
-  const modes = value.split(',').map((m) => m.trim());
-  for (const mode of modes) {
-    if (!(mode in EVAL_MODES)) throw new InvalidArgumentError(`unknown mode "${mode}" (known: ${Object.keys(EVAL_MODES).join(', ')})`);
-  }
-  return [...new Set(modes)] as EvalMode[];
-}
 
 export function register(program: Command): void {
   program
@@ -41,7 +30,7 @@ export function register(program: Command): void {
     .option('--no-report', 'skip the HTML report')
     .option('--top <n>', 'results shown per sample query in the report', positiveInt, 10)
     .option('--samples <n>', 'sample queries per class in the report', positiveInt, 2)
-    .option('--modes <list>', `ranking modes, comma-separated (${Object.keys(EVAL_MODES).join(',')})`, modeList, Object.keys(EVAL_MODES) as EvalMode[])
+    .option('--modes <list>', `ranking modes, comma-separated (${Object.keys(EVAL_MODES).join(',')})`, listOf(Object.keys(EVAL_MODES) as EvalMode[], 'mode'), Object.keys(EVAL_MODES) as EvalMode[])
     .option('--flow <file>', 'query flow YAML whose ranker top_k BiMatch uses (default: the packaged one)')
     .action(async (options: EvalCliOptions) => {
       const progress = progressPrinter();
