@@ -3,7 +3,7 @@
  * on white, resized so its shorter side has a fixed length. All pixel work runs in sharp (libvips on
  * libuv threads), so awaiting these functions never blocks the event loop.
  */
-import { stat } from 'node:fs/promises';
+import { open as openFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { RawImage } from '../kernels/types.js';
 
@@ -85,7 +85,8 @@ export async function decodeImage(file: ImageSource, opts: DecodeOptions): Promi
   try {
     meta = await open(false).metadata();
   } catch (err) {
-    throw new InputError(name, describeSharpError(err, undefined));
+    // libvips does not always name the format in its message: the first bytes do.
+    throw new InputError(name, describeSharpError(err, sniffFormat(await readHead(input))));
   }
   const format = meta.format;
   if (!format || !ACCEPTED_FORMATS.has(format)) throw new InputError(name, `unsupported image format: ${format ?? 'unknown'}`);
@@ -154,13 +155,33 @@ function describeSharpError(err: unknown, format: string | undefined): string {
   if (/unsupported image format/i.test(message)) return 'not an image (unknown format)';
   if (/exceeds pixel limit/i.test(message)) return 'image too large: exceeds the pixel limit';
   if (/is empty/i.test(message)) return 'empty file';
-  const label = formatLabel(format ?? formatFromMessage(message));
-  return `truncated or corrupt ${label} (${message.replace(/^Input (buffer|file) has corrupt header: /i, '')})`;
+  const label = formatLabel(format);
+  const detail = message.replace(/^Input (buffer|file) has corrupt header:\s*/i, '');
+  return `truncated or corrupt ${label}${detail ? ` (${detail})` : ''}`;
 }
 
-function formatFromMessage(message: string): string | undefined {
-  const loader = /^(Vips)?(jpeg|png|spng|gif|webp|tiff|heif)/i.exec(message.replace(/^Input (buffer|file) has corrupt header: /i, ''));
-  return loader ? loader[2]!.toLowerCase().replace('spng', 'png') : undefined;
+/** The container format from a file's first bytes (sharp's names), for error messages. */
+function sniffFormat(head: Uint8Array): string | undefined {
+  const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (head[0] === 0xff && head[1] === 0xd8) return 'jpeg';
+  if (head[0] === 0x89 && ascii(1, 4) === 'PNG') return 'png';
+  if (ascii(0, 4) === 'GIF8') return 'gif';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
+  if (ascii(4, 8) === 'ftyp') return 'heif';
+  return undefined;
+}
+
+async function readHead(input: string | Buffer): Promise<Uint8Array> {
+  if (typeof input !== 'string') return input.subarray(0, 12);
+  const handle = await openFile(input, 'r');
+  try {
+    const head = Buffer.alloc(12);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
 }
 
 function formatLabel(format: string | undefined): string {
