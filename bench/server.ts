@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_LIMITS } from '../src/server/app.js';
+import { DEFAULT_LIMITS } from '../src/server/limits.js';
 import { flowerImage, projectRoot } from '../test/fixtures.js';
 import { buildSmallIndex } from '../test/helpers/server-index.js';
 import type { SectionOptions, SectionResult } from './section.js';

@@ -7,7 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { openIndex, type OpenIndexOptions, type Searcher } from '../index.js';
-import { createServer, DEFAULT_LIMITS, type ServerLimits } from './app.js';
+import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 
 export const DEFAULT_PORT = 45678;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -38,6 +38,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
     // The first search loads the model and starts the encoder pool; do it now, so a broken
     // model or an incompatible index fails at startup and the first client is not slow.
     await searcher.search(await warmUpImage(), { top: 1, name: 'warm-up' });
+    const { createServer } = await import('./app.js'); // fastify loads only for `serve`
     const app = await createServer({ ...opts, searcher, logger: opts.log === false ? false : { level: 'info' } });
     await app.listen({ port: opts.port ?? DEFAULT_PORT, host: opts.host ?? DEFAULT_HOST });
     const address = app.server.address();
