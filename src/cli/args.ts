@@ -30,3 +30,19 @@ export function listOf<T extends string>(known: readonly T[], what: string): (va
     return [...new Set(items)] as T[];
   };
 }
+
+/** An integer in [min, max]: `--max-concurrent 4`. */
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}, got "${value}"`);
+    return n;
+  };
+}
+
+/** A positive number of MiB, as bytes: `--max-upload-mb 20`. */
+export function megabytes(value: string): number {
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a positive number of MiB, got "${value}"`);
+  return Math.round(n * 1024 * 1024);
+}

@@ -37,7 +37,7 @@ export interface DecodeOptions {
 export const IMAGE_EXTENSIONS: readonly string[] = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif'];
 
 /** Formats accepted after sniffing the content (the extension is never trusted). heif = AVIF here. */
-const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
+export const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'heif']);
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 export const DEFAULT_MIN_SIDE = 16;

@@ -3,7 +3,8 @@
  * serve the search API and page, and shut down gracefully on SIGINT/SIGTERM: stop accepting,
  * finish the requests in flight, close the searcher, exit 0.
  */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { integer, megabytes } from '../cli/args.js';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { openIndex, type OpenIndexOptions, type Searcher } from '../index.js';
@@ -56,20 +57,6 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
 
 async function warmUpImage(): Promise<Uint8Array> {
   return sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 120, g: 160, b: 90 } } }).png().toBuffer();
-}
-
-function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}, got "${value}"`);
-    return n;
-  };
-}
-
-function megabytes(value: string): number {
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`expected a positive number of MiB, got "${value}"`);
-  return Math.round(n * 1024 * 1024);
 }
 
 interface ServeCliOptions {

@@ -5,12 +5,9 @@
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
-import { decodeImage, IMAGE_EXTENSIONS, InputError } from '../image/index.js';
+import { ACCEPTED_FORMATS, decodeImage, InputError } from '../image/index.js';
 import { ApiError } from './errors.js';
 
-/** sharp's format names for the accepted file extensions (AVIF is read by the heif loader). */
-const SHARP_FORMAT_OF_EXTENSION: Readonly<Record<string, string>> = { jpg: 'jpeg', tif: 'tiff', avif: 'heif' };
-export const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(IMAGE_EXTENSIONS.map((ext) => SHARP_FORMAT_OF_EXTENSION[ext] ?? ext));
 
 /** What clients are told they may send. */
 export const ACCEPTED_UPLOADS = 'an image/* body (JPEG, PNG, WebP, GIF, TIFF or AVIF), application/octet-stream, or multipart/form-data with one image file';
