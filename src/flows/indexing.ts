@@ -12,7 +12,7 @@ import { Chunker } from '../executors/chunker.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { IMAGE_EXTENSIONS } from '../image/index.js';
-import { loadModel } from '../model/index.js';
+import { loadModel, type ModelManifest } from '../model/index.js';
 import { Workspace, type NewDoc } from '../store/index.js';
 import { RunningFlow } from './runner.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
@@ -81,7 +81,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const model = await loadModel(modelDir);
   const labelsFile = path.join(dataDir, 'labels.csv');
   const labels = fs.existsSync(labelsFile) ? readLabelsCsv(labelsFile) : undefined;
-  const workspace = Workspace.openForWrite(opts.workspace, { model: { name: model.name, sha256: model.sha256, dim: model.embedding.dim }, chunking: chunkingOf(spec), rebuild: opts.rebuild });
+  const workspace = Workspace.openForWrite(opts.workspace, { ...indexIdentity(spec, model), rebuild: opts.rebuild });
   const services: BuiltinServices = {
     mode: 'index',
     model,
@@ -153,6 +153,11 @@ export async function findImages(dir: string, exclude?: string): Promise<string[
     .map((entry) => path.join(entry.parentPath, entry.name))
     .filter((file) => !exclude || path.relative(exclude, file).startsWith('..'))
     .sort();
+}
+
+/** What a workspace records of the model and chunking it was built with, and checks at query time. */
+export function indexIdentity(spec: FlowSpec, model: ModelManifest): { model: { name: string; sha256: string; dim: number }; chunking: Record<string, unknown> } {
+  return { model: { name: model.name, sha256: model.sha256, dim: model.embedding.dim }, chunking: chunkingOf(spec) };
 }
 
 /** The parameters that decide what a chunk is; recorded in the workspace manifest, checked at query time. */

@@ -14,7 +14,7 @@ import { InputError } from '../image/index.js';
 import type { Box } from '../kernels/types.js';
 import { loadModel } from '../model/index.js';
 import { Workspace } from '../store/index.js';
-import { chunkingOf } from './indexing.js';
+import { indexIdentity } from './indexing.js';
 import { Ranker, type Ranking, type SearchOptions } from './rank.js';
 import { RunningFlow } from './runner.js';
 import { readSources, resolveModelDir } from './sources.js';
@@ -125,7 +125,7 @@ class IndexSearcher implements Searcher {
     const spec = await loadFlow(flowFile('query', this.opts.flow));
     const modelDir = this.opts.model ?? readSources(this.workspace.dir)?.model;
     const model = await loadModel(await resolveModelDir(modelDir));
-    this.workspace.assertCompatible({ model: { name: model.name, sha256: model.sha256, dim: model.embedding.dim }, chunking: chunkingOf(spec) });
+    this.workspace.assertCompatible(indexIdentity(spec, model));
     const services: BuiltinServices = { mode: 'query', model, ranker: this.ranker, encoder: { replicas: this.opts.replicas, batchSize: this.opts.batchSize } };
     return RunningFlow.open(spec, services);
   }
