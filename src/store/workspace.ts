@@ -1,89 +1,28 @@
 /**
  * The persistent index: a workspace directory holding
- *  - manifest.json  what built it (format version, model, chunking parameters) and a count summary;
- *  - chunks.npy     every chunk vector, one float32 L2-normalized row each (see npy.ts);
- *  - index.sqlite   doc and chunk metadata, and `committed_rows`, the commit point.
+ *  - manifest.json  what built it (format version, model, chunking parameters) and a count summary (manifest.ts);
+ *  - chunks.npy     every chunk vector, one float32 L2-normalized row each (npy.ts);
+ *  - index.sqlite   doc and chunk metadata, and `committed_rows`, the commit point (metadata.ts).
  *
  * Crash safety: addDocs appends rows past the committed ones, fsyncs them, then commits the
  * metadata (and the new row count) in one SQLite transaction. Rows past the committed count are
  * invisible to readers and cut off by the next writer, so a kill -9 at any moment leaves a
- * consistent index. A rebuild of an existing index is written to a staging directory and swapped in
- * only when finished: until then the old index stays readable, and an interrupted rebuild never
- * looks complete.
+ * consistent index. Rebuilds are staged and swapped in when finished (swap.ts); one writer at a
+ * time (lock.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { Box } from '../kernels/types.js';
 import { openMatrixFile } from '../kernels/index.js';
 import { NPY_DATA_OFFSET, npyHeader, readMatrixHeader } from './npy.js';
-import { fsyncDir, isErrno, removeIfExists, writeFileAtomic } from './fsutil.js';
-
-/** Bumped whenever the on-disk layout changes; older or newer workspaces must be rebuilt. */
-export const FORMAT_VERSION = 1;
-export const MANIFEST_FILE = 'manifest.json';
-export const MATRIX_FILE = 'chunks.npy';
-export const DB_FILE = 'index.sqlite';
-/** Where a rebuild of an existing index is staged, inside the workspace. */
-const STAGING_DIR = '.rebuild';
-/** Written into the staging directory once the rebuild is complete: from then on it must be swapped in. */
-const READY_MARK = 'READY';
-const LOCK_FILE = '.lock';
-
-export type ChunkKind = 'window' | 'whole';
-
-export interface ModelIdentity {
-  readonly name: string;
-  readonly sha256: string;
-  readonly dim: number;
-}
-
-export interface WorkspaceManifest {
-  readonly formatVersion: number;
-  readonly model: ModelIdentity;
-  /** The chunking parameters the index was built with; compared for equality. */
-  readonly chunking: Record<string, unknown>;
-  readonly created: string;
-  readonly updated: string;
-  /** Summary as of the last clean close or repair; index.sqlite is authoritative. */
-  readonly counts: { readonly docs: number; readonly chunks: number };
-  readonly matrix: { readonly file: string; readonly dtype: '<f4'; readonly dataOffset: number };
-  readonly database: string;
-}
-
-export interface NewDoc {
-  path: string;
-  /** Hex SHA-256 of the file's bytes: the identity that keeps re-runs from adding duplicates. */
-  sha256: string;
-  bytes: number;
-  width: number;
-  height: number;
-  label?: string | null;
-  chunks: { box: Box; kind: ChunkKind }[];
-  /** chunks.length × dim, row-major, rows L2-normalized. */
-  vectors: Float32Array;
-}
-
-export interface DocRecord {
-  /** Dense, 0-based, in insertion order. */
-  readonly id: number;
-  readonly path: string;
-  readonly sha256: string;
-  readonly bytes: number;
-  readonly width: number;
-  readonly height: number;
-  readonly label: string | null;
-  readonly chunkCount: number;
-  /** The doc's chunks are rows firstChunk .. firstChunk + chunkCount - 1 of the matrix. */
-  readonly firstChunk: number;
-}
-
-export interface ChunkRecord {
-  readonly row: number;
-  readonly doc: number;
-  readonly kind: ChunkKind;
-  readonly box: Box;
-}
+import { removeIfExists, writeFileAtomic } from './fsutil.js';
+import { acquireWriteLock, tryWriteLock } from './lock.js';
+import {
+  canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, IncompatibleIndexError, MANIFEST_FILE, MATRIX_FILE,
+  NoIndexError, readManifest, type ModelIdentity, type WorkspaceManifest,
+} from './manifest.js';
+import { configure, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
+import { completeRebuild, finishInterruptedSwap, READY_MARK, STAGING_DIR } from './swap.js';
 
 export interface OpenForWriteOptions {
   model: ModelIdentity;
@@ -91,51 +30,6 @@ export interface OpenForWriteOptions {
   /** Start over: the new index replaces the old one only once it is complete (on close). */
   rebuild?: boolean;
 }
-
-/** The workspace has no index (or an unreadable one). */
-export class NoIndexError extends Error {
-  constructor(readonly dir: string, message: string) {
-    super(message);
-    this.name = 'NoIndexError';
-  }
-}
-
-/** The workspace was built by another model, chunking or format version. */
-export class IncompatibleIndexError extends Error {
-  constructor(readonly dir: string, readonly differences: string[]) {
-    super(`index at ${dir} was built differently from this run:\n  - ${differences.join('\n  - ')}\n` +
-      `re-index it with \`flower-native index --rebuild --workspace ${dir}\`, or use the model and flow it was built with`);
-    this.name = 'IncompatibleIndexError';
-  }
-}
-
-const SCHEMA = `
-CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE docs (
-  id INTEGER PRIMARY KEY,
-  path TEXT NOT NULL,
-  sha256 TEXT NOT NULL UNIQUE,
-  bytes INTEGER NOT NULL,
-  width INTEGER NOT NULL,
-  height INTEGER NOT NULL,
-  label TEXT,
-  chunk_count INTEGER NOT NULL,
-  first_chunk INTEGER NOT NULL
-);
-CREATE TABLE chunks (
-  row INTEGER PRIMARY KEY,
-  doc INTEGER NOT NULL REFERENCES docs(id),
-  kind TEXT NOT NULL CHECK (kind IN ('window', 'whole')),
-  x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL
-);
-CREATE INDEX chunks_by_doc ON chunks(doc);
-`;
-
-interface DocRow {
-  id: number; path: string; sha256: string; bytes: number; width: number; height: number;
-  label: string | null; chunk_count: number; first_chunk: number;
-}
-interface ChunkRow { row: number; doc: number; kind: ChunkKind; x: number; y: number; w: number; h: number }
 
 export class Workspace {
   readonly dir: string;
@@ -402,10 +296,7 @@ export class Workspace {
       this.db.close();
       if (this.matrixFd !== undefined) fs.closeSync(this.matrixFd);
       if (this.staged && finishRebuild) {
-        const staging = path.join(this.dir, STAGING_DIR);
-        fs.writeFileSync(path.join(staging, READY_MARK), '');
-        fsyncDir(staging);
-        finishInterruptedSwap(this.dir);
+        completeRebuild(this.dir);
       } else if (this.staged) {
         removeIfExists(path.join(this.dir, STAGING_DIR));
       }
@@ -547,113 +438,8 @@ export class Workspace {
   }
 }
 
-function configure(db: Database.Database, writable: boolean): void {
-  if (writable) {
-    db.pragma('journal_mode = WAL');
-    // NORMAL in WAL mode survives process crashes; a power cut may lose the last commits, which is
-    // still consistent because rows are fsynced before their commit.
-    db.pragma('synchronous = NORMAL');
-  }
-  db.pragma('busy_timeout = 5000');
-}
-
-function readManifest(dir: string, root: string): WorkspaceManifest {
-  const file = path.join(root, MANIFEST_FILE);
-  let manifest: WorkspaceManifest;
-  try {
-    manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as WorkspaceManifest;
-  } catch (err) {
-    throw new NoIndexError(dir, `index at ${dir} is damaged: cannot read ${file} (${(err as Error).message}); re-index with --rebuild`);
-  }
-  if (manifest.formatVersion !== FORMAT_VERSION) {
-    throw new IncompatibleIndexError(dir, [`format version: the index uses ${manifest.formatVersion}, this flower-native reads ${FORMAT_VERSION}`]);
-  }
-  if (!manifest.model || typeof manifest.model.sha256 !== 'string' || !Number.isInteger(manifest.model.dim) || typeof manifest.chunking !== 'object') {
-    throw new NoIndexError(dir, `index at ${dir} is damaged: ${file} lacks model or chunking; re-index with --rebuild`);
-  }
-  return manifest;
-}
-
-function checkModelIdentity(model: ModelIdentity): void {
-  if (!model || typeof model.name !== 'string' || typeof model.sha256 !== 'string' || !Number.isSafeInteger(model.dim) || model.dim <= 0) {
-    throw new TypeError('openForWrite: model must be { name: string, sha256: string, dim: positive integer }');
-  }
-}
-
-/** If a finished rebuild is staged (READY), swap it in; idempotent, so a crash mid-swap is redone. */
-function finishInterruptedSwap(dir: string): void {
-  const staging = path.join(dir, STAGING_DIR);
-  if (!fs.existsSync(path.join(staging, READY_MARK))) return;
-  // Without its manifest the old index reads as absent, never as a mix of old and new files.
-  removeIfExists(path.join(dir, MANIFEST_FILE));
-  fsyncDir(dir);
-  for (const f of [`${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]) removeIfExists(path.join(dir, f));
-  for (const f of [MATRIX_FILE, DB_FILE, MANIFEST_FILE]) {
-    if (fs.existsSync(path.join(staging, f))) fs.renameSync(path.join(staging, f), path.join(dir, f));
-  }
-  fsyncDir(dir);
-  removeIfExists(staging);
-}
-
-/** One writer per workspace: a lock file holding the writer's pid (stale when that process is gone). */
-function acquireWriteLock(dir: string): () => void {
-  const release = tryWriteLock(dir);
-  if (release) return release;
-  const pid = readLockPid(path.join(dir, LOCK_FILE));
-  throw new Error(`workspace ${dir} is being written by process ${pid}: wait for it to finish (or remove ${path.join(dir, LOCK_FILE)} if that process is gone)`);
-}
-
-function tryWriteLock(dir: string): (() => void) | undefined {
-  const file = path.join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      return () => removeIfExists(file);
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-      const pid = readLockPid(file);
-      if (pid !== undefined && processAlive(pid)) return undefined;
-      removeIfExists(file); // stale: its writer died (kill -9 leaves this behind)
-    }
-  }
-  return undefined;
-}
-
-function readLockPid(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(fs.readFileSync(file, 'utf8'), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
-
 function writeFully(fd: number, data: Float32Array, position: number): void {
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   let done = 0;
   while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
-}
-
-/** JSON with object keys sorted, so parameter objects compare by value. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    : v));
-}
-
-function toDocRecord(r: DocRow): DocRecord {
-  return { id: r.id, path: r.path, sha256: r.sha256, bytes: r.bytes, width: r.width, height: r.height, label: r.label, chunkCount: r.chunk_count, firstChunk: r.first_chunk };
-}
-
-function toChunkRecord(r: ChunkRow): ChunkRecord {
-  return { row: r.row, doc: r.doc, kind: r.kind, box: { x: r.x, y: r.y, width: r.w, height: r.h } };
 }

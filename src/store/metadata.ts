@@ -1,0 +1,89 @@
+/**
+ * index.sqlite: doc and chunk metadata, and `committed_rows` (in table meta), the commit point of
+ * the chunk matrix. This file holds the schema and the mapping between its rows and the records
+ * the API hands out.
+ */
+import type Database from 'better-sqlite3';
+import type { Box } from '../kernels/types.js';
+
+export type ChunkKind = 'window' | 'whole';
+
+export interface NewDoc {
+  path: string;
+  /** Hex SHA-256 of the file's bytes: the identity that keeps re-runs from adding duplicates. */
+  sha256: string;
+  bytes: number;
+  width: number;
+  height: number;
+  label?: string | null;
+  chunks: { box: Box; kind: ChunkKind }[];
+  /** chunks.length × dim, row-major, rows L2-normalized. */
+  vectors: Float32Array;
+}
+
+export interface DocRecord {
+  /** Dense, 0-based, in insertion order. */
+  readonly id: number;
+  readonly path: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly width: number;
+  readonly height: number;
+  readonly label: string | null;
+  readonly chunkCount: number;
+  /** The doc's chunks are rows firstChunk .. firstChunk + chunkCount - 1 of the matrix. */
+  readonly firstChunk: number;
+}
+
+export interface ChunkRecord {
+  readonly row: number;
+  readonly doc: number;
+  readonly kind: ChunkKind;
+  readonly box: Box;
+}
+
+export const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE docs (
+  id INTEGER PRIMARY KEY,
+  path TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE,
+  bytes INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  label TEXT,
+  chunk_count INTEGER NOT NULL,
+  first_chunk INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+  row INTEGER PRIMARY KEY,
+  doc INTEGER NOT NULL REFERENCES docs(id),
+  kind TEXT NOT NULL CHECK (kind IN ('window', 'whole')),
+  x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks(doc);
+`;
+
+export interface DocRow {
+  id: number; path: string; sha256: string; bytes: number; width: number; height: number;
+  label: string | null; chunk_count: number; first_chunk: number;
+}
+export interface ChunkRow { row: number; doc: number; kind: ChunkKind; x: number; y: number; w: number; h: number }
+
+export function configure(db: Database.Database, writable: boolean): void {
+  if (writable) {
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives process crashes; a power cut may lose the last commits, which is
+    // still consistent because rows are fsynced before their commit.
+    db.pragma('synchronous = NORMAL');
+  }
+  db.pragma('busy_timeout = 5000');
+}
+
+export function toDocRecord(r: DocRow): DocRecord {
+  return { id: r.id, path: r.path, sha256: r.sha256, bytes: r.bytes, width: r.width, height: r.height, label: r.label, chunkCount: r.chunk_count, firstChunk: r.first_chunk };
+}
+
+export function toChunkRecord(r: ChunkRow): ChunkRecord {
+  return { row: r.row, doc: r.doc, kind: r.kind, box: { x: r.x, y: r.y, width: r.w, height: r.h } };
+}
