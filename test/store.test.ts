@@ -208,6 +208,56 @@ test('one writer at a time; readers keep the snapshot they opened', (t) => {
   t.notThrows(() => Workspace.openForWrite(dir, { model, chunking: testChunking }).close());
 });
 
+/** SQLite header bytes 18-19: 1 = rollback journal, 2 = WAL. */
+function journalVersions(dir: string): number[] {
+  const header = fs.readFileSync(path.join(dir, 'index.sqlite')).subarray(18, 20);
+  return [header[0], header[1]];
+}
+const walFiles = (dir: string) => fs.readdirSync(dir).filter((f) => /-(wal|shm)$/.test(f));
+
+test('a closed index needs no write access to read: rollback journal, and readers leave no -wal/-shm', (t) => {
+  const dir = tempDir();
+  build(dir, [0]);
+  t.deepEqual(journalVersions(dir), [1, 1]);
+  const reader = Workspace.openForRead(dir);
+  t.is(reader.docs().length, 1);
+  t.deepEqual(walFiles(dir), []);
+  reader.close();
+
+  // A writer closing while a reader is connected leaves WAL on (the reader keeps working); the
+  // next writer to close alone switches back.
+  const writer = Workspace.openForWrite(dir, { model, chunking: testChunking });
+  const concurrent = Workspace.openForRead(dir);
+  writer.addDocs([makeDoc(1, DIM)]);
+  t.notThrows(() => writer.close());
+  t.is(concurrent.docs().length, 1);
+  concurrent.close();
+  Workspace.openForWrite(dir, { model, chunking: testChunking }).close();
+  t.deepEqual(journalVersions(dir), [1, 1]);
+  t.is(Workspace.openForRead(dir).docCount, 2);
+  t.deepEqual(walFiles(dir), []);
+});
+
+// A read-only bind mount in a private mount namespace: needs Linux and the right to unshare.
+const canMountReadOnly = process.platform === 'linux' &&
+  spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind / /mnt && mount -o remount,bind,ro /mnt'], { stdio: 'ignore' }).status === 0;
+
+(canMountReadOnly ? test : test.skip)('an index on a read-only filesystem opens for queries', (t) => {
+  const dir = tempDir();
+  build(dir, [0, 1, 2]);
+  const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-ro-'));
+  const store = new URL('../src/store/index.js', import.meta.url).href;
+  const reader = `const { Workspace } = await import(${JSON.stringify(store)});
+    const ws = Workspace.openForRead(process.argv[1]);
+    console.log(ws.docCount, ws.matrix().length, ws.chunk(0).doc);
+    ws.close();`;
+  const script = `mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && touch "$2/probe" 2>/dev/null && exit 3; ` +
+    `exec node --input-type=module -e '${reader}' "$2"`;
+  const run = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', dir, mount], { encoding: 'utf8' });
+  t.is(run.status, 0, run.stderr);
+  t.is(run.stdout.trim(), `3 ${(2 + 3 + 4) * DIM} 0`);
+});
+
 test('addDocs rejects malformed docs with the path and the problem', (t) => {
   const ws = Workspace.openForWrite(tempDir(), { model, chunking: testChunking });
   const good = makeDoc(0, DIM);

@@ -70,6 +70,7 @@ export interface DocRow {
 }
 export interface ChunkRow { row: number; doc: number; kind: ChunkKind; x: number; y: number; w: number; h: number }
 
+/** Writers use WAL (readers keep reading while a batch commits); see leaveWalMode for the way out. */
 export function configure(db: Database.Database, writable: boolean): void {
   if (writable) {
     db.pragma('journal_mode = WAL');
@@ -78,6 +79,21 @@ export function configure(db: Database.Database, writable: boolean): void {
     db.pragma('synchronous = NORMAL');
   }
   db.pragma('busy_timeout = 5000');
+}
+
+/**
+ * A writer's last step: checkpoint and switch the database back to a rollback journal, so that
+ * readers need neither -wal/-shm files nor write access (an index on a read-only volume opens).
+ * A reader still connected keeps the file in WAL mode; that is harmless, the next close retries.
+ */
+export function leaveWalMode(db: Database.Database): void {
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.pragma('busy_timeout = 0');
+  try {
+    db.pragma('journal_mode = DELETE');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+  }
 }
 
 export function toDocRecord(r: DocRow): DocRecord {

@@ -21,7 +21,7 @@ import {
   canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, IncompatibleIndexError, MANIFEST_FILE, MATRIX_FILE,
   NoIndexError, readManifest, type ModelIdentity, type WorkspaceManifest,
 } from './manifest.js';
-import { configure, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
+import { configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
 import { completeRebuild, finishInterruptedSwap, READY_MARK, STAGING_DIR } from './swap.js';
 
 export interface OpenForWriteOptions {
@@ -291,7 +291,7 @@ export class Workspace {
     try {
       if (this.writable) {
         this.writeManifest();
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
+        leaveWalMode(this.db);
       }
       this.db.close();
       if (this.matrixFd !== undefined) fs.closeSync(this.matrixFd);
@@ -368,7 +368,8 @@ export class Workspace {
       return ws;
     } catch (err) {
       db.close();
-      throw err;
+      if (err instanceof NoIndexError) throw err;
+      throw new Error(`index at ${dir}: cannot read ${dbFile} (${(err as Error).message})`, { cause: err });
     }
   }
 
