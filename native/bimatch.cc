@@ -23,6 +23,15 @@ struct Hit {
   double distance() const { return 1.0 - double(score); }
 };
 
+// The score from one doc's sums: the mean of the match side (its chunks' best distances, D_MISS
+// for each chunk no query chunk reached) and the query side (likewise per query chunk), as 1 - mean.
+double doc_score(double match_sum, int64_t match_hit, double match_count, double query_sum, int64_t query_hit,
+                 int64_t query_chunks) {
+  const double s_match = 1 - (match_sum + kDMiss * (match_count - double(match_hit))) / (kDMiss * match_count);
+  const double s_query = 1 - (query_sum + kDMiss * double(query_chunks - query_hit)) / (kDMiss * double(query_chunks));
+  return (s_match + s_query) / 2;
+}
+
 struct Ranked {
   double key;  // the score, NaN (only from non-finite input scores) as -inf: ranks last, as in TS
   double score;
@@ -66,6 +75,17 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
   std::vector<double> best_per_query(static_cast<size_t>(query_chunks));
   for (size_t start = 0; start < hits.size();) {
     const int32_t doc = hits[start].doc();
+    const double match_count = doc_counts[size_t(doc)];
+    if (start + 1 == hits.size() || hits[start + 1].doc() != doc) {
+      // A doc with one hit (most docs, when the top-k spreads over many): the loop below, unrolled
+      // by hand. A NaN or +inf distance never becomes a best, as in the loop.
+      const double distance = hits[start].distance();
+      const bool best = distance < kInf;
+      const double score = doc_score(best ? distance : kInf, 1, match_count, best ? distance : 0.0, best, query_chunks);
+      ranked.push_back({std::isnan(score) ? -kInf : score, score, doc, best ? hits[start].row() : -1});
+      start++;
+      continue;
+    }
     size_t end = start;
     while (end < hits.size() && hits[end].doc() == doc) end++;
 
@@ -96,10 +116,7 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
       query_sum += hit ? best : 0.0;  // + 0.0 leaves a sum of distances (never -0) unchanged
       query_hit += hit;
     }
-    const double match_count = doc_counts[size_t(doc)];
-    const double s_match = 1 - (match_sum + kDMiss * (match_count - double(match_hit))) / (kDMiss * match_count);
-    const double s_query = 1 - (query_sum + kDMiss * double(query_chunks - query_hit)) / (kDMiss * double(query_chunks));
-    const double score = (s_match + s_query) / 2;
+    const double score = doc_score(match_sum, match_hit, match_count, query_sum, query_hit, query_chunks);
     ranked.push_back({std::isnan(score) ? -kInf : score, score, doc, best_chunk});
     start = end;
   }
