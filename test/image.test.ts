@@ -190,6 +190,24 @@ test('a format outside the supported list is refused even when sharp reads it', 
   await rejectsWith(t, await write('vector.jpg', svg), /^unsupported image format: svg$/);
 });
 
+/** A 64x48 HEIC (HEVC in HEIF, as phones write them), made with `heif-enc -q 50` from libheif 1.15. */
+const HEIC_64X48 = Buffer.from(
+  'AAAAHGZ0eXBoZWljAAAAAG1pZjFoZWljbWlhZgAAAa1tZXRhAAAAAAAAACFoZGxyAAAAAAAAAABwaWN0AAAAAAAAAAAAAAAAAAAA' +
+  'AA5waXRtAAAAAAACAAAAEGlkYXQAAAAAAEAAMAAAADhpbG9jAQAAAERAAAIAAQAAAAAAAAHRAAEAAAAAAAAAHAACAAEAAAAAAAAA' +
+  'AQAAAAAAAAAIAAAAOGlpbmYAAAAAAAIAAAAVaW5mZQIAAAEAAQAAaHZjMQAAAAAVaW5mZQIAAAAAAgAAZ3JpZAAAAADYaXBycAAA' +
+  'ALZpcGNvAAAAdmh2Y0MBA3AAAAAAAAAAAAAe8AD8/fj4AAAPAyAAAQAYQAEMAf//A3AAAAMAkAAAAwAAAwAeugJAIQABACpCAQED' +
+  'cAAAAwCQAAADAAADAB6gIIEFlurkprm4EBAwIAAAAwAgAAADACEiAAEABkQBwXPAiQAAABRpc3BlAAAAAAAAAEAAAABAAAAAFGlz' +
+  'cGUAAAAAAAAAQAAAADAAAAAQcGl4aQAAAAADCAgIAAAAGmlwbWEAAAAAAAAAAgABAoECAAICA4QAAAAaaXJlZgAAAAAAAAAOZGlt' +
+  'ZwACAAEAAQAAACRtZGF0AAAAGCgBrxOA+BDhp//7EqK488Pu7OvzopDPgA==',
+  'base64');
+
+test('a HEIC photo is refused by name (sharp\'s prebuilt libvips has no HEVC decoder), an AVIF is read', async (t) => {
+  t.is((await sharp(HEIC_64X48).metadata()).compression, 'hevc');
+  await rejectsWith(t, await write('phone.heic', HEIC_64X48), /^unsupported image format: HEIC \(HEVC-compressed HEIF\)$/);
+  const avif = await decodeImage(await write('photo.avif', await solid(64, 48, '#c81e5a').avif().toBuffer()), { shorterSide: 48 });
+  t.deepEqual([avif.format, avif.width, avif.height], ['heif', 64, 48]);
+});
+
 test('resizeExact squashes the whole image to the requested size', async (t) => {
   const img = await decodeImage(await write('wide.png', await solid(200, 100, '#102030').png().toBuffer()), { shorterSide: 100 });
   const whole = await resizeExact(img, 224, 224);
