@@ -1,5 +1,6 @@
 /** Download code against a local HTTP server serving the fixtures: nothing here touches the internet. */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -71,6 +72,32 @@ test.serial('ensureModel downloads a registry model (through a redirect) with pr
   const again = await serving({}, () => ensureModel('fixture', { cacheDir: cache, registry }));
   t.is(again.value, dir);
   t.is(again.requests.length, 0);
+});
+
+test.serial('two fills of the same cache entry at once: one downloads, the other waits and finds it ready', async (t) => {
+  const cache = tempDir();
+  const registry = { fixture: fixtureEntry(`${server.url}/models/mobilenet_v2_1.0_224/model.onnx`) };
+  const waits: string[] = [];
+  const { value: dirs, requests } = await serving({}, () => Promise.all([
+    ensureModel('fixture', { cacheDir: cache, registry }),
+    ensureModel('fixture', { cacheDir: cache, registry, onWait: (message) => waits.push(message) }),
+  ]));
+  const dir = path.join(cache, 'models', 'fixture');
+  t.deepEqual(dirs, [dir, dir]);
+  t.deepEqual(requests.map((r) => r.range), [undefined]);
+  t.deepEqual(waits, [`waiting for process ${process.pid}, which is downloading model fixture into ${dir}`]);
+  t.is((await loadModel(dir)).sha256, fixtureJson.sha256);
+  t.deepEqual(fs.readdirSync(path.join(cache, 'models')).sort(), ['fixture']);
+
+  // A lock left by a process that is gone (kill -9) does not hold anyone up.
+  const other = tempDir();
+  const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+  fs.mkdirSync(path.join(other, 'models'));
+  fs.writeFileSync(path.join(other, 'models', 'fixture.lock'), dead.stdout.trim());
+  const late: string[] = [];
+  await serving({}, () => ensureModel('fixture', { cacheDir: other, registry, onWait: (message) => late.push(message) }));
+  t.deepEqual(late, []);
+  t.deepEqual(fs.readdirSync(path.join(other, 'models')), ['fixture']);
 });
 
 test.serial('the built-in mobilenetv2-7 entry: its size and sha256 are enforced, its model.json has ImageNet normalization and no embedding output', async (t) => {

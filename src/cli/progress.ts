@@ -3,7 +3,7 @@
  * 10 s otherwise (logs, CI), nothing when quiet.
  */
 import cliProgress from 'cli-progress';
-import type { DownloadProgress } from '../download/index.js';
+import type { DownloadHooks, DownloadProgress } from '../download/index.js';
 import type { IndexProgress } from '../flows/indexing.js';
 
 export interface ProgressReporter {
@@ -48,8 +48,8 @@ export function progressReporter(mode: 'bar' | 'plain' | 'none', stream: NodeJS.
   };
 }
 
-/** Download progress of the default dataset and model, in the same three modes. */
-export function downloadReporter(mode: 'bar' | 'plain' | 'none', stream: NodeJS.WriteStream = process.stderr): ((p: DownloadProgress) => void) & { stop(): void } {
+/** Download progress of the default dataset and model (and waits for another process's), in the same three modes. */
+export function downloadReporter(mode: 'bar' | 'plain' | 'none', stream: NodeJS.WriteStream = process.stderr): Required<DownloadHooks> & { stop(): void } {
   let bar: cliProgress.SingleBar | undefined;
   let current: string | undefined;
   let lastStep = -1;
@@ -74,5 +74,8 @@ export function downloadReporter(mode: 'bar' | 'plain' | 'none', stream: NodeJS.
       bar.start(p.total ?? 0, p.received);
     } else bar?.update(p.received);
   };
-  return Object.assign(report, { stop });
+  const wait = (message: string) => {
+    if (mode !== 'none') stream.write(`${message}\n`);
+  };
+  return { onProgress: report, onWait: wait, stop };
 }

@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
 import { fsyncDir, removeIfExists, writeFileAtomic } from '../store/fsutil.js';
+import { withLock } from '../store/lock.js';
 import { cacheDir, mirrorUrl, packageRoot } from './cache.js';
-import { downloadFile, sha256File, type DownloadProgress } from './http.js';
+import { downloadFile, sha256File, type DownloadHooks } from './http.js';
 
 export const FLOWERS_URL = 'https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz';
 /** In class order: images 1-80 are class 0, 81-160 class 1, and so on. */
@@ -20,13 +21,12 @@ export const IMAGES_PER_CLASS = 80;
 
 const IMAGE_NAME = /^image_(\d{4})\.jpg$/;
 
-export interface EnsureDatasetOptions {
+export interface EnsureDatasetOptions extends DownloadHooks {
   cacheDir?: string;
   /** Download from here instead of Oxford VGG's address (or $FLOWER_NATIVE_MIRROR). */
   url?: string;
   /** A SHA256SUMS file (`<hex>  image_NNNN.jpg` lines) to check against instead of the bundled one. */
   checksums?: string;
-  onProgress?: (progress: DownloadProgress) => void;
   timeoutMs?: number;
 }
 
@@ -64,8 +64,18 @@ export async function ensureDataset(opts: EnsureDatasetOptions = {}): Promise<st
   const datasets = path.join(cacheDir(opts.cacheDir), 'datasets');
   const dir = path.join(datasets, '17flowers');
   // labels.csv exists only in a folder that was checked completely and renamed into place.
-  if (fs.existsSync(path.join(dir, 'labels.csv'))) return dir;
+  const ready = () => fs.existsSync(path.join(dir, 'labels.csv'));
+  if (ready()) return dir;
+  fs.mkdirSync(datasets, { recursive: true });
+  // One process fills a cache entry; another one waits for it, then finds it ready.
+  await withLock(`${dir}.lock`, async () => {
+    if (!ready()) await fillDataset(datasets, dir, opts);
+  }, (pid) => opts.onWait?.(`waiting for process ${pid ?? '?'}, which is downloading the 17 flowers dataset into ${dir}`));
+  return dir;
+}
 
+/** Download (unless the archive is there), unpack, check every image, and rename into `dir`. */
+async function fillDataset(datasets: string, dir: string, opts: EnsureDatasetOptions): Promise<void> {
   const checksumsFile = opts.checksums ?? bundledChecksumsFile();
   const checksumsText = fs.readFileSync(checksumsFile, 'utf8');
   const sums = parseSha256Sums(checksumsText, checksumsFile);
@@ -115,7 +125,6 @@ export async function ensureDataset(opts: EnsureDatasetOptions = {}): Promise<st
     throw err;
   }
   removeIfExists(archive);
-  return dir;
 }
 
 class DamagedArchive extends Error {}

@@ -21,6 +21,13 @@ export interface DownloadProgress {
   readonly total: number | undefined;
 }
 
+/** What a cache fill reports while it runs. */
+export interface DownloadHooks {
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Another process is filling the same cache entry: this one waits for it (said once). */
+  onWait?: (message: string) => void;
+}
+
 export interface DownloadOptions {
   url: string;
   dest: string;

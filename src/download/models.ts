@@ -5,8 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/fsutil.js';
+import { withLock } from '../store/lock.js';
 import { cacheDir, mirrorUrl } from './cache.js';
-import { downloadFile, type DownloadProgress } from './http.js';
+import { downloadFile, type DownloadHooks } from './http.js';
 
 export interface ModelEntry {
   readonly description: string;
@@ -39,13 +40,12 @@ export const MODEL_REGISTRY: Readonly<Record<string, ModelEntry>> = {
   },
 };
 
-export interface EnsureModelOptions {
+export interface EnsureModelOptions extends DownloadHooks {
   cacheDir?: string;
   /** Download from here instead of the registry's address (or $FLOWER_NATIVE_MIRROR). */
   url?: string;
   /** Look names up here instead of MODEL_REGISTRY. */
   registry?: Readonly<Record<string, ModelEntry>>;
-  onProgress?: (progress: DownloadProgress) => void;
   timeoutMs?: number;
 }
 
@@ -59,17 +59,23 @@ export async function ensureModel(name: string = DEFAULT_MODEL, opts: EnsureMode
   const modelFile = path.join(dir, 'model.onnx');
   const manifestFile = path.join(dir, 'model.json');
   // model.json is written only after model.onnx was verified and renamed into place.
-  if (fs.existsSync(manifestFile) && fs.existsSync(modelFile)) return dir;
-  await downloadFile({
-    url: opts.url ?? mirrorUrl(path.posix.basename(new URL(entry.url).pathname)) ?? entry.url,
-    dest: modelFile,
-    sha256: entry.sha256,
-    size: entry.bytes,
-    onProgress: opts.onProgress,
-    timeoutMs: opts.timeoutMs,
-    offlineHint: `pass --model <folder>, or set FLOWER_NATIVE_CACHE to a folder that has models/${name}/model.onnx + model.json`,
-  });
-  writeFileAtomic(manifestFile, JSON.stringify(modelJson(name, entry), null, 2) + '\n');
+  const ready = () => fs.existsSync(manifestFile) && fs.existsSync(modelFile);
+  if (ready()) return dir;
+  fs.mkdirSync(dir, { recursive: true });
+  // One process fills a cache entry; another one waits for it, then finds it ready.
+  await withLock(`${dir}.lock`, async () => {
+    if (ready()) return;
+    await downloadFile({
+      url: opts.url ?? mirrorUrl(path.posix.basename(new URL(entry.url).pathname)) ?? entry.url,
+      dest: modelFile,
+      sha256: entry.sha256,
+      size: entry.bytes,
+      onProgress: opts.onProgress,
+      timeoutMs: opts.timeoutMs,
+      offlineHint: `pass --model <folder>, or set FLOWER_NATIVE_CACHE to a folder that has models/${name}/model.onnx + model.json`,
+    });
+    writeFileAtomic(manifestFile, JSON.stringify(modelJson(name, entry), null, 2) + '\n');
+  }, (pid) => opts.onWait?.(`waiting for process ${pid ?? '?'}, which is downloading model ${name} into ${dir}`));
   return dir;
 }
 

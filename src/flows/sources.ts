@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ensureDataset, ensureModel, type DownloadProgress } from '../download/index.js';
+import { ensureDataset, ensureModel, type DownloadHooks } from '../download/index.js';
 
 export const SOURCES_FILE = 'sources.json';
 
@@ -31,11 +31,11 @@ export function readSources(workspace: string): WorkspaceSources | undefined {
 }
 
 /** The model folder to use: the one given, else the cached default model (downloaded when missing). */
-export async function resolveModelDir(dir?: string, onProgress?: (progress: DownloadProgress) => void): Promise<string> {
-  return dir !== undefined ? path.resolve(dir) : ensureModel(undefined, { onProgress });
+export async function resolveModelDir(dir?: string, hooks: DownloadHooks = {}): Promise<string> {
+  return dir !== undefined ? path.resolve(dir) : ensureModel(undefined, hooks);
 }
 
 /** The data folder to index: the one given, else the cached 17 flowers dataset (downloaded when missing). */
-export async function resolveDataDir(dir?: string, onProgress?: (progress: DownloadProgress) => void): Promise<string> {
-  return dir !== undefined ? path.resolve(dir) : ensureDataset({ onProgress });
+export async function resolveDataDir(dir?: string, hooks: DownloadHooks = {}): Promise<string> {
+  return dir !== undefined ? path.resolve(dir) : ensureDataset(hooks);
 }
