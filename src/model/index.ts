@@ -83,12 +83,6 @@ export async function loadModel(modelDir: string): Promise<LoadedModel> {
   return { name: json?.name ?? path.basename(dir), file, sha256, input, embedding: { name: edited.name, dim: edited.dim, synthesized: true }, bytes: edited.bytes };
 }
 
-/** The manifest without the model bytes (what workers, workspaces and reports need). */
-export function manifestOf(model: ModelManifest): ModelManifest {
-  const { name, file, sha256, input, embedding } = model;
-  return { name, file, sha256, input, embedding };
-}
-
 async function readManifestJson(dir: string): Promise<ModelJson | undefined> {
   const file = path.join(dir, 'model.json');
   let text: string;
