@@ -28,16 +28,19 @@ constexpr int64_t kPanelRows = 12;   // rows sharing one pass over the queries' 
 constexpr int64_t kPrefetchRows = 24;
 
 // Accumulates R rows x Q queries over [begin, end) of the dimension into state[r * kMaxQueries + q].
-template <typename V, int R, int Q, bool Prefetch>
-void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, int64_t end, typename V::Vec* state) {
+// Rows whose bit is set in prefetch_rows also prefetch their line kPrefetchRows rows ahead.
+template <typename V, int R, int Q>
+void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, int64_t end, typename V::Vec* state,
+          unsigned prefetch_rows) {
   typename V::Vec acc[R][Q];
   for (int r = 0; r < R; r++)
     for (int q = 0; q < Q; q++) acc[r][q] = begin == 0 ? V::zero() : state[r * kMaxQueries + q];
   for (int64_t j = begin; j < end; j += V::kLanes) {
     typename V::Vec row[R];
     for (int r = 0; r < R; r++) row[r] = V::load(rows + r * dim + j);
-    if (Prefetch && (j & 15) == 0)
-      for (int r = 0; r < R; r++) V::prefetch(rows + (r + kPrefetchRows) * dim + j);
+    if (V::kPrefetch && (j & 15) == 0)
+      for (int r = 0; r < R; r++)
+        if (prefetch_rows >> r & 1) V::prefetch(rows + (r + kPrefetchRows) * dim + j);
     for (int q = 0; q < Q; q++) {
       const typename V::Vec query = V::load(queries + q * dim + j);
       for (int r = 0; r < R; r++) acc[r][q] = V::fma(row[r], query, acc[r][q]);
@@ -47,28 +50,34 @@ void tile(const float* rows, int64_t dim, const float* queries, int64_t begin, i
     for (int q = 0; q < Q; q++) state[r * kMaxQueries + q] = acc[r][q];
 }
 
-template <typename V, int R, bool Prefetch>
+template <typename V, int R>
 void query_block(const float* rows, int64_t dim, const float* queries, int64_t count, int64_t begin, int64_t end,
-                 typename V::Vec* state) {
+                 typename V::Vec* state, unsigned prefetch_rows) {
   switch (count) {
-    case 4: tile<V, R, 4, Prefetch>(rows, dim, queries, begin, end, state); break;
-    case 3: tile<V, R, 3, Prefetch>(rows, dim, queries, begin, end, state); break;
-    case 2: tile<V, R, 2, Prefetch>(rows, dim, queries, begin, end, state); break;
-    case 1: tile<V, R, 1, Prefetch>(rows, dim, queries, begin, end, state); break;
+    case 4: tile<V, R, 4>(rows, dim, queries, begin, end, state, prefetch_rows); break;
+    case 3: tile<V, R, 3>(rows, dim, queries, begin, end, state, prefetch_rows); break;
+    case 2: tile<V, R, 2>(rows, dim, queries, begin, end, state, prefetch_rows); break;
+    case 1: tile<V, R, 1>(rows, dim, queries, begin, end, state, prefetch_rows); break;
   }
 }
 static_assert(kQueryBlock == 4, "query_block dispatches tiles of 1 to 4 queries");
 
-// R rows against every query, over [begin, end) of the dimension. The first query block also
-// prefetches the rows kPrefetchRows ahead, where the instruction set has a prefetch.
+// R rows against every query, over [begin, end) of the dimension. Where the instruction set has a
+// prefetch, the rows kPrefetchRows ahead are prefetched, their lines shared out among the query
+// blocks (row r in block r % blocks) so that the memory stream keeps going through every block
+// rather than in bursts during the first (measured here, AVX2, 100k x 1280, two builds loaded side
+// by side: Q = 7 faster in 18 of 20 paired runs, by ~1.5 ms or 5 % typically; Q = 1 unchanged).
 template <typename V, int R>
 void query_blocks(const float* rows, int64_t dim, const float* queries, int64_t query_count, int64_t begin, int64_t end,
                   typename V::Vec* state) {
-  const int64_t first = query_count < kQueryBlock ? query_count : kQueryBlock;
-  query_block<V, R, V::kPrefetch>(rows, dim, queries, first, begin, end, state);
-  for (int64_t q = first; q < query_count; q += kQueryBlock) {
+  const int64_t blocks = (query_count + kQueryBlock - 1) / kQueryBlock;
+  for (int64_t b = 0; b < blocks; b++) {
+    const int64_t q = b * kQueryBlock;
     const int64_t count = query_count - q < kQueryBlock ? query_count - q : kQueryBlock;
-    query_block<V, R, false>(rows, dim, queries + q * dim, count, begin, end, state + q);
+    unsigned prefetch_rows = 0;
+    for (int r = 0; r < R; r++)
+      if (r % blocks == b) prefetch_rows |= 1u << r;
+    query_block<V, R>(rows, dim, queries + q * dim, count, begin, end, state + q, prefetch_rows);
   }
 }
 
