@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <atomic>
 #include <limits>
 
 #include "args.h"
@@ -26,8 +27,12 @@ inline bool ranks_before(const Candidate& a, const Candidate& b) {
 constexpr int64_t kTileRows = 96;
 // Below this many multiply-adds per thread, extra threads cost more than they save.
 constexpr int64_t kMinWorkPerThread = int64_t(1) << 20;
+// Rows a thread takes at a time from the shared cursor (7.9 MB at 1280-d): small enough that the
+// threads finish together when one core runs slower (a busy neighbour on a VM), large enough to
+// keep each thread's stream sequential.
+constexpr int64_t kChunkRows = kTileRows * 16;
 
-// One thread's share: rows [begin, end), a bounded heap per query with the worst kept on top.
+// Rows [begin, end) into one thread's heaps: a bounded heap per query with the worst kept on top.
 void scan(const float* matrix, int64_t begin, int64_t end, int64_t dim, const float* queries,
           int64_t query_count, int64_t slots, ScoreBlockFn score_block, std::vector<std::vector<Candidate>>& heaps) {
   std::vector<float> tile_scores(size_t(kTileRows * query_count));
@@ -69,13 +74,14 @@ TopK cosine_topk(const float* matrix, int64_t rows, int64_t dim, const float* qu
   std::vector<Heaps> heaps(static_cast<size_t>(parts), Heaps(static_cast<size_t>(query_count)));
   for (auto& part_heaps : heaps)
     for (auto& heap : part_heaps) heap.reserve(size_t(slots));
-  // Contiguous row ranges, tile aligned, one per thread.
-  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
   const ScoreBlockFn score_block = active_score_block();
+  std::atomic<int64_t> next_chunk{0};  // threads take chunks of rows until none are left
   run_parallel(parts, [&](int part) {
-    const int64_t begin = std::min(rows, tiles * part / parts * kTileRows);
-    const int64_t end = std::min(rows, tiles * (part + 1) / parts * kTileRows);
-    scan(matrix, begin, end, dim, queries, query_count, slots, score_block, heaps[size_t(part)]);
+    for (;;) {
+      const int64_t begin = next_chunk.fetch_add(kChunkRows);
+      if (begin >= rows) break;
+      scan(matrix, begin, std::min(rows, begin + kChunkRows), dim, queries, query_count, slots, score_block, heaps[size_t(part)]);
+    }
   });
 
   std::vector<Candidate> merged;
