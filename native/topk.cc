@@ -1,7 +1,6 @@
 #include "topk.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <atomic>
 #include <limits>
@@ -41,9 +40,11 @@ void scan(const float* matrix, int64_t begin, int64_t end, int64_t dim, const fl
     score_block(matrix + tile * dim, count, dim, queries, query_count, tile_scores.data());
     for (int64_t q = 0; q < query_count; q++) {
       auto& heap = heaps[size_t(q)];
+      // The lowest score the heap can still take: one compare turns away almost every row (NaN too).
+      float floor = int64_t(heap.size()) < slots ? -std::numeric_limits<float>::infinity() : heap.front().score;
       for (int64_t r = 0; r < count; r++) {
         const Candidate candidate{tile_scores[size_t(r * query_count + q)], int32_t(tile + r)};
-        if (std::isnan(candidate.score)) continue;
+        if (!(candidate.score >= floor)) continue;
         if (int64_t(heap.size()) < slots) {
           heap.push_back(candidate);
           std::push_heap(heap.begin(), heap.end(), ranks_before);
@@ -52,6 +53,7 @@ void scan(const float* matrix, int64_t begin, int64_t end, int64_t dim, const fl
           heap.back() = candidate;
           std::push_heap(heap.begin(), heap.end(), ranks_before);
         }
+        if (int64_t(heap.size()) == slots) floor = heap.front().score;
       }
     }
   }
