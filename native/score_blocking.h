@@ -25,7 +25,7 @@ constexpr int64_t kPanelRows = 12;   // rows sharing one pass over the queries' 
 // floats): the hardware prefetcher alone lets compute and the memory stream take turns (measured
 // here with AVX2, 100k x 1280: Q = 7 27.1 -> 23.2 ms, Q = 1 16.8 -> 15.8 ms). Prefetching past the
 // matrix end cannot fault.
-constexpr int64_t kPrefetchRows = 24;
+constexpr int64_t kPrefetchRows = 16;
 
 // Accumulates R rows x Q queries over [begin, end) of the dimension into state[r * kMaxQueries + q].
 // Rows whose bit is set in prefetch_rows also prefetch their line kPrefetchRows rows ahead.
