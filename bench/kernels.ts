@@ -20,7 +20,7 @@ const K = 100;
 const PROBE_BYTES = 512 << 20;
 
 /** Fills `out` with rows of unit vectors (xorshift32 noise, row-normalized): cheap and reproducible. */
-function fillUnitRows(out: Float32Array, dim: number, seed: number): void {
+export function fillUnitRows(out: Float32Array, dim: number, seed: number): void {
   let s = seed >>> 0 || 1;
   for (let i = 0; i < out.length; i++) {
     s ^= s << 13;

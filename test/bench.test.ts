@@ -56,3 +56,16 @@ test('bench rejects an unknown section with a usage error', async (t) => {
   t.is((error as { code?: number }).code, 2);
   t.regex(String((error as { stderr?: string }).stderr), /unknown section "nope"/);
 });
+
+test('compare-addons times two addon builds side by side and checks its arguments', async (t) => {
+  const addon = path.join(projectRoot, 'build', 'Release', 'flower_native.node');
+  if (!fs.existsSync(addon)) return t.pass('no addon built: nothing to compare');
+  const script = path.join(projectRoot, 'dist', 'bench', 'compare-addons.js');
+  const copy = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'flower-compare-')), 'copy.node');
+  fs.copyFileSync(addon, copy);
+  t.teardown(() => fs.rmSync(path.dirname(copy), { recursive: true, force: true }));
+  const { stdout } = await run(process.execPath, [script, addon, copy, '--rows', '3000', '--rounds', '2']);
+  t.regex(stdout, /^top-k 3000×1280, k 100, 2 rounds: median \(min–max\) ms$/m);
+  t.is(stdout.match(/^ {2}Q = 1 [\d.]+ \([\d.]+–[\d.]+\) {3}Q = 7 [\d.]+ \([\d.]+–[\d.]+\) {3}Q7\/Q1 per round [\d.]+ /gm)?.length, 2);
+  await t.throwsAsync(run(process.execPath, [script, addon, '--rows', '0']), { message: /--rows needs a positive integer/ });
+});
