@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withLock } from '../store/lock.js';
 
 /** `override`, else $FLOWER_NATIVE_CACHE, else ~/.cache/flower-native ($XDG_CACHE_HOME respected). */
 export function cacheDir(override?: string): string {
@@ -29,4 +30,18 @@ export function packageRoot(): string {
     dir = parent;
   }
   return dir;
+}
+
+/**
+ * Makes sure cache entry `dir` is there: returns at once when `ready()`, else runs `fill()` holding
+ * `<dir>.lock`, so that of two processes one fills the entry while the other waits for it (told
+ * through `onWait`, naming `what` is being downloaded) and then finds it ready.
+ */
+export async function fillCacheEntry(dir: string, ready: () => boolean, fill: () => Promise<void>, what: string,
+  onWait?: (message: string) => void): Promise<void> {
+  if (ready()) return;
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  await withLock(`${dir}.lock`, async () => {
+    if (!ready()) await fill();
+  }, (pid) => onWait?.(`waiting for process ${pid ?? '?'}, which is downloading ${what} into ${dir}`));
 }

@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
 import { fsyncDir, removeIfExists, writeFileAtomic } from '../store/fsutil.js';
-import { withLock } from '../store/lock.js';
-import { cacheDir, mirrorUrl, packageRoot } from './cache.js';
+import { cacheDir, fillCacheEntry, mirrorUrl, packageRoot } from './cache.js';
 import { downloadFile, sha256File, type DownloadHooks } from './http.js';
 
 export const FLOWERS_URL = 'https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz';
@@ -64,13 +63,8 @@ export async function ensureDataset(opts: EnsureDatasetOptions = {}): Promise<st
   const datasets = path.join(cacheDir(opts.cacheDir), 'datasets');
   const dir = path.join(datasets, '17flowers');
   // labels.csv exists only in a folder that was checked completely and renamed into place.
-  const ready = () => fs.existsSync(path.join(dir, 'labels.csv'));
-  if (ready()) return dir;
-  fs.mkdirSync(datasets, { recursive: true });
-  // One process fills a cache entry; another one waits for it, then finds it ready.
-  await withLock(`${dir}.lock`, async () => {
-    if (!ready()) await fillDataset(datasets, dir, opts);
-  }, (pid) => opts.onWait?.(`waiting for process ${pid ?? '?'}, which is downloading the 17 flowers dataset into ${dir}`));
+  await fillCacheEntry(dir, () => fs.existsSync(path.join(dir, 'labels.csv')), () => fillDataset(datasets, dir, opts),
+    'the 17 flowers dataset', opts.onWait);
   return dir;
 }
 

@@ -5,8 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/fsutil.js';
-import { withLock } from '../store/lock.js';
-import { cacheDir, mirrorUrl } from './cache.js';
+import { cacheDir, fillCacheEntry, mirrorUrl } from './cache.js';
 import { downloadFile, type DownloadHooks } from './http.js';
 
 export interface ModelEntry {
@@ -59,12 +58,7 @@ export async function ensureModel(name: string = DEFAULT_MODEL, opts: EnsureMode
   const modelFile = path.join(dir, 'model.onnx');
   const manifestFile = path.join(dir, 'model.json');
   // model.json is written only after model.onnx was verified and renamed into place.
-  const ready = () => fs.existsSync(manifestFile) && fs.existsSync(modelFile);
-  if (ready()) return dir;
-  fs.mkdirSync(dir, { recursive: true });
-  // One process fills a cache entry; another one waits for it, then finds it ready.
-  await withLock(`${dir}.lock`, async () => {
-    if (ready()) return;
+  await fillCacheEntry(dir, () => fs.existsSync(manifestFile) && fs.existsSync(modelFile), async () => {
     await downloadFile({
       url: opts.url ?? mirrorUrl(path.posix.basename(new URL(entry.url).pathname)) ?? entry.url,
       dest: modelFile,
@@ -75,7 +69,7 @@ export async function ensureModel(name: string = DEFAULT_MODEL, opts: EnsureMode
       offlineHint: `pass --model <folder>, or set FLOWER_NATIVE_CACHE to a folder that has models/${name}/model.onnx + model.json`,
     });
     writeFileAtomic(manifestFile, JSON.stringify(modelJson(name, entry), null, 2) + '\n');
-  }, (pid) => opts.onWait?.(`waiting for process ${pid ?? '?'}, which is downloading model ${name} into ${dir}`));
+  }, `model ${name}`, opts.onWait);
   return dir;
 }
 
