@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Addon } from '../src/kernels/native.js';
-import { fillUnitRows } from './kernels.js';
+import { fillUnitRows, timeOnce } from './kernels.js';
 import { summarize, summarizeRatio, formatSummary } from './stats.js';
 
 const DIM = 1280;
@@ -25,12 +25,6 @@ function option(args: string[], name: string, fallback: number): number {
   if (!Number.isInteger(value) || value < 1) throw new Error(`${name} needs a positive integer, got ${args[at + 1]}`);
   args.splice(at, 2);
   return value;
-}
-
-function timeMs(fn: () => unknown): number {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
 const args = process.argv.slice(2);
@@ -53,8 +47,8 @@ for (const build of builds) {
 }
 for (let round = 0; round < rounds; round++) {
   for (const build of builds) {
-    build.q1.push(timeMs(() => build.addon.cosineTopK(matrix, rows, DIM, oneQuery, K)));
-    build.q7.push(timeMs(() => build.addon.cosineTopK(matrix, rows, DIM, queries, K)));
+    build.q1.push(timeOnce(() => build.addon.cosineTopK(matrix, rows, DIM, oneQuery, K)));
+    build.q7.push(timeOnce(() => build.addon.cosineTopK(matrix, rows, DIM, queries, K)));
   }
 }
 process.stdout.write(`top-k ${rows}×${DIM}, k ${K}, ${rounds} rounds: median (min–max) ms\n`);

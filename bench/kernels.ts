@@ -37,7 +37,7 @@ export function fillUnitRows(out: Float32Array, dim: number, seed: number): void
   }
 }
 
-function timeOnce(fn: () => unknown): number {
+export function timeOnce(fn: () => unknown): number {
   const start = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - start) / 1e6;
