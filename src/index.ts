@@ -7,15 +7,27 @@
  *   const { results } = await searcher.search('query.jpg', { top: 10 });
  *   await searcher.close();
  */
+export {
+  FlowerError,
+  InputError,
+  SkipDoc,
+  FlowError,
+  NoIndexError,
+  IncompatibleIndexError,
+  IndexLockedError,
+  NoNetworkError,
+  ChecksumError,
+  StoreUnavailableError,
+  type ErrorCode,
+} from './errors.js';
 export { indexImages, findImages, chunkingOf, type IndexOptions, type IndexProgress, type IndexSummary } from './flows/indexing.js';
 export { openIndex, type OpenIndexOptions, type QueryHit, type QueryResult, type Searcher, type SearchImageOptions } from './flows/search.js';
 export { Ranker, DEFAULT_TOP, DEFAULT_CHUNK_K, type RankMode, type Ranking, type SearchOptions } from './flows/rank.js';
-export { loadFlow, parseFlow, flowFile, builtinFlowsDir, FlowError, type FlowSpec, type PodSpec } from './flows/spec.js';
+export { loadFlow, parseFlow, flowFile, builtinFlowsDir, type FlowSpec, type PodSpec } from './flows/spec.js';
 export { RunningFlow, type FlowOutcome } from './flows/runner.js';
 export { readSources, type WorkspaceSources } from './flows/sources.js';
 export { builtinExecutors } from './executors/builtin.js';
 export {
-  SkipDoc,
   type Executor,
   type ExecutorClass,
   type ExecutorContext,
@@ -26,6 +38,6 @@ export {
   type ParamSpec,
 } from './executors/types.js';
 export { kernels, kernelInfo, slidingWindows, D_MISS, type Box, type KernelInfo, type Kernels, type Normalization, type RawImage } from './kernels/index.js';
-export { InputError, IMAGE_EXTENSIONS, type DecodedImage } from './image/index.js';
+export { IMAGE_EXTENSIONS, type DecodedImage } from './image/index.js';
 export { loadModel, type LoadedModel, type ModelManifest } from './model/index.js';
-export { Workspace, NoIndexError, IncompatibleIndexError, type ChunkRecord, type DocRecord, type NewDoc, type WorkspaceManifest } from './store/index.js';
+export { Workspace, type ChunkRecord, type DocRecord, type NewDoc, type WorkspaceManifest } from './store/index.js';

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { serve, type RunningServer } from '../src/server/cli.js';
+import { serve, type RunningServer } from '../src/server/serve.js';
 import { flowerImage, projectRoot } from './fixtures.js';
 import { buildSmallIndex, type SmallIndex } from './helpers/server-index.js';
 

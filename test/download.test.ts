@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  ChecksumError, MODEL_REGISTRY, NoNetworkError, cacheDir, downloadFile, ensureModel, type DownloadProgress, type ModelEntry,
+  MODEL_REGISTRY, cacheDir, downloadFile, ensureModel, type DownloadProgress, type ModelEntry,
 } from '../src/download/index.js';
+import { ChecksumError, NoNetworkError } from '../src/errors.js';
 import { loadModel } from '../src/model/index.js';
 import { closedPort, startFileServer, type FileServer } from './helpers/file-server.js';
 import { flowerImage, modelDir, sharedDir } from './fixtures.js';

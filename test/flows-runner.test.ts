@@ -1,8 +1,8 @@
 import test from 'ava';
 import { RunningFlow } from '../src/flows/runner.js';
 import type { FlowSpec, PodSpec } from '../src/flows/spec.js';
-import { SkipDoc, type ExecutorClass, type FlowDoc } from '../src/executors/types.js';
-import { InputError } from '../src/image/index.js';
+import { InputError, SkipDoc } from '../src/errors.js';
+import type { ExecutorClass, FlowDoc } from '../src/executors/types.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { builtinFlowsDir, FlowError, loadFlow, parseFlow } from '../src/flows/spec.js';
+import { FlowError } from '../src/errors.js';
+import { builtinFlowsDir, loadFlow, parseFlow } from '../src/flows/spec.js';
 import { chunkingOf } from '../src/flows/indexing.js';
 import { tempDir } from './e2e-helpers.js';
 

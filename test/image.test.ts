@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
-import { decodeImage, IMAGE_EXTENSIONS, InputError, resizeExact, shorterSideSize } from '../src/image/index.js';
+import { InputError } from '../src/errors.js';
+import { decodeImage, IMAGE_EXTENSIONS, resizeExact, shorterSideSize } from '../src/image/index.js';
 import { flowerImage } from './fixtures.js';
 
 let dir = '';

@@ -7,7 +7,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import http from 'node:http';
 import sharp from 'sharp';
-import { serve, type RunningServer } from '../src/server/cli.js';
+import { serve, type RunningServer } from '../src/server/serve.js';
 import { flowerImage } from './fixtures.js';
 import { buildSmallIndex, classOf, INDEXED_IMAGES, type SmallIndex } from './helpers/server-index.js';
 

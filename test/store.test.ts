@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  IncompatibleIndexError, NoIndexError, NPY_DATA_OFFSET, Workspace, npyHeader, parseNpyHeader, type NewDoc,
+  NPY_DATA_OFFSET, Workspace, npyHeader, parseNpyHeader, type NewDoc,
 } from '../src/store/index.js';
+import { IncompatibleIndexError, NoIndexError } from '../src/errors.js';
 import { makeDoc, testChunking, testModel } from './helpers/store-docs.js';
 
 const DIM = 16;

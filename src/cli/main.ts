@@ -5,12 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { register as registerBench } from '../../bench/cli.js';
-import { register as registerEval } from '../eval/cli.js';
-import { register as registerServe } from '../server/cli.js';
 import { registerDoctor } from './doctor.js';
+import { registerEval } from './eval-command.js';
 import { registerIndex } from './index-command.js';
 import { registerQuery } from './query-command.js';
+import { registerServe } from './serve-command.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -20,7 +19,6 @@ const program = new Command('flower-native')
 registerIndex(program);
 registerQuery(program);
 registerEval(program);
-registerBench(program);
 registerServe(program);
 registerDoctor(program);
 

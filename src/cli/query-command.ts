@@ -1,5 +1,6 @@
 /** `flower-native query`: rank the indexed images against one or more query images. */
 import type { Command } from 'commander';
+import { InputError } from '../errors.js';
 import { openIndex, type QueryResult } from '../flows/search.js';
 import type { RankMode } from '../flows/rank.js';
 import { finiteNumber, oneOf, positiveInt } from './args.js';
@@ -36,7 +37,7 @@ export function registerQuery(program: Command): void {
           try {
             results.push(await searcher.search(image, { top: opts.top, minScore: opts.minScore, mode: opts.mode }));
           } catch (err) {
-            if ((err as Error).name !== 'InputError') throw err;
+            if (!(err instanceof InputError)) throw err;
             failures.push({ query: image, error: (err as Error).message });
           }
         }

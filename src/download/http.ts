@@ -9,6 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { ChecksumError, NoNetworkError } from '../errors.js';
 import { fsyncDir, isErrno, removeIfExists } from '../store/fsutil.js';
 
 export interface DownloadProgress {
@@ -42,22 +43,6 @@ export interface DownloadOptions {
   retries?: number;
   /** Appended to the no-network message: what to pass instead of downloading. */
   offlineHint?: string;
-}
-
-/** The server could not be reached at all (offline, DNS, refused, silent). */
-export class NoNetworkError extends Error {
-  constructor(readonly url: string, readonly reason: string, hint: string) {
-    super(`no network: cannot reach ${url} (${reason}): ${hint}`);
-    this.name = 'NoNetworkError';
-  }
-}
-
-/** The downloaded bytes are not the expected file; the download was deleted. */
-export class ChecksumError extends Error {
-  constructor(readonly url: string, readonly expected: string, readonly actual: string) {
-    super(`checksum mismatch for ${url}: expected ${expected}, got ${actual}; the download was deleted, run again to retry (or check the address)`);
-    this.name = 'ChecksumError';
-  }
 }
 
 const DEFAULT_HINT = 'pass --data/--model, or set FLOWER_NATIVE_CACHE to a folder that has them';

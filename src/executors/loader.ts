@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Workspace } from '../store/index.js';
 import { builtinServices } from './services.js';
-import { SkipDoc, type Executor, type ExecutorContext, type FlowDoc } from './types.js';
+import { SkipDoc } from '../errors.js';
+import { type Executor, type ExecutorContext, type FlowDoc } from './types.js';
 
 export class Loader implements Executor {
   static readonly params = { max_bytes: { default: 256 * 1024 * 1024, int: true, min: 1 } };

@@ -97,16 +97,3 @@ export interface ExecutorClass {
   /** Whether the executor uses `replicas` (the encoder: worker count). Other pods reject the key. */
   readonly supportsReplicas?: boolean;
 }
-
-/** Thrown by an executor to drop a document; `reason` lands in the run summary. */
-export class SkipDoc extends Error {
-  constructor(
-    readonly file: string,
-    readonly reason: string,
-    /** Expected skips (already indexed) are counted, not listed as problems. */
-    readonly expected = false,
-  ) {
-    super(`${file}: ${reason}`);
-    this.name = 'SkipDoc';
-  }
-}

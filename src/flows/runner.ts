@@ -4,9 +4,8 @@
  * (the source is only pulled when a slot is free), and results come out in input order.
  */
 import { performance } from 'node:perf_hooks';
-import { InputError } from '../image/index.js';
+import { InputError, SkipDoc } from '../errors.js';
 import type { Executor, FlowDoc, FlowServices } from '../executors/types.js';
-import { SkipDoc } from '../executors/types.js';
 import type { FlowSpec, PodSpec } from './spec.js';
 
 /** A document that finished the flow, or was dropped by a pod; `podTime`: ms spent in each pod. */

@@ -10,7 +10,7 @@ import { Encoder } from '../executors/encoder.js';
 import { Loader } from '../executors/loader.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
-import { InputError } from '../image/index.js';
+import { InputError } from '../errors.js';
 import type { Box } from '../kernels/types.js';
 import { loadModel } from '../model/index.js';
 import { Workspace } from '../store/index.js';

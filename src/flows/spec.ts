@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { FlowError } from '../errors.js';
 import { builtinExecutors } from '../executors/builtin.js';
 import type { ExecutorClass, ParamSpec } from '../executors/types.js';
 
@@ -30,18 +31,6 @@ export interface FlowSpec {
   readonly prefetch: number;
   /** In topological order: every pod comes after the pods it needs. */
   readonly pods: readonly PodSpec[];
-}
-
-/** A flow file problem, with the file and line in the message. */
-export class FlowError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number | undefined,
-    readonly problem: string,
-  ) {
-    super(line === undefined ? `${file}: ${problem}` : `${file}:${line}: ${problem}`);
-    this.name = 'FlowError';
-  }
 }
 
 const TOP_KEYS = ['name', 'description', 'prefetch', 'pods'] as const;

@@ -5,15 +5,8 @@
  */
 import { open as openFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
+import { InputError } from '../errors.js';
 import type { RawImage } from '../kernels/types.js';
-
-/** A file that cannot be indexed or queried; `reason` is short and human-readable. */
-export class InputError extends Error {
-  override readonly name = 'InputError';
-  constructor(readonly file: string, readonly reason: string) {
-    super(`${file}: ${reason}`);
-  }
-}
 
 export interface DecodedImage extends RawImage {
   readonly channels: 3;

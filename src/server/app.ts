@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { InputError } from '../image/index.js';
+import { InputError } from '../errors.js';
 import type { Box } from '../kernels/types.js';
 import { ApiError, errorBody } from './errors.js';
 import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';

@@ -4,4 +4,4 @@
  */
 export { createServer, type ServerOptions } from './app.js';
 export { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
-export { serve, DEFAULT_HOST, DEFAULT_PORT, type RunningServer, type ServeOptions } from './cli.js';
+export { serve, DEFAULT_HOST, DEFAULT_PORT, type RunningServer, type ServeOptions } from './serve.js';

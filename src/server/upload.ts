@@ -5,7 +5,8 @@
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
-import { ACCEPTED_FORMATS, decodeImage, InputError } from '../image/index.js';
+import { InputError } from '../errors.js';
+import { ACCEPTED_FORMATS, decodeImage } from '../image/index.js';
 import { ApiError } from './errors.js';
 
 

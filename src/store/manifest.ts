@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { IncompatibleIndexError, NoIndexError } from '../errors.js';
 
 /** Bumped whenever the on-disk layout changes; older or newer workspaces must be rebuilt. */
 export const FORMAT_VERSION = 1;
@@ -29,23 +30,6 @@ export interface WorkspaceManifest {
   readonly counts: { readonly docs: number; readonly chunks: number };
   readonly matrix: { readonly file: string; readonly dtype: '<f4'; readonly dataOffset: number };
   readonly database: string;
-}
-
-/** The workspace has no index (or an unreadable one). */
-export class NoIndexError extends Error {
-  constructor(readonly dir: string, message: string) {
-    super(message);
-    this.name = 'NoIndexError';
-  }
-}
-
-/** The workspace was built by another model, chunking or format version. */
-export class IncompatibleIndexError extends Error {
-  constructor(readonly dir: string, readonly differences: string[]) {
-    super(`index at ${dir} was built differently from this run:\n  - ${differences.join('\n  - ')}\n` +
-      `re-index it with \`flower-native index --rebuild --workspace ${dir}\`, or use the model and flow it was built with`);
-    this.name = 'IncompatibleIndexError';
-  }
 }
 
 /** Reads and checks a workspace's manifest (`root` is where its files are: the workspace or its staging directory). */

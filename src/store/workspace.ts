@@ -13,13 +13,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { IncompatibleIndexError, NoIndexError } from '../errors.js';
 import { openMatrixFile } from '../kernels/index.js';
 import { NPY_DATA_OFFSET, npyHeader, readMatrixHeader } from './npy.js';
 import { removeIfExists, writeFileAtomic } from './fsutil.js';
 import { acquireWriteLock, tryWriteLock } from './lock.js';
 import {
-  canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, IncompatibleIndexError, MANIFEST_FILE, MATRIX_FILE,
-  NoIndexError, readManifest, type ModelIdentity, type WorkspaceManifest,
+  canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, MANIFEST_FILE, MATRIX_FILE,
+  readManifest, type ModelIdentity, type WorkspaceManifest,
 } from './manifest.js';
 import { configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
 import { completeRebuild, finishInterruptedSwap, READY_MARK, STAGING_DIR } from './swap.js';

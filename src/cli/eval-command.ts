@@ -1,10 +1,10 @@
 /** `flower-native eval`: leave-one-out retrieval quality of a labelled workspace, as a table, JSON and an HTML report. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { listOf, positiveInt } from '../cli/args.js';
-import { EVAL_MODES, evaluate, type EvalMode, type EvalResult } from './evaluate.js';
-import { METRIC_LABELS, METRIC_NAMES } from './metrics.js';
-import { writeHtmlReport } from './report.js';
+import { EVAL_MODES, evaluate, type EvalMode, type EvalResult } from '../eval/evaluate.js';
+import { METRIC_LABELS, METRIC_NAMES } from '../eval/metrics.js';
+import { writeHtmlReport } from '../eval/report.js';
+import { listOf, positiveInt } from './args.js';
 
 interface EvalCliOptions {
   workspace: string;
@@ -19,7 +19,7 @@ interface EvalCliOptions {
 
 
 
-export function register(program: Command): void {
+export function registerEval(program: Command): void {
   program
     .command('eval')
     .description('leave-one-out retrieval quality over a labelled, indexed folder: P@1/5/10, mAP@10 and mAP per class and ranking mode')
