@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openIndex, type IndexSummary } from '../src/index.js';
-import { flowerImage, flowersDir, modelDir } from '../test/fixtures.js';
+import { flowerImage, flowersDir, modelDir } from './fixtures.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, percentile, summarize, type Summary } from './stats.js';
 

@@ -11,7 +11,7 @@ import { EncoderPool, defaultEncoderSettings, encoderInfo } from '../src/encoder
 import { decodeImage } from '../src/image/index.js';
 import { kernels, slidingWindows } from '../src/kernels/index.js';
 import { loadModel, type LoadedModel } from '../src/model/index.js';
-import { flowerImage, modelDir as fixtureModelDir } from '../test/fixtures.js';
+import { flowerImage, modelDir as fixtureModelDir } from './fixtures.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.js';
 

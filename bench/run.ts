@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { projectRoot } from '../test/fixtures.js';
+import { projectRoot } from './fixtures.js';
 import { machineInfo, machineMarkdown } from './machine.js';
 import type { BenchSection, SectionOptions, SectionResult } from './section.js';
 import { formatNumber, formatSummary, type Summary } from './stats.js';

@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEFAULT_LIMITS } from '../src/server/limits.js';
-import { flowerImage, projectRoot } from '../test/fixtures.js';
-import { buildSmallIndex } from '../test/helpers/server-index.js';
+import { flowerImage, projectRoot } from './fixtures.js';
+import { buildSmallIndex } from './small-index.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, percentile, summarize, type Summary } from './stats.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { indexImages, openIndex, type IndexProgress } from '../src/index.js';
 import { makeDataDir, modelDir, subset, tempDir } from './e2e-helpers.js';
-import { flowerImage } from './fixtures.js';
+import { flowerImage } from '../bench/fixtures.js';
 
 test('index, search by bytes, leave-one-out from stored chunks, rebuild', async (t) => {
   const images = subset(2, 3); // 1-3, 81-83

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { projectRoot } from './fixtures.js';
+import { projectRoot } from '../bench/fixtures.js';
 
 const run = promisify(execFile);
 

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { serve, type RunningServer } from '../src/server/serve.js';
-import { flowerImage, projectRoot } from './fixtures.js';
-import { buildSmallIndex, type SmallIndex } from './helpers/server-index.js';
+import { flowerImage, projectRoot } from '../bench/fixtures.js';
+import { buildSmallIndex, type SmallIndex } from '../bench/small-index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as tar from 'tar';
 import { bundledChecksumsFile, ensureDataset, labelsCsv, parseSha256Sums } from '../src/download/index.js';
 import { startFileServer, type FileServer } from './helpers/file-server.js';
-import { flowerImage, flowersDir } from './fixtures.js';
+import { flowerImage, flowersDir } from '../bench/fixtures.js';
 
 const picked = [1, 80, 81, 700, 1360];
 const names = picked.map((n) => `image_${String(n).padStart(4, '0')}.jpg`);

@@ -11,7 +11,7 @@ import {
 import { ChecksumError, NoNetworkError } from '../src/errors.js';
 import { loadModel } from '../src/model/index.js';
 import { closedPort, startFileServer, type FileServer } from './helpers/file-server.js';
-import { flowerImage, modelDir, sharedDir } from './fixtures.js';
+import { flowerImage, modelDir, sharedDir } from '../bench/fixtures.js';
 
 const imagePath = '/datasets/17flowers/jpg/image_0001.jpg';
 const image = fs.readFileSync(flowerImage(1));

@@ -5,7 +5,7 @@ import test from 'ava';
 import sharp from 'sharp';
 import { Workspace } from '../src/store/index.js';
 import { makeDataDir, modelDir, runCli, tempDir, writeBadFiles } from './e2e-helpers.js';
-import { flowerImage } from './fixtures.js';
+import { flowerImage } from '../bench/fixtures.js';
 
 test('good, odd and broken files together: the good and odd ones are indexed, each broken one is listed with its reason, exit 0', async (t) => {
   const data = await makeDataDir([1, 81, 161]);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
-import { flowerImage, flowersDir, modelDir, projectRoot } from './fixtures.js';
+import { flowerImage, flowersDir, modelDir, projectRoot } from '../bench/fixtures.js';
 
 export { modelDir };
 export const cliPath = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');

@@ -5,7 +5,7 @@ import test from 'ava';
 import { openIndex, type QueryResult } from '../src/index.js';
 import { Workspace } from '../src/store/index.js';
 import { makeDataDir, modelDir, runCli, subset, tempDir } from './e2e-helpers.js';
-import { flowerImage } from './fixtures.js';
+import { flowerImage } from '../bench/fixtures.js';
 
 const images = subset(3, 4); // daffodil 1-4, snowdrop 81-84, lily_valley 161-164
 let data: string;

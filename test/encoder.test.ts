@@ -5,7 +5,7 @@ import { decodeImage, resizeExact } from '../src/image/index.js';
 import { tsKernels } from '../src/kernels/index.js';
 import { loadModel, type LoadedModel } from '../src/model/index.js';
 import { defaultEncoderSettings, EncoderPool } from '../src/encoder/index.js';
-import { flowerImage, modelDir } from './fixtures.js';
+import { flowerImage, modelDir } from '../bench/fixtures.js';
 
 let model: LoadedModel;
 /** Whole-image chunks of 8 fixture images from different classes, normalized NCHW. */

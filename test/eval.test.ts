@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { evaluate, type EvalMode, type EvalResult } from '../src/eval/evaluate.js';
 import { indexImages, openIndex } from '../src/index.js';
-import { flowerImage, modelDir, projectRoot } from './fixtures.js';
+import { flowerImage, modelDir, projectRoot } from '../bench/fixtures.js';
 
 const run = promisify(execFile);
 const CLASSES = [

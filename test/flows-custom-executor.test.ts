@@ -5,7 +5,7 @@ import test from 'ava';
 import sharp from 'sharp';
 import { indexImages, openIndex, Workspace } from '../src/index.js';
 import { makeDataDir, modelDir, tempDir } from './e2e-helpers.js';
-import { flowerImage, projectRoot } from './fixtures.js';
+import { flowerImage, projectRoot } from '../bench/fixtures.js';
 
 const flipFlow = path.join(projectRoot, 'examples', 'flip-index.yml');
 

@@ -6,7 +6,7 @@ import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { InputError } from '../src/errors.js';
 import { decodeImage, IMAGE_EXTENSIONS, resizeExact, shorterSideSize } from '../src/image/index.js';
-import { flowerImage } from './fixtures.js';
+import { flowerImage } from '../bench/fixtures.js';
 
 let dir = '';
 test.before(async () => {

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from './fixtures.js';
+import { projectRoot } from '../bench/fixtures.js';
 
 const source = path.join(projectRoot, 'test/native/score_blocking_check.cc');
 const compiler = process.env.CXX ?? 'c++';

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { decodeImage, resizeExact } from '../src/image/index.js';
 import { tsKernels } from '../src/kernels/index.js';
 import { IMAGENET_NORMALIZATION, loadModel, type ModelManifest } from '../src/model/index.js';
-import { flowerImage, modelDir } from './fixtures.js';
+import { flowerImage, modelDir } from '../bench/fixtures.js';
 
 const { onnx } = onnxProto;
 const fixtureOnnx = path.join(modelDir, 'model.onnx');

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import sharp from 'sharp';
 import { serve, type RunningServer } from '../src/server/serve.js';
-import { flowerImage } from './fixtures.js';
-import { buildSmallIndex, classOf, INDEXED_IMAGES, type SmallIndex } from './helpers/server-index.js';
+import { flowerImage } from '../bench/fixtures.js';
+import { buildSmallIndex, classOf, INDEXED_IMAGES, type SmallIndex } from '../bench/small-index.js';
 
 const MAX_UPLOAD = 2 * 1024 * 1024;
 const MAX_PIXELS = 4_000_000;

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { flowerImage, projectRoot } from './fixtures.js';
-import { buildSmallIndex, type SmallIndex } from './helpers/server-index.js';
+import { flowerImage, projectRoot } from '../bench/fixtures.js';
+import { buildSmallIndex, type SmallIndex } from '../bench/small-index.js';
 
 let index: SmallIndex;
 

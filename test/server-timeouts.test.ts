@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createServer } from '../src/server/app.js';
 import type { SearchBackend, SearchOutcome } from '../src/server/types.js';
-import { flowerImage } from './fixtures.js';
+import { flowerImage } from '../bench/fixtures.js';
 
 const image = fs.readFileSync(flowerImage(801));
 

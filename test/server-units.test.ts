@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { ServerMetrics } from '../src/server/metrics.js';
 import { SearchQueue } from '../src/server/queue.js';
 import { ThumbnailCache } from '../src/server/thumbs.js';
-import { flowerImage } from './fixtures.js';
+import { flowerImage } from '../bench/fixtures.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

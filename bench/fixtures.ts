@@ -1,8 +1,11 @@
-/** Where tests and benchmarks find the read-only fixtures: ../shared beside the checkout, or $FLOWER_SHARED_DIR. */
+/**
+ * Where tests and benchmarks find the read-only fixtures: ../shared beside the checkout, or $FLOWER_SHARED_DIR.
+ * Lives in bench/ because tests may import bench/ but bench/ never imports test/.
+ */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Project root, found from this file's place in dist/test/ or test/. */
+/** Project root, found from this file's place in dist/bench/ or bench/. */
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 export const sharedDir = path.resolve(process.env.FLOWER_SHARED_DIR ?? path.join(projectRoot, '..', 'shared'));
 export const flowersDir = path.join(sharedDir, 'datasets', '17flowers');

@@ -2,13 +2,13 @@
  * A small real index for the server and browser tests (and the server bench): by default 4 images
  * each of daffodil (class 0), sunflower (9) and daisy (10), copied with their rows of the fixture
  * labels.csv into a temp data folder and indexed with the fixture model. Query images outside the
- * index (e.g. daisy 805) test retrieval.
+ * index (e.g. daisy 805) test retrieval. In bench/ so the server bench can use it without importing test/.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { indexImages } from '../../src/index.js';
-import { flowerImage, flowersDir, modelDir } from '../fixtures.js';
+import { indexImages } from '../src/index.js';
+import { flowerImage, flowersDir, modelDir } from './fixtures.js';
 
 /** Fixture image numbers in the default index: 1-4, 721-724, 801-804. */
 export const INDEXED_IMAGES: readonly number[] = [0, 9, 10].flatMap((cls) => [1, 2, 3, 4].map((i) => cls * 80 + i));
