@@ -1,11 +1,10 @@
 /**
- * The benchmark suite: `npm run bench` (this file) or `flower-native bench` (bench/cli.ts).
+ * The benchmark suite, run by bench/main.ts (`npm run bench`).
  * Runs each section, writes bench/results/<date>-<host>[-quick].json (+ the summary as .md) and prints the markdown summary.
  * Progress goes to stderr, the summary to stdout.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { projectRoot } from './fixtures.js';
 import { machineInfo, machineMarkdown } from './machine.js';
 import type { BenchSection, SectionOptions, SectionResult } from './section.js';
@@ -13,7 +12,7 @@ import { formatNumber, formatSummary, type Summary } from './stats.js';
 
 /**
  * Sections in run order: key in the results JSON, title, and a loader (imported only when the
- * section runs, so `flower-native` commands do not pay for usearch, autocannon & co. at startup).
+ * section runs, so a kernels-only run does not pay for usearch, autocannon & co. of the others).
  */
 export const SECTIONS = [
   { key: 'kernels', title: 'Kernels', load: async (): Promise<BenchSection> => (await import('./kernels.js')).benchKernels },
@@ -134,27 +133,4 @@ function indexingVsEncoder(sections: BenchResults['sections']): string | undefin
 
 function safeHost(host: string): string {
   return host.replace(/[^A-Za-z0-9._-]/g, '_') || 'host';
-}
-
-/** `node dist/bench/run.js [--quick] [--sections a,b] [--runs n] [--out file]` (npm run bench). */
-async function main(argv: string[]): Promise<void> {
-  const { Command } = await import('commander');
-  const { addBenchOptions, benchOptionsFrom } = await import('./cli.js');
-  const program = addBenchOptions(new Command('bench').description('flower-native benchmark suite')).exitOverride();
-  program.action(async (opts) => {
-    const { markdown, results } = await runBench(benchOptionsFrom(opts));
-    process.stdout.write(markdown);
-    if (Object.keys(results.failed).length > 0) process.exitCode = 1;
-  });
-  await program.parseAsync(argv, { from: 'node' });
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { CommanderError } = await import('commander');
-  main(process.argv).catch((error: unknown) => {
-    // Usage errors were already printed by commander: exit 2, as the CLI does.
-    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
-    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  });
 }

@@ -17,7 +17,7 @@ test('bench --quick writes a results JSON with machine, figures and summaries', 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-bench-test-'));
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const out = path.join(tmp, 'results.json');
-  const args = [path.join(projectRoot, 'dist', 'bench', 'run.js'), '--quick', '--sections', 'endToEnd', '--images', '17', '--queries', '3', '--runs', '1', '--out', out];
+  const args = [path.join(projectRoot, 'dist', 'bench', 'main.js'), '--quick', '--sections', 'endToEnd', '--images', '17', '--queries', '3', '--runs', '1', '--out', out];
   const { stdout } = await run(process.execPath, args).catch((error: { stderr?: string }) => {
     throw new Error(`bench failed:\n${error.stderr}`);
   });
@@ -52,7 +52,7 @@ test('bench --quick writes a results JSON with machine, figures and summaries', 
 });
 
 test('bench rejects an unknown section with a usage error', async (t) => {
-  const error = await t.throwsAsync(run(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'run.js'), '--sections', 'nope']));
+  const error = await t.throwsAsync(run(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'main.js'), '--sections', 'nope']));
   t.is((error as { code?: number }).code, 2);
   t.regex(String((error as { stderr?: string }).stderr), /unknown section "nope"/);
 });
