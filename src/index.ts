@@ -22,7 +22,23 @@ export {
 } from './errors.js';
 export { indexImages, findImages, chunkingOf, type IndexOptions, type IndexProgress, type IndexSummary } from './flows/indexing.js';
 export { openIndex, type OpenIndexOptions, type QueryHit, type QueryResult, type Searcher, type SearchImageOptions } from './flows/search.js';
-export { Ranker, DEFAULT_TOP, DEFAULT_CHUNK_K, type RankMode, type Ranking, type SearchOptions } from './flows/rank.js';
+export {
+  DocSearch,
+  LocalChunkIndex,
+  RANKERS,
+  RANK_MODES,
+  DEFAULT_TOP,
+  DEFAULT_CHUNK_K,
+  DEFAULT_RANK_MODE,
+  type ChunkIndex,
+  type QueryChunks,
+  type RankedHit,
+  type Ranker,
+  type RankMode,
+  type Ranking,
+  type RankRequest,
+  type SearchOptions,
+} from './search/index.js';
 export { loadFlow, parseFlow, flowFile, builtinFlowsDir, type FlowSpec, type PodSpec } from './flows/spec.js';
 export { RunningFlow, type FlowOutcome } from './flows/runner.js';
 export { readSources, type WorkspaceSources } from './flows/sources.js';

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { evaluate, type EvalMode, type EvalResult } from '../src/eval/evaluate.js';
+import { evaluate, type EvalResult } from '../src/eval/evaluate.js';
+import type { RankMode } from '../src/search/index.js';
 import { indexImages, openIndex } from '../src/index.js';
 import { flowerImage, modelDir, projectRoot } from '../bench/fixtures.js';
 
@@ -84,7 +85,7 @@ function close(t: { true(v: boolean, m?: string): void }, actual: number, expect
 }
 
 /** Independent rankings: the searcher's own output (bimatch, whole) or Chamfer computed from the raw vectors. */
-async function independentRankings(mode: EvalMode): Promise<Map<number, { doc: number; score: number }[]>> {
+async function independentRankings(mode: RankMode): Promise<Map<number, { doc: number; score: number }[]>> {
   const searcher = await openIndex(workspace, { model: modelDir });
   try {
     const ws = searcher.workspace;

@@ -1,7 +1,8 @@
 /** `flower-native eval`: leave-one-out retrieval quality of a labelled workspace, as a table, JSON and an HTML report. */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { EVAL_MODES, evaluate, type EvalMode, type EvalResult } from '../eval/evaluate.js';
+import { evaluate, type EvalResult } from '../eval/evaluate.js';
+import { RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
 import { METRIC_LABELS, METRIC_NAMES } from '../eval/metrics.js';
 import { writeHtmlReport } from '../eval/report.js';
 import { listOf, positiveInt } from './args.js';
@@ -13,7 +14,7 @@ interface EvalCliOptions {
   report: string | false;
   top: number;
   samples: number;
-  modes: EvalMode[];
+  modes: RankMode[];
   flow?: string;
 }
 
@@ -30,7 +31,7 @@ export function registerEval(program: Command): void {
     .option('--no-report', 'skip the HTML report')
     .option('--top <n>', 'results shown per sample query in the report', positiveInt, 10)
     .option('--samples <n>', 'sample queries per class in the report', positiveInt, 2)
-    .option('--modes <list>', `ranking modes, comma-separated (${Object.keys(EVAL_MODES).join(',')})`, listOf(Object.keys(EVAL_MODES) as EvalMode[], 'mode'), Object.keys(EVAL_MODES) as EvalMode[])
+    .option('--modes <list>', `ranking modes, comma-separated (${RANK_MODES.join(',')})`, listOf(RANK_MODES, 'mode'), [...RANK_MODES])
     .option('--flow <file>', 'query flow YAML whose ranker top_k BiMatch uses (default: the packaged one)')
     .action(async (options: EvalCliOptions) => {
       const progress = progressPrinter();
@@ -74,7 +75,7 @@ export function evalJson(result: EvalResult, reportFile?: string) {
     queries: result.queries,
     chunkK: result.chunkK,
     unlabelled: result.unlabelled,
-    modes: Object.fromEntries(result.modes.map((mode) => [mode, EVAL_MODES[mode]])),
+    modes: Object.fromEntries(result.modes.map((mode) => [mode, RANKERS[mode].describe])),
     metrics: {
       p1: 'precision@1',
       p5: 'precision@5',
@@ -109,7 +110,7 @@ export function evalText(result: EvalResult, reportFile?: string): string {
     `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
     ...rows.map(line),
     '',
-    ...result.modes.map((mode) => `${mode}: ${EVAL_MODES[mode]}${mode === 'bimatch' ? ` (chunk top-k ${result.chunkK})` : ''}; scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average.`),
+    ...result.modes.map((mode) => `${mode}: ${RANKERS[mode].describe}${mode === 'bimatch' ? ` (chunk top-k ${result.chunkK})` : ''}; scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average.`),
     'Docs a mode does not score tie at the bottom of its ranking (metrics take the expected value over tie orders): that caps full mAP for BiMatch, whose ranking stops at the docs its chunk top-k reaches.',
     'P@k: share of the first k results in the query\'s class. AP: mean precision at the ranks of all same-class docs (whole ranking); AP@10 divides by min(R, 10).',
     ...(result.unlabelled ? [`${result.unlabelled} unlabelled docs were ranked but never used as queries nor counted as relevant.`] : []),

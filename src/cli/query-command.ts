@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { openIndex, type QueryResult } from '../flows/search.js';
-import type { RankMode } from '../flows/rank.js';
+import { DEFAULT_RANK_MODE, RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
 import { finiteNumber, oneOf, positiveInt } from './args.js';
 
 interface QueryCliOptions {
@@ -23,7 +23,7 @@ export function registerQuery(program: Command): void {
     .requiredOption('-w, --workspace <dir>', 'indexed workspace')
     .option('-k, --top <n>', 'results per query', positiveInt, 10)
     .option('--min-score <s>', 'leave out results scoring below s (BiMatch scores lie in [0, 1])', finiteNumber)
-    .option('--mode <mode>', 'bimatch (all chunks, default) or whole (whole-image chunk only, cosine)', oneOf<RankMode>(['bimatch', 'whole']), 'bimatch')
+    .option('--mode <mode>', `ranking: ${RANK_MODES.join(', ')}`, oneOf(RANK_MODES), DEFAULT_RANK_MODE)
     .option('--json', 'print machine-readable JSON')
     .option('-m, --model <dir>', 'model folder (default: the one the workspace was built with)')
     .option('-f, --flow <file>', 'query flow YAML (default: the shipped flows/query.yml)')
@@ -57,7 +57,7 @@ export function registerQuery(program: Command): void {
 export function formatResult(result: QueryResult, mode: RankMode): string {
   const t = result.timings;
   const lines = [
-    `query ${result.query} (${mode === 'whole' ? 'whole-image cosine' : 'BiMatch score, 1 = identical'}; decode ${t.decode.toFixed(0)} ms, encode ${t.encode.toFixed(0)} ms, top-k ${t.topk.toFixed(0)} ms, rank ${t.rank.toFixed(1)} ms)`,
+    `query ${result.query} (${RANKERS[mode].score}; decode ${t.decode.toFixed(0)} ms, encode ${t.encode.toFixed(0)} ms, top-k ${t.topk.toFixed(0)} ms, rank ${t.rank.toFixed(1)} ms)`,
   ];
   if (result.results.length === 0) lines.push('  no result above --min-score');
   else {

@@ -11,19 +11,13 @@
  * rest appended as one tie at -Infinity, and the metrics take the expected value over the orders
  * of every tie (see metrics.ts), so an unreturned relevant doc counts as "somewhere down there".
  */
-import { DEFAULT_CHUNK_K, flowFile, loadFlow, openIndex, type Searcher } from '../index.js';
-import { kernels } from '../kernels/index.js';
+import { openIndex, type Searcher } from '../flows/search.js';
+import { flowFile, loadFlow } from '../flows/spec.js';
+import { DEFAULT_CHUNK_K, RANK_MODES, type RankMode } from '../search/index.js';
+import type { ChunkKind } from '../store/index.js';
 import { docLabels } from './labels.js';
 import { meanMetrics, queryMetrics, type QueryMetrics } from './metrics.js';
 
-export type EvalMode = 'bimatch' | 'whole' | 'chamfer';
-
-/** What each mode ranks by; printed beside the table. */
-export const EVAL_MODES: Readonly<Record<EvalMode, string>> = {
-  bimatch: 'BiMatch over all chunks (the default query ranking)',
-  whole: 'cosine of the whole-image chunks alone',
-  chamfer: 'symmetric mean-of-max cosine over window chunks, every doc scored (no top-k cut-off)',
-};
 
 export interface EvalOptions {
   readonly workspace: string;
@@ -31,7 +25,7 @@ export interface EvalOptions {
   readonly data?: string;
   /** Query flow whose ranker settings (top_k) BiMatch uses; the model is never loaded (stored vectors). */
   readonly flow?: string;
-  readonly modes?: readonly EvalMode[];
+  readonly modes?: readonly RankMode[];
   /** Results kept per query and mode, for the report (default 10). */
   readonly keep?: number;
   readonly onProgress?: (done: number, total: number) => void;
@@ -46,17 +40,17 @@ export interface RankedDoc {
 export interface QueryOutcome {
   readonly doc: number;
   readonly label: string;
-  readonly metrics: Record<EvalMode, QueryMetrics>;
+  readonly metrics: Record<RankMode, QueryMetrics>;
   /** Docs each mode scored (the rest tie at the bottom of its ranking). */
-  readonly returned: Record<EvalMode, number>;
+  readonly returned: Record<RankMode, number>;
   /** The first `keep` results of each mode. */
-  readonly top: Record<EvalMode, RankedDoc[]>;
+  readonly top: Record<RankMode, RankedDoc[]>;
 }
 
 export interface ClassMetrics {
   readonly label: string;
   readonly queries: number;
-  readonly metrics: Record<EvalMode, QueryMetrics>;
+  readonly metrics: Record<RankMode, QueryMetrics>;
 }
 
 export interface EvalResult {
@@ -68,11 +62,11 @@ export interface EvalResult {
   readonly chunkK: number;
   /** Docs without a label: not used as queries, never relevant, still ranked. */
   readonly unlabelled: number;
-  readonly modes: readonly EvalMode[];
+  readonly modes: readonly RankMode[];
   /** Means over all queries. */
-  readonly overall: Record<EvalMode, QueryMetrics>;
+  readonly overall: Record<RankMode, QueryMetrics>;
   /** Mean number of docs each mode scored per query (BiMatch: those hit by the chunk top-k). */
-  readonly meanReturned: Record<EvalMode, number>;
+  readonly meanReturned: Record<RankMode, number>;
   /** In order of each class's first doc. */
   readonly classes: readonly ClassMetrics[];
   readonly outcomes: readonly QueryOutcome[];
@@ -84,7 +78,7 @@ export interface EvalResult {
 
 export async function evaluate(options: EvalOptions): Promise<EvalResult> {
   const started = performance.now();
-  const modes = options.modes ?? (Object.keys(EVAL_MODES) as EvalMode[]);
+  const modes = options.modes ?? RANK_MODES;
   const keep = options.keep ?? 10;
   const chunkK = await flowChunkK(options.flow);
   const searcher = await openIndex(options.workspace, { flow: options.flow });
@@ -96,20 +90,19 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
     if (queries.length === 0) {
       throw new Error(`${options.workspace}: no indexed doc has a class label; pass --data <folder with labels.csv>`);
     }
-    const kinds = new Array<'window' | 'whole'>(ws.chunkCount).fill('window');
+    const kinds = new Array<ChunkKind>(ws.chunkCount).fill('window');
     for (const row of ws.wholeChunkRows()) if (row >= 0) kinds[row] = 'whole';
     const matrix = ws.matrix();
-    const chamfer = modes.includes('chamfer') ? new ChamferRanker(searcher, matrix, kinds) : undefined;
 
     const outcomes: QueryOutcome[] = [];
     for (const query of queries) {
       const label = labels[query.id]!;
       const rows = { start: query.firstChunk, end: query.firstChunk + query.chunkCount };
-      const metrics = {} as Record<EvalMode, QueryMetrics>;
-      const top = {} as Record<EvalMode, RankedDoc[]>;
-      const returned = {} as Record<EvalMode, number>;
+      const metrics = {} as Record<RankMode, QueryMetrics>;
+      const top = {} as Record<RankMode, RankedDoc[]>;
+      const returned = {} as Record<RankMode, number>;
       for (const mode of modes) {
-        const scored = mode === 'chamfer' ? chamfer!.rank(rows, query.id) : await searchStored(searcher, matrix, kinds, rows, query.id, mode, docs.length, chunkK);
+        const scored = await searchStored(searcher, matrix, kinds, rows, query.id, mode, docs.length, chunkK);
         const ranking = completeRanking(scored, docs.length, query.id, (doc) => labels[doc] === label);
         metrics[mode] = queryMetrics(ranking);
         returned[mode] = scored.length;
@@ -121,7 +114,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
 
     const classNames = [...new Set(queries.map((doc) => labels[doc.id]!))];
     const byMode = (subset: QueryOutcome[]) =>
-      Object.fromEntries(modes.map((mode) => [mode, meanMetrics(subset.map((o) => o.metrics[mode]))])) as Record<EvalMode, QueryMetrics>;
+      Object.fromEntries(modes.map((mode) => [mode, meanMetrics(subset.map((o) => o.metrics[mode]))])) as Record<RankMode, QueryMetrics>;
     return {
       workspace: options.workspace,
       docs: docs.length,
@@ -131,7 +124,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       unlabelled: docs.length - queries.length,
       modes,
       overall: byMode(outcomes),
-      meanReturned: Object.fromEntries(modes.map((mode) => [mode, outcomes.reduce((sum, o) => sum + o.returned[mode], 0) / outcomes.length])) as Record<EvalMode, number>,
+      meanReturned: Object.fromEntries(modes.map((mode) => [mode, outcomes.reduce((sum, o) => sum + o.returned[mode], 0) / outcomes.length])) as Record<RankMode, number>,
       classes: classNames.map((label) => {
         const subset = outcomes.filter((o) => o.label === label);
         return { label, queries: subset.length, metrics: byMode(subset) };
@@ -162,10 +155,10 @@ interface Scored {
 async function searchStored(
   searcher: Searcher,
   matrix: Float32Array,
-  kinds: readonly ('window' | 'whole')[],
+  kinds: readonly ChunkKind[],
   rows: { start: number; end: number },
   excludeDoc: number,
-  mode: 'bimatch' | 'whole',
+  mode: RankMode,
   docCount: number,
   chunkK: number,
 ): Promise<Scored[]> {
@@ -192,68 +185,4 @@ export function completeRanking(scored: readonly Scored[], docCount: number, que
   }
   for (let doc = 0; doc < docCount; doc++) if (!seen[doc]) ranking.push({ doc, score: -Infinity, relevant: isRelevant(doc) });
   return ranking;
-}
-
-/**
- * Symmetric mean-of-max ("Chamfer") similarity over window chunks: the mean over query windows of
- * their best cosine in the doc, averaged with the mean over the doc's windows of their best cosine
- * in the query. Unlike BiMatch it scores every doc from the full similarity (top-k with k = rows),
- * so it shows what the chunk top-k cut-off costs.
- */
-class ChamferRanker {
-  private readonly matrix: Float32Array;
-  private readonly dim: number;
-  private readonly rows: number;
-  private readonly chunkDoc: Int32Array;
-  private readonly isWindow: Uint8Array;
-  private readonly docWindows: Int32Array;
-  private readonly docCount: number;
-
-  constructor(searcher: Searcher, matrix: Float32Array, kinds: readonly ('window' | 'whole')[]) {
-    const ws = searcher.workspace;
-    this.matrix = matrix;
-    this.dim = ws.dim;
-    this.rows = ws.chunkCount;
-    this.chunkDoc = ws.chunkDoc();
-    this.docCount = ws.docCount;
-    this.isWindow = Uint8Array.from(kinds, (kind) => (kind === 'window' ? 1 : 0));
-    this.docWindows = new Int32Array(this.docCount);
-    for (let row = 0; row < this.rows; row++) if (this.isWindow[row]) this.docWindows[this.chunkDoc[row]!]!++;
-  }
-
-  rank(rows: { start: number; end: number }, queryDoc: number): Scored[] {
-    const windowRows: number[] = [];
-    for (let row = rows.start; row < rows.end; row++) if (this.isWindow[row]) windowRows.push(row);
-    if (windowRows.length === 0) return [];
-    const queries = new Float32Array(windowRows.length * this.dim);
-    windowRows.forEach((row, i) => queries.set(this.matrix.subarray(row * this.dim, (row + 1) * this.dim), i * this.dim));
-    const { ids, scores, k } = kernels.cosineTopK({ matrix: this.matrix, rows: this.rows, dim: this.dim, queries, k: this.rows });
-
-    const querySide = new Float64Array(this.docCount); // Σ over query windows of the best cosine in each doc
-    const lastQuery = new Int32Array(this.docCount).fill(-1);
-    const rowBest = new Float64Array(this.rows).fill(-Infinity); // best cosine of each stored window in the query
-    for (let q = 0; q < windowRows.length; q++) {
-      for (let j = q * k; j < (q + 1) * k; j++) {
-        const row = ids[j]!;
-        if (row < 0 || !this.isWindow[row]) continue;
-        const score = scores[j]!;
-        const doc = this.chunkDoc[row]!;
-        if (lastQuery[doc] !== q) {
-          lastQuery[doc] = q; // rows come best first: the first hit of a doc is its max
-          querySide[doc]! += score;
-        }
-        if (score > rowBest[row]!) rowBest[row] = score;
-      }
-    }
-    const docSide = new Float64Array(this.docCount);
-    for (let row = 0; row < this.rows; row++) if (this.isWindow[row]) docSide[this.chunkDoc[row]!]! += rowBest[row]!;
-
-    const scored: Scored[] = [];
-    for (let doc = 0; doc < this.docCount; doc++) {
-      if (doc === queryDoc || this.docWindows[doc] === 0) continue;
-      const score = (querySide[doc]! / windowRows.length + docSide[doc]! / this.docWindows[doc]!) / 2;
-      if (Number.isFinite(score)) scored.push({ doc, score });
-    }
-    return scored.sort((a, b) => b.score - a.score || a.doc - b.doc);
-  }
 }

@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { EVAL_MODES, type EvalMode, type EvalResult, type QueryOutcome } from './evaluate.js';
+import { RANKERS, type RankMode } from '../search/index.js';
+import type { EvalResult, QueryOutcome } from './evaluate.js';
 import { METRIC_LABELS, METRIC_NAMES, type QueryMetrics } from './metrics.js';
 
 export interface ReportOptions {
@@ -17,7 +18,7 @@ export interface ReportOptions {
   readonly thumbSize?: number;
 }
 
-const MODE_COLORS: Record<EvalMode, string> = { bimatch: '#1f77b4', whole: '#ff7f0e', chamfer: '#2ca02c' };
+const MODE_COLORS: Record<RankMode, string> = { bimatch: '#1f77b4', whole: '#ff7f0e', chamfer: '#2ca02c' };
 
 export async function writeHtmlReport(file: string, result: EvalResult, options: ReportOptions = {}): Promise<void> {
   const html = await renderHtmlReport(result, options);
@@ -55,7 +56,7 @@ ${result.queries} labelled queries${result.unlabelled ? `, ${result.unlabelled} 
 Every labelled doc queries the others with its stored chunk vectors; relevant = same class. Computed in ${result.seconds.toFixed(1)} s.</p>
 <h2>Overall</h2>
 ${overallTable(result)}
-<p class="note">${result.modes.map((mode) => `<b>${mode}</b>: ${escapeHtml(EVAL_MODES[mode])}, scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average`).join('; ')}.
+<p class="note">${result.modes.map((mode) => `<b>${mode}</b>: ${escapeHtml(RANKERS[mode].describe)}, scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average`).join('; ')}.
 Docs a mode does not score tie at the bottom of its ranking, which caps BiMatch's full mAP.<br>
 P@k = relevant docs among the first k / k. AP = mean over the relevant docs of the precision at their rank (over the whole ranking);
 AP@10 = sum of the precision at each relevant rank ≤ 10, divided by min(relevant docs, 10). Tied scores count as the expected value over their orders.</p>

@@ -4,7 +4,7 @@ import { Encoder } from './encoder.js';
 import { ChunkIndexer, DocIndexer, Join } from './indexers.js';
 import { Loader } from './loader.js';
 import { Normalizer } from './normalizer.js';
-import { Ranker } from './ranker.js';
+import { RankerExecutor } from './ranker.js';
 import type { ExecutorClass } from './types.js';
 
 export const builtinExecutors: Readonly<Record<string, ExecutorClass>> = {
@@ -14,6 +14,6 @@ export const builtinExecutors: Readonly<Record<string, ExecutorClass>> = {
   encoder: Encoder,
   chunk_indexer: ChunkIndexer,
   doc_indexer: DocIndexer,
-  ranker: Ranker,
+  ranker: RankerExecutor,
   join: Join,
 };

@@ -1,25 +1,25 @@
-/** ranker: ranks the indexed docs against the query's encoded chunks (top-k + BiMatch, or whole-image cosine). */
-import type { Ranker as Ranking } from '../flows/rank.js';
+/** ranker: ranks the indexed docs against the query's encoded chunks, in the mode the pod (or the query) asks for. */
+import { DEFAULT_CHUNK_K, DEFAULT_RANK_MODE, RANK_MODES, type DocSearch, type RankMode } from '../search/index.js';
 import { builtinServices } from './services.js';
 import type { Executor, ExecutorContext, FlowDoc } from './types.js';
 
-export class Ranker implements Executor {
+export class RankerExecutor implements Executor {
   static readonly params = {
-    /** Nearest stored chunks looked up per query chunk before BiMatch groups them by doc. */
-    top_k: { default: 64, int: true, min: 1 },
-    mode: { default: 'bimatch', values: ['bimatch', 'whole'] },
+    /** Nearest stored chunks looked up per query chunk before they are grouped by doc. */
+    top_k: { default: DEFAULT_CHUNK_K, int: true, min: 1 },
+    mode: { default: DEFAULT_RANK_MODE, values: RANK_MODES },
   };
-  private ranker!: Ranking;
+  private search!: DocSearch;
 
-  constructor(private readonly opts: { top_k: number; mode: 'bimatch' | 'whole' }) {}
+  constructor(private readonly opts: { top_k: number; mode: RankMode }) {}
 
   open(ctx: ExecutorContext): void {
-    this.ranker = builtinServices(ctx.services, ctx.pod, 'ranker').ranker!;
+    this.search = builtinServices(ctx.services, ctx.pod, 'search').search!;
   }
 
   async process(doc: FlowDoc): Promise<void> {
     const { chunks, vectors } = doc;
     if (!chunks || !vectors) throw new Error(`ranker: ${doc.uri} has no encoded chunks (put an encoder before it)`);
-    doc.ranking = await this.ranker.rank(vectors, chunks.map((chunk) => chunk.kind), { mode: this.opts.mode, chunkK: this.opts.top_k, ...doc.query });
+    doc.ranking = await this.search.rank({ vectors, kinds: chunks.map((chunk) => chunk.kind) }, { mode: this.opts.mode, chunkK: this.opts.top_k, ...doc.query });
   }
 }

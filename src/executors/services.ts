@@ -1,15 +1,15 @@
 /** What the flows built here (index, query) hand the built-in executors, beside the public FlowServices. */
 import type { FlowServices } from './types.js';
 import type { LoadedModel } from '../model/index.js';
+import type { DocSearch } from '../search/index.js';
 import type { Workspace } from '../store/index.js';
-import type { Ranker } from '../flows/rank.js';
 
 export interface BuiltinServices extends FlowServices {
   readonly model: LoadedModel;
   /** index: open for writing (the loader skips what it already holds). */
   readonly workspace?: Workspace;
   /** query: ranks against the opened workspace. */
-  readonly ranker?: Ranker;
+  readonly search?: DocSearch;
   /** Absolute file path → class name, from the data folder's labels.csv. */
   readonly labels?: ReadonlyMap<string, string>;
   /** Command-line overrides of the encoder pod's settings. */
@@ -17,9 +17,9 @@ export interface BuiltinServices extends FlowServices {
 }
 
 /** The built-in services, or a clear error when a built-in executor runs in a flow that lacks them. */
-export function builtinServices(services: FlowServices, pod: string, need?: 'workspace' | 'ranker'): BuiltinServices {
+export function builtinServices(services: FlowServices, pod: string, need?: 'workspace' | 'search'): BuiltinServices {
   const builtin = services as BuiltinServices;
   if (!builtin.model) throw new Error(`pod '${pod}': no model in this flow`);
-  if (need && !builtin[need]) throw new Error(`pod '${pod}' runs only in ${need === 'ranker' ? 'a query' : 'an index'} flow`);
+  if (need && !builtin[need]) throw new Error(`pod '${pod}' runs only in ${need === 'search' ? 'a query' : 'an index'} flow`);
   return builtin;
 }

@@ -6,12 +6,12 @@
  */
 import type { Box, RawImage } from '../kernels/types.js';
 import type { ModelManifest } from '../model/index.js';
-import type { NewDoc } from '../store/index.js';
-import type { Ranking, SearchOptions } from '../flows/rank.js';
+import type { Ranking, SearchOptions } from '../search/index.js';
+import type { ChunkKind, NewDoc } from '../store/index.js';
 
 /** One chunk of a document: a box cut out of `image` (window of the resized image, or the whole-image copy). */
 export interface FlowChunk {
-  readonly kind: 'window' | 'whole';
+  readonly kind: ChunkKind;
   /** In pixels of `image`. */
   readonly box: Box;
   readonly image: RawImage;

@@ -11,11 +11,11 @@ import { Loader } from '../executors/loader.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { InputError } from '../errors.js';
-import type { Box } from '../kernels/types.js';
+import type { Box } from '../kernels/index.js';
 import { loadModel } from '../model/index.js';
-import { Workspace } from '../store/index.js';
+import { DocSearch, LocalChunkIndex, type Ranking, type SearchOptions } from '../search/index.js';
+import { Workspace, type ChunkKind } from '../store/index.js';
 import { indexIdentity } from './indexing.js';
-import { Ranker, type Ranking, type SearchOptions } from './rank.js';
 import { RunningFlow } from './runner.js';
 import { readSources, resolveModelDir } from './sources.js';
 import { flowFile, loadFlow } from './spec.js';
@@ -61,7 +61,7 @@ export interface Searcher {
    * Rank with already-encoded query chunks (rows L2-normalized; `kinds` say which is the
    * whole-image chunk). Used by eval for leave-one-out straight from the stored vectors.
    */
-  searchChunks(vectors: Float32Array, kinds: readonly ('window' | 'whole')[], opts?: SearchOptions): Promise<QueryResult>;
+  searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts?: SearchOptions): Promise<QueryResult>;
   readonly workspace: Workspace;
   close(): Promise<void>;
 }
@@ -75,14 +75,14 @@ const DECODE_STAGES: unknown[] = [Loader, Normalizer];
 const ENCODE_STAGES: unknown[] = [Chunker, Encoder];
 
 class IndexSearcher implements Searcher {
-  private readonly ranker: Ranker;
+  private readonly docSearch: DocSearch;
   private flow?: Promise<RunningFlow>;
 
   constructor(
     readonly workspace: Workspace,
     private readonly opts: OpenIndexOptions,
   ) {
-    this.ranker = new Ranker(workspace);
+    this.docSearch = new DocSearch(new LocalChunkIndex(workspace));
   }
 
   async search(image: string | Uint8Array, opts: SearchImageOptions = {}): Promise<QueryResult> {
@@ -97,8 +97,8 @@ class IndexSearcher implements Searcher {
     return this.resolve(typeof image === 'string' ? image : uri, ranking, stage(DECODE_STAGES), stage(ENCODE_STAGES));
   }
 
-  async searchChunks(vectors: Float32Array, kinds: readonly ('window' | 'whole')[], opts: SearchOptions = {}): Promise<QueryResult> {
-    return this.resolve('chunks', await this.ranker.rank(vectors, kinds, opts), 0, 0);
+  async searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts: SearchOptions = {}): Promise<QueryResult> {
+    return this.resolve('chunks', await this.docSearch.rank({ vectors, kinds }, opts), 0, 0);
   }
 
   async close(): Promise<void> {
@@ -126,7 +126,7 @@ class IndexSearcher implements Searcher {
     const modelDir = this.opts.model ?? readSources(this.workspace.dir)?.model;
     const model = await loadModel(await resolveModelDir(modelDir));
     this.workspace.assertCompatible(indexIdentity(spec, model));
-    const services: BuiltinServices = { mode: 'query', model, ranker: this.ranker, encoder: { replicas: this.opts.replicas, batchSize: this.opts.batchSize } };
+    const services: BuiltinServices = { mode: 'query', model, search: this.docSearch, encoder: { replicas: this.opts.replicas, batchSize: this.opts.batchSize } };
     return RunningFlow.open(spec, services);
   }
 }
