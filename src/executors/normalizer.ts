@@ -1,5 +1,5 @@
 /** normalizer: decodes the bytes to RGB (sharp, off the main thread) with the shorter side resized for chunking. */
-import { DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, decodeImage } from '../image/index.js';
+import { DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIDE, decodeImage, holdDecodingSettings } from '../image/index.js';
 import type { Executor, FlowDoc } from './types.js';
 
 export class Normalizer implements Executor {
@@ -9,7 +9,17 @@ export class Normalizer implements Executor {
     min_side: { default: DEFAULT_MIN_SIDE, int: true, min: 1 },
   };
 
+  private releaseSettings?: () => void;
+
   constructor(private readonly opts: { shorter_side: number; max_pixels: number; min_side: number }) {}
+
+  open(): void {
+    this.releaseSettings = holdDecodingSettings();
+  }
+
+  close(): void {
+    this.releaseSettings?.();
+  }
 
   async process(doc: FlowDoc): Promise<void> {
     if (!doc.bytes) throw new Error(`normalizer: ${doc.uri} has no bytes (put a loader before the normalizer)`);

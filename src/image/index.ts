@@ -38,20 +38,39 @@ export const DEFAULT_MIN_SIDE = 16;
 const WHITE = { r: 255, g: 255, b: 255 };
 
 /**
- * One libvips worker thread per image and no operation cache: images are decoded once each, in
- * parallel on libuv threads, beside the encoder threads that own the cores. The settings are
- * process-wide; call again to change them (e.g. a bigger cache for a long-lived server).
+ * While a flow decodes: one libvips worker thread per image and no operation cache, so images are
+ * decoded once each, in parallel on libuv threads, beside the encoder threads that own the cores.
  */
-export function configureImageDecoding(opts: { concurrency?: number; cache?: boolean } = {}): void {
-  sharp.concurrency(opts.concurrency ?? 1);
-  sharp.cache(opts.cache ?? false);
-}
-configureImageDecoding();
+const PIPELINE_SETTINGS = { concurrency: 1, cache: false } as const;
 
-/** Versions for `doctor`. */
+let pipelineHolders = 0;
+let hostSettings: { concurrency: number; cache: sharp.CacheResult } | undefined;
+
+/**
+ * sharp's settings are process-wide and may be the host application's: they are changed only while
+ * a flow holds them and put back when the last holder releases them.
+ */
+export function holdDecodingSettings(): () => void {
+  if (pipelineHolders++ === 0) {
+    hostSettings = { concurrency: sharp.concurrency(), cache: sharp.cache() };
+    sharp.concurrency(PIPELINE_SETTINGS.concurrency);
+    sharp.cache(PIPELINE_SETTINGS.cache);
+  }
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--pipelineHolders === 0 && hostSettings) {
+      sharp.concurrency(hostSettings.concurrency);
+      const { memory, files, items } = hostSettings.cache;
+      sharp.cache({ memory: memory.max, files: files.max, items: items.max });
+    }
+  };
+}
+
+/** Versions, and the settings flows decode with, for `doctor`. */
 export function imageInfo(): { sharp: string; libvips: string; concurrency: number; cache: boolean } {
-  const cache = sharp.cache();
-  return { sharp: sharp.versions.sharp ?? 'unknown', libvips: sharp.versions.vips, concurrency: sharp.concurrency(), cache: cache.items.max > 0 };
+  return { sharp: sharp.versions.sharp ?? 'unknown', libvips: sharp.versions.vips, ...PIPELINE_SETTINGS };
 }
 
 type ImageSource = string | { name: string; bytes: Uint8Array };
