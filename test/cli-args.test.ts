@@ -6,7 +6,7 @@ const cases: [string, string[], RegExp][] = [
   ['unknown option', ['query', 'a.jpg', '--workspace', 'ws', '--bogus'], /unknown option '--bogus'/],
   ['bad --top', ['query', 'a.jpg', '--workspace', 'ws', '--top', '0'], /--top <n>' argument '0' is invalid\. expected a positive integer/],
   ['bad --min-score', ['query', 'a.jpg', '--workspace', 'ws', '--min-score', 'high'], /expected a number, got 'high'/],
-  ['bad --mode', ['query', 'a.jpg', '--workspace', 'ws', '--mode', 'best'], /expected one of bimatch, whole, got 'best'/],
+  ['bad --mode', ['query', 'a.jpg', '--workspace', 'ws', '--mode', 'best'], /expected one of bimatch, whole, chamfer, got 'best'/],
   ['missing image', ['query', '--workspace', 'ws'], /missing required argument 'images'/],
   ['missing workspace', ['index', '--data', 'd'], /required option '-w, --workspace <dir>' not specified/],
   ['bad --replicas', ['index', '--workspace', 'w', '--replicas', '1.5'], /expected a positive integer, got '1\.5'/],
@@ -29,7 +29,8 @@ for (const [name, args, message] of cases) {
 test('--help exits 0 and lists the commands', async (t) => {
   const result = await runCli(['--help']);
   t.is(result.code, 0);
-  for (const command of ['index', 'query', 'eval', 'bench', 'serve', 'doctor']) t.regex(result.stdout, new RegExp(`^  ${command} `, 'm'));
+  for (const command of ['index', 'query', 'eval', 'serve', 'doctor']) t.regex(result.stdout, new RegExp(`^  ${command} `, 'm'));
+  t.notRegex(result.stdout, /^ {2}bench /m, 'the benchmark is its own program (npm run bench), not part of the shipped CLI');
 });
 
 test('doctor reports kernels, onnxruntime and sharp', async (t) => {

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * The `flower-native` command. Usage errors (unknown option, bad value, missing argument) print
- * one line and the usage on stderr and exit 2; run-time errors print one line and exit 1.
+ * one line and the usage on stderr and exit 2; run-time errors print one line and exit with the
+ * status exit-codes.ts gives their error code.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './doctor.js';
 import { registerEval } from './eval-command.js';
+import { EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { registerIndex } from './index-command.js';
 import { registerQuery } from './query-command.js';
 import { registerServe } from './serve-command.js';
@@ -35,8 +37,8 @@ strictUsage(program);
 try {
   await program.parseAsync();
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   process.stderr.write(`flower-native: ${err instanceof Error ? err.message : String(err)}\n`);
   if (process.env.FLOWER_NATIVE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  process.exitCode = 1;
+  process.exitCode = exitCodeFor(err);
 }

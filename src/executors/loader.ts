@@ -1,13 +1,13 @@
 /**
- * loader: reads the file's bytes and their sha256 (the doc's identity); in an index flow, drops
- * docs already indexed and second copies of the same content.
+ * loader: reads the file's bytes; in an index flow also their sha256 (the doc's identity), and drops
+ * docs already indexed and second copies of the same content. A query never needs the hash.
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Workspace } from '../store/index.js';
-import { builtinServices } from './services.js';
 import { SkipDoc } from '../errors.js';
-import { type Executor, type ExecutorContext, type FlowDoc } from './types.js';
+import { builtinServices } from './services.js';
+import type { Executor, ExecutorContext, FlowDoc } from './types.js';
 
 export class Loader implements Executor {
   static readonly params = { max_bytes: { default: 256 * 1024 * 1024, int: true, min: 1 } };
@@ -36,8 +36,8 @@ export class Loader implements Executor {
       doc.bytes = await readFile(doc.uri);
     }
     if (doc.bytes.byteLength === 0) throw new SkipDoc(doc.uri, 'empty file');
-    doc.sha256 = createHash('sha256').update(doc.bytes).digest('hex');
     if (!this.workspace) return;
+    doc.sha256 = createHash('sha256').update(doc.bytes).digest('hex');
     if (this.workspace.hasDoc(doc.sha256)) throw new SkipDoc(doc.uri, 'already indexed', true);
     const first = this.seen.get(doc.sha256);
     if (first !== undefined) throw new SkipDoc(doc.uri, `same content as ${first}`);
