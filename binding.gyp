@@ -18,14 +18,20 @@
     {
       "target_name": "flower_native",
       "sources": [
-        "native/addon.cc",
         "native/simd_dispatch.cc",
         "native/score_scalar.cc",
+        "native/threads.cc",
         "native/topk.cc",
         "native/bimatch.cc",
         "native/chunk_extract.cc",
-        "native/mmap.cc",
-        "native/bandwidth.cc"
+        "native/bandwidth.cc",
+        "native/addon.cc",
+        "native/controls_binding.cc",
+        "native/topk_binding.cc",
+        "native/bimatch_binding.cc",
+        "native/chunk_extract_binding.cc",
+        "native/bandwidth_binding.cc",
+        "native/mmap_binding.cc"
       ],
       "conditions": [
         ["target_arch == 'x64'", {"dependencies": ["flower_avx2", "flower_avx512"]}],

@@ -1,11 +1,9 @@
-// Memory-bandwidth probe for the benchmark: streaming sum and copy over buffers far larger than
-// the caches, on the same threads top-k uses, so top-k can be compared with what memory delivers.
+#include "bandwidth.h"
+
 #include <chrono>
 #include <cstring>
 #include <memory>
 
-#include "args.h"
-#include "kernels.h"
 #include "parallel.h"
 
 namespace flower {
@@ -15,13 +13,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// memoryBandwidth(bytes, threads, repeats) -> { sumGBs: number[], copyGBs: number[] }, one entry
-// per repeat. Copy counts bytes read plus bytes written.
-Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
-  const Napi::Env env = info.Env();
-  const int64_t bytes = int_arg(info, 0, "bytes", 1 << 20, int64_t(1) << 36);
-  const int threads = int(int_arg(info, 1, "threads", 1, 256));
-  const int repeats = int(int_arg(info, 2, "repeats", 1, 1000));
+}  // namespace
+
+Bandwidth measure_bandwidth(int64_t bytes, int threads, int repeats) {
   const int64_t words = bytes / 8;
   std::unique_ptr<uint64_t[]> source(new uint64_t[size_t(words)]);
   std::unique_ptr<uint64_t[]> target(new uint64_t[size_t(words)]);
@@ -36,7 +30,9 @@ Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
     std::memset(target.get() + begin, 0, size_t(end - begin) * 8);
   });
 
-  auto sums = Napi::Array::New(env), copies = Napi::Array::New(env);
+  Bandwidth result;
+  result.sum_gbs.reserve(size_t(repeats));
+  result.copy_gbs.reserve(size_t(repeats));
   std::unique_ptr<uint64_t[]> checks(new uint64_t[size_t(threads)]);
   for (int rep = 0; rep < repeats; rep++) {
     auto start = std::chrono::steady_clock::now();
@@ -54,7 +50,7 @@ Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
       for (; i < end; i++) a += source[size_t(i)];
       checks[size_t(part)] = a + b + c + d;  // keeps the loop from being optimized away
     });
-    sums.Set(uint32_t(rep), Napi::Number::New(env, double(words * 8) / seconds_since(start) / 1e9));
+    result.sum_gbs.push_back(double(words * 8) / seconds_since(start) / 1e9);
 
     start = std::chrono::steady_clock::now();
     run_parallel(threads, [&](int part) {
@@ -62,21 +58,10 @@ Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
       range(part, begin, end);
       std::memcpy(target.get() + begin, source.get() + begin, size_t(end - begin) * 8);
     });
-    copies.Set(uint32_t(rep), Napi::Number::New(env, double(words * 16) / seconds_since(start) / 1e9));
+    result.copy_gbs.push_back(double(words * 16) / seconds_since(start) / 1e9);
   }
-  uint64_t check = 0;
-  for (int t = 0; t < threads; t++) check += checks[size_t(t)];
-  auto result = Napi::Object::New(env);
-  result.Set("sumGBs", sums);
-  result.Set("copyGBs", copies);
-  result.Set("check", Napi::Number::New(env, double(check % 1024)));
+  for (int t = 0; t < threads; t++) result.check += checks[size_t(t)];
   return result;
-}
-
-}  // namespace
-
-void register_bandwidth(Napi::Env env, Napi::Object exports) {
-  exports.Set("memoryBandwidth", Napi::Function::New(env, MemoryBandwidth, "memoryBandwidth"));
 }
 
 }  // namespace flower

@@ -1,13 +1,13 @@
 // BiMatch doc ranking from one query's top-k chunk matches. Same order of operations as the TS
 // reference (hits grouped by doc, then row; sums in that order), so scores agree bit for bit.
 // The TS version also orders a row's hits by query, which cannot change a minimum: skipped here.
+#include "bimatch.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
-
-#include "args.h"
-#include "kernels.h"
+#include <stdexcept>
+#include <string>
 
 namespace flower {
 namespace {
@@ -32,45 +32,31 @@ double doc_score(double match_sum, int64_t match_hit, double match_count, double
   return (s_match + s_query) / 2;
 }
 
-struct Ranked {
-  double key;  // the score, NaN (only from non-finite input scores) as -inf: ranks last, as in TS
-  double score;
-  int32_t doc;
-  int32_t best_chunk;
-};
+}  // namespace
 
-Napi::Value BiMatch(const Napi::CallbackInfo& info) {
-  const Napi::Env env = info.Env();
-  const auto ids = typed_arg<int32_t>(info, 0, "topk.ids");
-  const auto scores = typed_arg<float>(info, 1, "topk.scores");
-  const int64_t k = int_arg(info, 2, "topk.k", 0);
-  const int64_t query_chunks = int_arg(info, 3, "queryChunks", 0);
-  const auto chunk_doc = typed_arg<int32_t>(info, 4, "chunkDoc");
-  const auto doc_counts = typed_arg<int32_t>(info, 5, "docChunkCounts");
-  range_check(env, int64_t(ids.ElementLength()) == query_chunks * k && int64_t(scores.ElementLength()) == query_chunks * k,
-              "topk.ids/scores must hold queryChunks x k entries");
-
+std::vector<RankedDoc> bimatch(const int32_t* ids, const float* scores, int64_t k, int64_t query_chunks,
+                               const int32_t* chunk_doc, size_t chunk_rows, const int32_t* doc_counts, size_t docs) {
   std::vector<Hit> hits;
-  hits.reserve(ids.ElementLength());
+  hits.reserve(size_t(query_chunks * k));
   for (int64_t q = 0; q < query_chunks; q++) {
     for (int64_t s = 0; s < k; s++) {
       const int32_t row = ids[size_t(q * k + s)];
       if (row < 0) continue;
       // Messages are built only on failure: this loop runs for every hit.
-      if (size_t(row) >= chunk_doc.ElementLength())
-        throw Napi::RangeError::New(env, "topk.ids holds row " + std::to_string(row) + ", not a chunk row");
+      if (size_t(row) >= chunk_rows)
+        throw std::out_of_range("topk.ids holds row " + std::to_string(row) + ", not a chunk row");
       const int32_t doc = chunk_doc[size_t(row)];
-      if (doc < 0 || size_t(doc) >= doc_counts.ElementLength())
-        throw Napi::RangeError::New(env, "chunkDoc[" + std::to_string(row) + "] is not a doc index");
+      if (doc < 0 || size_t(doc) >= docs)
+        throw std::out_of_range("chunkDoc[" + std::to_string(row) + "] is not a doc index");
       if (doc_counts[size_t(doc)] < 1)
-        throw Napi::RangeError::New(env, "docChunkCounts[" + std::to_string(doc) + "] < 1 for a doc with a match");
+        throw std::out_of_range("docChunkCounts[" + std::to_string(doc) + "] < 1 for a doc with a match");
       hits.push_back({(uint64_t(uint32_t(doc)) << 32) | uint32_t(row), int32_t(q), scores[size_t(q * k + s)]});
     }
   }
   std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.key < b.key; });
 
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  std::vector<Ranked> ranked;
+  std::vector<RankedDoc> ranked;
   ranked.reserve(hits.size());
   std::vector<double> best_per_query(static_cast<size_t>(query_chunks));
   for (size_t start = 0; start < hits.size();) {
@@ -121,29 +107,10 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
     start = end;
   }
   // The key, not the score, in the comparison: a NaN would break the sort's ordering contract.
-  std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+  std::sort(ranked.begin(), ranked.end(), [](const RankedDoc& a, const RankedDoc& b) {
     return a.key > b.key || (a.key == b.key && a.doc < b.doc);
   });
-
-  auto docs = Napi::Int32Array::New(env, ranked.size());
-  auto doc_scores = Napi::Float64Array::New(env, ranked.size());
-  auto best_chunks = Napi::Int32Array::New(env, ranked.size());
-  for (size_t i = 0; i < ranked.size(); i++) {
-    docs[i] = ranked[i].doc;
-    doc_scores[i] = ranked[i].score;
-    best_chunks[i] = ranked[i].best_chunk;
-  }
-  auto result = Napi::Object::New(env);
-  result.Set("docs", docs);
-  result.Set("scores", doc_scores);
-  result.Set("bestChunks", best_chunks);
-  return result;
-}
-
-}  // namespace
-
-void register_bimatch(Napi::Env env, Napi::Object exports) {
-  exports.Set("biMatch", Napi::Function::New(env, BiMatch, "biMatch"));
+  return ranked;
 }
 
 }  // namespace flower

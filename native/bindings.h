@@ -1,4 +1,5 @@
-// Each kernel file registers its N-API functions on the module's exports.
+// The N-API side of the addon: each *_binding.cc file checks the arguments of its entry points,
+// calls an N-API-free core (topk.h, bimatch.h, ...) and registers the functions on the exports.
 #pragma once
 #include <napi.h>
 
@@ -9,5 +10,6 @@ void register_topk(Napi::Env env, Napi::Object exports);
 void register_bimatch(Napi::Env env, Napi::Object exports);
 void register_mmap(Napi::Env env, Napi::Object exports);
 void register_bandwidth(Napi::Env env, Napi::Object exports);
+void register_controls(Napi::Env env, Napi::Object exports);
 
 }  // namespace flower

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "args.h"
-#include "kernels.h"
+#include "bindings.h"
 
 #if !defined(_WIN32)
 #include <fcntl.h>

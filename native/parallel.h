@@ -34,9 +34,4 @@ void run_parallel(int parts, Fn&& fn) {
   if (first_error) std::rethrow_exception(first_error);
 }
 
-// Worker threads for the parallel kernels: hardware concurrency unless $FLOWER_NATIVE_THREADS or
-// setThreads() says otherwise.
-int thread_count();
-void set_thread_count(int threads);
-
 }  // namespace flower

@@ -1,4 +1,5 @@
-// Cosine top-k over a row-major matrix for several queries in one pass over the matrix.
+// Cosine top-k over a row-major matrix for several queries in one pass over the matrix. No N-API
+// here: topk_binding.cc wraps it.
 #pragma once
 #include <cstdint>
 #include <vector>
