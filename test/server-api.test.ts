@@ -257,7 +257,7 @@ test.serial('/metrics reports requests by route and status, latency histogram, q
   t.true(value(/^flower_http_requests_total\{method="GET",route="\/docs\/:id\/image",status="200"\} (\d+)$/m) >= 1);
   t.regex(text, /^flower_http_requests_total\{method="GET",route="unmatched",status="404"\} \d+$/m, 'unmatched URLs share one label');
   t.notRegex(text, /etc\/passwd/, 'raw URLs never become label values');
-  t.is(value(/^flower_http_request_duration_seconds_count\{route="\/search"\} (\d+)$/m), value(/^flower_http_request_duration_seconds_bucket\{route="\/search",le="\+Inf"\} (\d+)$/m));
+  t.is(value(/^flower_http_request_duration_seconds_count\{route="\/search"\} (\d+)$/m), value(/^flower_http_request_duration_seconds_bucket\{le="\+Inf",route="\/search"\} (\d+)$/m));
   t.is(value(/^flower_search_queue_depth (\d+)$/m), 0);
   t.true(value(/^flower_search_rejected_total (\d+)$/m) >= 1);
   t.is(value(/^flower_index_docs (\d+)$/m), INDEXED_IMAGES.length);

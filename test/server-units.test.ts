@@ -1,5 +1,6 @@
 /** The server's building blocks on their own: the admission queue, the metrics text, the thumbnail cache. */
 import test from 'ava';
+import { register } from 'prom-client';
 import sharp from 'sharp';
 import { ServerMetrics } from '../src/server/metrics.js';
 import { SearchQueue } from '../src/server/queue.js';
@@ -91,7 +92,7 @@ test('Retry-After is at least one second and grows with the backlog', async (t) 
   t.true(queue.retryAfterSeconds() >= 3, `10 queued × ~300 ms → ≥ 3 s, got ${queue.retryAfterSeconds()}`);
 });
 
-test('metrics render valid Prometheus text with counters, a cumulative histogram and live gauges', (t) => {
+test('metrics render valid Prometheus text with counters, a cumulative histogram and live gauges', async (t) => {
   let waiting = 3;
   const metrics = new ServerMetrics({ queueWaiting: () => waiting, searchesInFlight: () => 1, indexDocs: () => 12, indexChunks: () => 84 });
   metrics.observeRequest('POST', '/search', 200, 0.02);
@@ -100,12 +101,13 @@ test('metrics render valid Prometheus text with counters, a cumulative histogram
   metrics.observeSearch({ decode: 5, encode: 15 });
   metrics.observeRejection();
   waiting = 4;
-  const text = metrics.render();
+  const text = await metrics.render();
   t.regex(text, /^flower_http_requests_total\{method="POST",route="\/search",status="200"\} 2$/m);
   t.regex(text, /^flower_http_requests_total\{method="GET",route="\/docs\/:id",status="404"\} 1$/m);
-  t.regex(text, /^flower_http_request_duration_seconds_bucket\{route="\/search",le="0.025"\} 1$/m);
-  t.regex(text, /^flower_http_request_duration_seconds_bucket\{route="\/search",le="0.5"\} 2$/m);
-  t.regex(text, /^flower_http_request_duration_seconds_bucket\{route="\/search",le="\+Inf"\} 2$/m);
+  // prom-client writes `le` first; label order carries no meaning in the exposition format.
+  t.regex(text, /^flower_http_request_duration_seconds_bucket\{le="0.025",route="\/search"\} 1$/m);
+  t.regex(text, /^flower_http_request_duration_seconds_bucket\{le="0.5",route="\/search"\} 2$/m);
+  t.regex(text, /^flower_http_request_duration_seconds_bucket\{le="\+Inf",route="\/search"\} 2$/m);
   t.regex(text, /^flower_http_request_duration_seconds_count\{route="\/search"\} 2$/m);
   t.regex(text, /^flower_search_stage_seconds_total\{stage="encode"\} 0.015$/m);
   t.regex(text, /^flower_search_rejected_total 1$/m);
@@ -118,6 +120,19 @@ test('metrics render valid Prometheus text with counters, a cumulative histogram
     const name = line.split(/[{ ]/)[0]!.replace(/_(bucket|sum|count)$/, '');
     t.true(families.has(name) || families.has(line.split(/[{ ]/)[0]!), `undeclared metric in: ${line}`);
   }
+});
+
+test('each server has its own metrics registry: two in one process neither clash nor share counts, and the global one stays empty', async (t) => {
+  const gauges = { queueWaiting: () => 0, searchesInFlight: () => 0, indexDocs: () => 1, indexChunks: () => 1 };
+  const first = new ServerMetrics(gauges);
+  const second = new ServerMetrics(gauges);
+  first.observeRequest('GET', '/healthz', 200, 0.001);
+  first.observeRejection();
+  t.regex(await first.render(), /^flower_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1$/m);
+  const other = await second.render();
+  t.notRegex(other, /route="\/healthz"/);
+  t.regex(other, /^flower_search_rejected_total 0$/m);
+  t.notRegex(await register.metrics(), /flower_|process_/, 'nothing lands on prom-client\'s default registry');
 });
 
 test('thumbnails are small JPEGs within the size, shared while being made, and evicted past the byte budget', async (t) => {

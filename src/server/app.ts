@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import { InputError } from '../errors.js';
 import type { Box } from '../kernels/types.js';
 import { ApiError, errorBody } from './errors.js';
-import { PROMETHEUS_CONTENT_TYPE, ServerMetrics } from './metrics.js';
+import { ServerMetrics } from './metrics.js';
 import { FAVICON_SVG, PAGE_CSP, searchPage } from './page/html.js';
 import { SearchQueue, type Ticket } from './queue.js';
 import { ThumbnailCache } from './thumbs.js';
@@ -107,7 +107,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     queue: { inFlight: queue.inFlight, waiting: queue.waiting, maxConcurrent: limits.maxConcurrent, maxWaiting: limits.maxWaiting },
   }));
 
-  app.get('/metrics', async (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(metrics.render()));
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
 
   app.post<{ Querystring: { top: number; minScore?: number; mode?: 'bimatch' | 'whole' } }>('/search', {
     schema: {

@@ -1,17 +1,11 @@
 /**
- * The few Prometheus series the server exposes, rendered in the text exposition format
- * (version 0.0.4). Hand-rolled because four metric kinds do not justify a client library.
+ * The server's Prometheus series, on a registry of its own (never prom-client's global one): two
+ * servers in one process keep separate counts, and the host application's own metrics stay its own.
  */
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Upper bounds (seconds) of the request latency histogram. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-interface Histogram {
-  buckets: number[];
-  count: number;
-  sum: number;
-}
 
 /** Live values read at scrape time rather than pushed on every change. */
 export interface Gauges {
@@ -22,85 +16,54 @@ export interface Gauges {
 }
 
 export class ServerMetrics {
-  private readonly requests = new Map<string, number>();
-  private readonly latency = new Map<string, Histogram>();
-  private readonly stageSeconds = new Map<string, number>();
-  private rejected = 0;
-  private searches = 0;
-  private readonly startedAt = Date.now();
+  private readonly registry = new Registry();
+  private readonly requests: Counter<'method' | 'route' | 'status'>;
+  private readonly latency: Histogram<'route'>;
+  private readonly searches: Counter;
+  private readonly stageSeconds: Counter<'stage'>;
+  private readonly rejected: Counter;
 
-  constructor(private readonly gauges: Gauges) {}
+  constructor(gauges: Gauges) {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'flower_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status.', labelNames: ['method', 'route', 'status'], registers });
+    this.latency = new Histogram({ name: 'flower_http_request_duration_seconds', help: 'HTTP request latency by route pattern.', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
+    this.searches = new Counter({ name: 'flower_searches_total', help: 'Searches completed.', registers });
+    this.stageSeconds = new Counter({ name: 'flower_search_stage_seconds_total', help: 'Time spent in each search stage, summed over searches.', labelNames: ['stage'], registers });
+    this.rejected = new Counter({ name: 'flower_search_rejected_total', help: 'Searches refused with 429 because the queue was full.', registers });
+    const live = (name: string, help: string, read: () => number): void => {
+      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    };
+    live('flower_search_queue_depth', 'Admitted searches waiting for a slot (including uploads in progress).', gauges.queueWaiting);
+    live('flower_search_in_flight', 'Searches running now.', gauges.searchesInFlight);
+    live('flower_index_docs', 'Documents (images) in the served index.', gauges.indexDocs);
+    live('flower_index_chunks', 'Chunk vectors in the served index.', gauges.indexChunks);
+    const startedAt = Date.now();
+    live('flower_process_uptime_seconds', 'Seconds since the server started.', () => (Date.now() - startedAt) / 1000);
+  }
+
+  /** The exposition format's media type (text version 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 
   /** One finished HTTP request; `route` is the route pattern (`/docs/:id`), never the raw URL. */
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const key = labels({ method, route, status: String(status) });
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-    const routeKey = labels({ route });
-    let histogram = this.latency.get(routeKey);
-    if (!histogram) {
-      histogram = { buckets: LATENCY_BUCKETS.map(() => 0), count: 0, sum: 0 };
-      this.latency.set(routeKey, histogram);
-    }
-    LATENCY_BUCKETS.forEach((bound, i) => {
-      if (seconds <= bound) histogram.buckets[i]++;
-    });
-    histogram.count++;
-    histogram.sum += seconds;
+    this.requests.inc({ method, route, status: String(status) });
+    this.latency.observe({ route }, seconds);
   }
 
   /** One completed search and the milliseconds it spent in each stage. */
   observeSearch(stagesMs: Record<string, number>): void {
-    this.searches++;
-    for (const [stage, ms] of Object.entries(stagesMs)) {
-      const key = labels({ stage });
-      this.stageSeconds.set(key, (this.stageSeconds.get(key) ?? 0) + ms / 1000);
-    }
+    this.searches.inc();
+    for (const [stage, ms] of Object.entries(stagesMs)) this.stageSeconds.inc({ stage }, ms / 1000);
   }
 
   /** One search refused because the queue was full. */
   observeRejection(): void {
-    this.rejected++;
+    this.rejected.inc();
   }
 
-  render(): string {
-    const out: string[] = [];
-    const family = (name: string, type: string, help: string): void => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    };
-    family('flower_http_requests_total', 'counter', 'HTTP requests answered, by method, route pattern and status.');
-    for (const [key, value] of this.requests) out.push(`flower_http_requests_total{${key}} ${value}`);
-
-    family('flower_http_request_duration_seconds', 'histogram', 'HTTP request latency by route pattern.');
-    for (const [key, h] of this.latency) {
-      LATENCY_BUCKETS.forEach((bound, i) => out.push(`flower_http_request_duration_seconds_bucket{${key},le="${bound}"} ${h.buckets[i]}`));
-      out.push(`flower_http_request_duration_seconds_bucket{${key},le="+Inf"} ${h.count}`);
-      out.push(`flower_http_request_duration_seconds_sum{${key}} ${h.sum}`);
-      out.push(`flower_http_request_duration_seconds_count{${key}} ${h.count}`);
-    }
-
-    family('flower_searches_total', 'counter', 'Searches completed.');
-    out.push(`flower_searches_total ${this.searches}`);
-    family('flower_search_stage_seconds_total', 'counter', 'Time spent in each search stage, summed over searches.');
-    for (const [key, value] of this.stageSeconds) out.push(`flower_search_stage_seconds_total{${key}} ${value}`);
-    family('flower_search_rejected_total', 'counter', 'Searches refused with 429 because the queue was full.');
-    out.push(`flower_search_rejected_total ${this.rejected}`);
-    family('flower_search_queue_depth', 'gauge', 'Admitted searches waiting for a slot (including uploads in progress).');
-    out.push(`flower_search_queue_depth ${this.gauges.queueWaiting()}`);
-    family('flower_search_in_flight', 'gauge', 'Searches running now.');
-    out.push(`flower_search_in_flight ${this.gauges.searchesInFlight()}`);
-    family('flower_index_docs', 'gauge', 'Documents (images) in the served index.');
-    out.push(`flower_index_docs ${this.gauges.indexDocs()}`);
-    family('flower_index_chunks', 'gauge', 'Chunk vectors in the served index.');
-    out.push(`flower_index_chunks ${this.gauges.indexChunks()}`);
-    family('flower_process_uptime_seconds', 'gauge', 'Seconds since the server started.');
-    out.push(`flower_process_uptime_seconds ${(Date.now() - this.startedAt) / 1000}`);
-    return `${out.join('\n')}\n`;
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
-}
-
-/** `a="x",b="y"` with label values escaped as the exposition format requires. */
-function labels(values: Record<string, string>): string {
-  return Object.entries(values)
-    .map(([name, value]) => `${name}="${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-    .join(',');
 }
