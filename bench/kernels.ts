@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import usearch from 'usearch';
-import { kernelInfo, loadKernels, nativeAddon, openMatrixFile, slidingWindows, type Kernels, type TopKInput } from '../src/kernels/index.js';
+import { kernelInfo, loadKernels, openMatrixFile, slidingWindows, type Kernels, type TopKInput } from '../src/kernels/index.js';
+import { internalAddon } from '../src/kernels/native.js';
 import { NPY_DATA_OFFSET, npyHeader } from '../src/store/index.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, summarize, summarizeRatio, timeRuns, type Summary } from './stats.js';
@@ -48,7 +49,7 @@ const row = (label: string, ...cells: (Summary | string)[]) => [label, ...cells.
 
 /** Top-k on 100k × 1280 in memory: native, TS and usearch for Q = 1 and 7, with the bandwidth probe. */
 function benchTopK(native: Kernels, ts: Kernels, runs: number, log: (line: string) => void) {
-  const addon = nativeAddon()!;
+  const addon = internalAddon()!;
   const threads = addon.threads();
   const rows = 100_000;
   log(`kernels: generating ${rows} x ${DIM} unit vectors`);

@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadKernels, nativeAddon, openMatrixFile, type Box, type RawImage, type TopKInput, type TopKResult } from '../src/kernels/index.js';
+import { loadKernels, openMatrixFile, type Box, type RawImage, type TopKInput, type TopKResult } from '../src/kernels/index.js';
+import { internalAddon } from '../src/kernels/native.js';
 import { prng } from './helpers/prng.js';
 
-const addon = nativeAddon();
+const addon = internalAddon();
 // Only when the addon genuinely did not build/load (or TS is forced) are these skipped.
 const nativeTest = addon ? test.serial : test.skip;
 const ts = loadKernels('ts');

@@ -1,11 +1,11 @@
 /**
  * The kernels the rest of the package uses: the C++ addon when it loads, else the TS reference
- * (FLOWER_NATIVE_KERNELS=ts forces TS). Every call is validated here, once, for both.
+ * (FLOWER_NATIVE_KERNELS=ts forces TS). Nothing happens at import: the addon is looked for on the
+ * first kernel call or kernelInfo(). Every call is validated here, once, for both.
  */
 import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
-import { isMainThread } from 'node:worker_threads';
-import { loadAddon, nativeKernels, type Addon } from './native.js';
+import { addonStatus, nativeKernels, type FailedLocation } from './native.js';
 import { tsKernels } from './ts.js';
 import { checkBiMatch, checkExtractChunks, checkTopK, MAX_INT32 } from './validate.js';
 import type { Box, Kernels } from './types.js';
@@ -21,30 +21,20 @@ export interface KernelInfo {
   simdSupported?: string[];
   /** Top-k worker threads (native only). */
   threads?: number;
+  /** The addon file in use (native only). */
+  addon?: string;
   /** Why the TS kernels are in use. */
   reason?: string;
-}
-
-let addon: Addon | undefined;
-let fallbackReason: string | undefined;
-if (process.env.FLOWER_NATIVE_KERNELS === 'ts') {
-  fallbackReason = 'FLOWER_NATIVE_KERNELS=ts';
-} else {
-  try {
-    addon = loadAddon();
-  } catch (error) {
-    fallbackReason = `native addon did not load: ${(error as Error).message.split('\n')[0]}`;
-    // Once per process: worker threads load this module again and would repeat it.
-    if (isMainThread) {
-      process.stderr.write(`flower-native: ${fallbackReason}; using the (slower) TypeScript kernels. Run \`npm run build:native\` to build it.\n`);
-    }
-  }
+  /** Every location the addon was looked for, with why it did not load there. */
+  tried?: FailedLocation[];
 }
 
 /** Wraps an implementation with the argument checks, so neither implementation sees bad input. */
 function validated(impl: Kernels): Kernels {
   return {
-    name: impl.name,
+    get name() {
+      return impl.name;
+    },
     get simd() {
       return impl.simd;
     },
@@ -68,30 +58,50 @@ function validated(impl: Kernels): Kernels {
 }
 
 const validatedTs = validated(tsKernels);
-const validatedNative = addon ? validated(nativeKernels(addon)) : undefined;
+let validatedNative: Kernels | undefined;
+let activeImpl: Kernels | undefined;
 
-/** The kernels in use: native when the addon loaded, else TS. */
-export const kernels: Kernels = validatedNative ?? validatedTs;
+/** The implementation in use, settled on the first call (which loads the addon). */
+function active(): Kernels {
+  if (!activeImpl) {
+    const { addon } = addonStatus();
+    activeImpl = addon ? nativeKernels(addon) : tsKernels;
+  }
+  return activeImpl;
+}
+
+/** The kernels in use: native when the addon loads, else TS. */
+export const kernels: Kernels = validated({
+  get name() {
+    return active().name;
+  },
+  get simd() {
+    return active().simd;
+  },
+  extractChunks: (image, boxes, norm, out, firstSlot) => active().extractChunks(image, boxes, norm, out, firstSlot),
+  cosineTopK: (input) => active().cosineTopK(input),
+  cosineTopKAsync: (input) => active().cosineTopKAsync(input),
+  biMatch: (input) => active().biMatch(input),
+});
 
 /**
- * Validated kernels of one kind: 'native' throws when the addon is not loaded (with the reason),
+ * Validated kernels of one kind: 'native' throws when the addon is not in use (with the reason),
  * 'ts' is always there. Without an argument, the same as `kernels`.
  */
 export function loadKernels(kind?: 'native' | 'ts'): Kernels {
   if (kind === 'ts') return validatedTs;
-  if (kind === 'native' && !validatedNative) throw new Error(`native kernels unavailable: ${fallbackReason}`);
-  return kernels;
+  if (kind !== 'native') return kernels;
+  const status = addonStatus();
+  if (!status.addon) throw new Error(`native kernels unavailable: ${status.reason}`);
+  return (validatedNative ??= validated(nativeKernels(status.addon)));
 }
 
-/** The loaded addon, for tests and the benchmark (SIMD path selection, bandwidth probe). */
-export function nativeAddon(): Addon | undefined {
-  return addon;
-}
-
-/** Which kernels and SIMD path are active, for `doctor`. */
+/** Which kernels and SIMD path are active, and where the addon came from or why it did not load, for `doctor`. */
 export function kernelInfo(): KernelInfo {
-  if (!addon) return { kernels: 'ts', simd: 'none', reason: fallbackReason };
-  return { kernels: 'native', simd: addon.simd(), simdSupported: addon.simdLevels(), threads: addon.threads() };
+  const status = addonStatus();
+  if (!status.addon) return { kernels: 'ts', simd: 'none', reason: status.reason, ...(status.tried && { tried: status.tried }) };
+  const { addon, file } = status;
+  return { kernels: 'native', simd: addon.simd(), simdSupported: addon.simdLevels(), threads: addon.threads(), addon: file };
 }
 
 /** Window origins along one side: every `stride`, the last one snapped to the far border, no repeats. */
@@ -147,6 +157,7 @@ export function openMatrixFile(file: string, byteOffset: number, rows: number, d
   }
   if (length === 0) return new Float32Array(0);
   // External (mapped) buffers are capped at buffer.constants.MAX_LENGTH (4 GiB on Node 20).
+  const { addon } = addonStatus();
   if (addon && size <= MAX_EXTERNAL_BYTES) {
     try {
       return new Float32Array(addon.mapFile(file, MAX_EXTERNAL_BYTES), byteOffset, length);
