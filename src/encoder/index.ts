@@ -32,6 +32,16 @@ export const DEFAULT_BATCH_SIZE = 16;
 const MAX_DEFAULT_REPLICAS = 4;
 
 /**
+ * onnxruntime 1.30's telemetry (on unless ORT_DISABLE_TELEMETRY is set) parses /proc/self/cmdline
+ * recursively on the thread that creates the first session: a worker thread's stack, so a command
+ * line of a few hundred image paths overflowed it (SIGSEGV). Set before any worker starts, in the
+ * process environment the native library reads; a user's own setting is kept.
+ */
+function disableOnnxruntimeTelemetry(): void {
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
+}
+
+/**
  * Defaults that fill the cores without oversubscribing them: replicas × intraOpThreads ≤ cores.
  * Without options: one single-threaded session per core (up to 4), which measured ~8 % less CPU per
  * chunk than one session with 2 intra-op threads (no per-operator thread handoff). Given
@@ -79,6 +89,7 @@ export class EncoderPool implements EncoderSettings {
     for (const [key, value] of Object.entries(settings)) {
       if (!(Number.isInteger(value) && value >= 1)) throw new RangeError(`encoder ${key} must be a positive integer, got ${value}`);
     }
+    disableOnnxruntimeTelemetry();
     const { model } = opts;
     const shared = new SharedArrayBuffer(model.bytes.byteLength);
     new Uint8Array(shared).set(model.bytes);
