@@ -65,10 +65,10 @@ function benchTopK(native: Kernels, ts: Kernels, runs: number, log: (line: strin
   exact(7);
   for (let run = 0; run < runs; run++) {
     log(`kernels: top-k 100k run ${run + 1}/${runs}`);
-    const probe = addon.memoryBandwidth(PROBE_BYTES, threads, 1);
+    const probe = addon._memoryBandwidth(PROBE_BYTES, threads, 1);
     t.sum.push(probe.sumGBs[0]);
     t.copy.push(probe.copyGBs[0]);
-    t.sum1.push(addon.memoryBandwidth(PROBE_BYTES, 1, 1).sumGBs[0]);
+    t.sum1.push(addon._memoryBandwidth(PROBE_BYTES, 1, 1).sumGBs[0]);
     t.n1.push(timeOnce(() => native.cosineTopK(input(1))));
     t.n7.push(timeOnce(() => native.cosineTopK(input(7))));
     t.u1.push(timeOnce(() => exact(1)));

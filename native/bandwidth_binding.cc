@@ -1,5 +1,6 @@
-// N-API entry point of the bandwidth probe: memoryBandwidth(bytes, threads, repeats) ->
-// { sumGBs: number[], copyGBs: number[], check }, one entry per repeat.
+// N-API entry point of the bandwidth probe: _memoryBandwidth(bytes, threads, repeats) ->
+// { sumGBs: number[], copyGBs: number[], check }, one entry per repeat. Internal (a leading
+// underscore): a benchmark tool, not a kernel.
 #include "args.h"
 #include "bandwidth.h"
 #include "bindings.h"
@@ -29,7 +30,7 @@ Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_bandwidth(Napi::Env env, Napi::Object exports) {
-  exports.Set("memoryBandwidth", Napi::Function::New(env, MemoryBandwidth, "memoryBandwidth"));
+  exports.Set("_memoryBandwidth", Napi::Function::New(env, MemoryBandwidth, "_memoryBandwidth"));
 }
 
 }  // namespace flower

@@ -1,4 +1,6 @@
 // The addon's settings: which SIMD path the dot products take and how many threads top-k uses.
+// The setters are internal (a leading underscore): tests and the benchmark switch paths with them;
+// the package is configured by $FLOWER_NATIVE_SIMD and $FLOWER_NATIVE_THREADS.
 #include <stdexcept>
 
 #include "args.h"
@@ -40,9 +42,9 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 void register_controls(Napi::Env env, Napi::Object exports) {
   exports.Set("simd", Napi::Function::New(env, ActiveSimd, "simd"));
   exports.Set("simdLevels", Napi::Function::New(env, SimdLevels, "simdLevels"));
-  exports.Set("setSimd", Napi::Function::New(env, SetSimd, "setSimd"));
+  exports.Set("_setSimd", Napi::Function::New(env, SetSimd, "_setSimd"));
   exports.Set("threads", Napi::Function::New(env, Threads, "threads"));
-  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("_setThreads", Napi::Function::New(env, SetThreads, "_setThreads"));
 }
 
 }  // namespace flower

@@ -126,3 +126,10 @@ test('FLOWER_NATIVE_KERNELS=ts never loads the addon and prints nothing', (t) =>
   t.deepEqual(result.info, { kernels: 'ts', simd: 'none', reason: 'FLOWER_NATIVE_KERNELS=ts' });
   t.deepEqual(stderr, []);
 });
+
+test('the addon and its internal controls are reachable only through native.ts, not the public entry points', async (t) => {
+  for (const entry of ['../src/index.js', '../src/kernels/index.js']) {
+    const exported = Object.keys(await import(entry));
+    t.deepEqual(exported.filter((name) => /addon|^_|setSimd|setThreads|bandwidth/i.test(name)), [], entry);
+  }
+});

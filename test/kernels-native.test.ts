@@ -1,6 +1,6 @@
 /**
  * The C++ kernels against the TS reference on seeded random inputs, on every SIMD path this
- * machine supports (switched in-process with the addon's setSimd), plus abuse of the raw addon.
+ * machine supports (switched in-process with the addon's _setSimd), plus abuse of the raw addon.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -85,11 +85,11 @@ function forEachSimd(run: (level: string) => void | Promise<void>): () => Promis
     const initial = addon!.simd();
     try {
       for (const level of simdLevels) {
-        addon!.setSimd(level);
+        addon!._setSimd(level);
         await run(level);
       }
     } finally {
-      addon!.setSimd(initial);
+      addon!._setSimd(initial);
     }
   };
 }
@@ -143,15 +143,15 @@ nativeTest('top-k: the result does not depend on the number of threads', (t) => 
     queries: new Float32Array(3 * dim).map(() => int(rand, -3, 3) / 4) };
   const threads = addon!.threads();
   try {
-    addon!.setThreads(1);
+    addon!._setThreads(1);
     const single = native.cosineTopK(input);
     for (const count of [2, 3, 8]) {
-      addon!.setThreads(count);
+      addon!._setThreads(count);
       t.deepEqual(native.cosineTopK(input), single, `threads=${count}`);
     }
     t.deepEqual(single, ts.cosineTopK(input));
   } finally {
-    addon!.setThreads(threads);
+    addon!._setThreads(threads);
   }
 });
 
@@ -259,9 +259,9 @@ nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async 
   t.throws(() => a.mapFile(path.join(os.tmpdir(), 'flower-native-no-such-file'), 2 ** 32), { message: /no-such-file/ });
   t.throws(() => a.mapFile(42 as unknown as string, 2 ** 32), { instanceOf: TypeError });
   t.throws(() => a.mapFile(process.execPath, 16), { instanceOf: RangeError }, 'larger than maxLength');
-  t.throws(() => a.setSimd('sse9'), { instanceOf: RangeError });
-  if (!simdLevels.includes('avx512')) t.throws(() => a.setSimd('avx512'), { instanceOf: RangeError, message: /not supported/ });
-  t.throws(() => a.setThreads(0), { instanceOf: RangeError });
+  t.throws(() => a._setSimd('sse9'), { instanceOf: RangeError });
+  if (!simdLevels.includes('avx512')) t.throws(() => a._setSimd('avx512'), { instanceOf: RangeError, message: /not supported/ });
+  t.throws(() => a._setThreads(0), { instanceOf: RangeError });
   // Still alive and correct afterwards.
   t.deepEqual(await a.cosineTopKAsync(Float32Array.of(1, 0, 0, 1), 2, 2, Float32Array.of(0, 1), 1), { k: 1, ids: Int32Array.of(1), scores: Float32Array.of(1) });
 });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import type { BiMatchResult, Box, Kernels, Normalization, RawImage, TopKInput, TopKResult } from './types.js';
 
-/** The kernels and settings flower_native.node exports (see native/*_binding.cc). */
+/** The kernels and settings flower_native.node exports (see native/*_binding.cc), internal controls aside. */
 export interface Addon {
   extractChunks(data: Uint8Array, width: number, height: number, channels: number, origins: Int32Array,
     boxWidth: number, boxHeight: number, meanStd: Float64Array, out: Float32Array, firstSlot: number): void;
@@ -23,11 +23,15 @@ export interface Addon {
   simdLevels(): string[];
   /** Worker threads used by top-k (default: hardware concurrency, or $FLOWER_NATIVE_THREADS). */
   threads(): number;
+}
+
+/** The addon's internal controls too, for tests and the benchmark (see internalAddon()). */
+export interface InternalAddon extends Addon {
   /** Switches to a supported path (tests use it to cover each one); throws for an unsupported one. */
-  setSimd(level: string): void;
-  setThreads(threads: number): void;
+  _setSimd(level: string): void;
+  _setThreads(threads: number): void;
   /** Memory-bandwidth probe for the benchmark: GB/s of a streaming sum and of a copy (read + write) over `bytes`, per repeat. */
-  memoryBandwidth(bytes: number, threads: number, repeats: number): { sumGBs: number[]; copyGBs: number[] };
+  _memoryBandwidth(bytes: number, threads: number, repeats: number): { sumGBs: number[]; copyGBs: number[] };
 }
 
 /** A place the addon may be, and what puts it there. */
@@ -64,12 +68,12 @@ export function addonLocations(): AddonLocation[] {
 }
 
 /** The first of `locations` that loads; throws an AddonLoadError when none does. */
-export function loadAddon(locations: readonly AddonLocation[] = addonLocations()): { addon: Addon; file: string } {
+export function loadAddon(locations: readonly AddonLocation[] = addonLocations()): { addon: InternalAddon; file: string } {
   const require = createRequire(import.meta.url);
   const failures: FailedLocation[] = [];
   for (const location of locations) {
     try {
-      return { addon: require(location.file) as Addon, file: location.file };
+      return { addon: require(location.file) as InternalAddon, file: location.file };
     } catch (error) {
       // dlopen's messages start with the file's name, which the list already gives.
       const message = String((error as Error).message).split('\n')[0].replace(`${location.file}: `, '');
@@ -80,7 +84,7 @@ export function loadAddon(locations: readonly AddonLocation[] = addonLocations()
 }
 
 /** The addon in use, or why there is none (`tried` lists the locations when it did not load). */
-export type AddonStatus = { addon: Addon; file: string } | { addon?: undefined; reason: string; tried?: FailedLocation[] };
+export type AddonStatus = { addon: InternalAddon; file: string } | { addon?: undefined; reason: string; tried?: FailedLocation[] };
 
 let status: AddonStatus | undefined;
 
@@ -103,7 +107,7 @@ export function addonStatus(): AddonStatus {
 }
 
 /** The loaded addon with its test and benchmark controls (SIMD path, threads, bandwidth probe); not part of the package's API. */
-export function internalAddon(): Addon | undefined {
+export function internalAddon(): InternalAddon | undefined {
   return addonStatus().addon;
 }
 
