@@ -7,6 +7,7 @@
 
 export type ErrorCode =
   | 'invalid_input'
+  | 'image_limit_exceeded'
   | 'skipped'
   | 'invalid_flow'
   | 'no_index'
@@ -14,7 +15,23 @@ export type ErrorCode =
   | 'index_locked'
   | 'no_network'
   | 'checksum_mismatch'
-  | 'store_unavailable';
+  | 'store_unavailable'
+  // The HTTP API's own refusals (src/server/errors.ts gives each its status).
+  | 'empty_body'
+  | 'invalid_request'
+  | 'bad_request'
+  | 'not_found'
+  | 'doc_not_found'
+  | 'image_missing'
+  | 'upload_too_large'
+  | 'too_many_parts'
+  | 'unsupported_media_type'
+  | 'too_many_pixels'
+  | 'undecodable_image'
+  | 'queue_full'
+  | 'client_closed'
+  | 'search_timeout'
+  | 'internal_error';
 
 export class FlowerError extends Error {
   constructor(
@@ -27,13 +44,17 @@ export class FlowerError extends Error {
   }
 }
 
-/** A file that cannot be indexed or queried; `reason` is short and human-readable. */
+/**
+ * A file that cannot be indexed or queried; `reason` is short and human-readable. `image_limit_exceeded`:
+ * a usable image that would cost more work than the flow's limits allow.
+ */
 export class InputError extends FlowerError {
   constructor(
     readonly file: string,
     readonly reason: string,
+    code: 'invalid_input' | 'image_limit_exceeded' = 'invalid_input',
   ) {
-    super('invalid_input', `${file}: ${reason}`);
+    super(code, `${file}: ${reason}`);
   }
 }
 

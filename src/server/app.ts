@@ -7,16 +7,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { InputError } from '../errors.js';
+import { FlowerError, InputError } from '../errors.js';
 import type { Box } from '../kernels/types.js';
-import { ApiError, errorBody } from './errors.js';
+import { ApiError, errorBody, httpStatusOf } from './errors.js';
 import { ServerMetrics } from './metrics.js';
 import { FAVICON_SVG, PAGE_CSP, searchPage } from './page/html.js';
 import { SearchQueue, type Ticket } from './queue.js';
 import { ThumbnailCache } from './thumbs.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
 import type { SearchBackend, ServedDoc } from './types.js';
-import { ACCEPTED_UPLOADS, probeUpload, readUpload } from './upload.js';
+import { ACCEPTED_UPLOADS, probeUpload, readUpload, uploadTooLarge } from './upload.js';
 
 export interface ServerOptions extends Partial<ServerLimits> {
   /** The open index; the server never closes it (its opener does, after `app.close()`). */
@@ -77,9 +77,15 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.addContentTypeParser(/^image\/[\w.+-]+$/i, keepBytes, (_req, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', keepBytes, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err, request, reply) => replyWithError(toApiError(err, limits, request.headers['content-type']), err, request, reply));
+  app.setErrorHandler((err, request, reply) => {
+    const error = toFlowerError(err, limits, request.headers['content-type']);
+    const status = httpStatusOf(error);
+    if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
+    reply.code(status).headers(error instanceof ApiError ? error.headers : {}).send(errorBody(error));
+  });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+    const error = new ApiError('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    reply.code(httpStatusOf(error)).send(errorBody(error));
   });
   // While closing, answer in-flight requests with Connection: close, so their keep-alive
   // sockets do not hold the shutdown open once the last response is out.
@@ -127,12 +133,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       if (!ticket) {
         metrics.observeRejection();
         const retryAfter = String(queue.retryAfterSeconds());
-        throw new ApiError(429, 'queue_full', `server busy: ${limits.maxConcurrent} searches running and ${limits.maxWaiting} waiting; retry in ${retryAfter} s`, { 'retry-after': retryAfter });
+        throw new ApiError('queue_full', `server busy: ${limits.maxConcurrent} searches running and ${limits.maxWaiting} waiting; retry in ${retryAfter} s`, { 'retry-after': retryAfter });
       }
       // Listening from the start: a client that leaves during its upload or probe is not searched for.
       const clientGone = new AbortController();
       reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) clientGone.abort(new ApiError(499, 'client_closed', 'the client went away before the answer'));
+        if (!reply.raw.writableFinished) clientGone.abort(new ApiError('client_closed', 'the client went away before the answer'));
         ticket.release();
       });
       request.searchSlot = { ticket, clientGone: clientGone.signal };
@@ -164,7 +170,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (sendNotModified(request, reply, doc)) return reply;
     const stream = createReadStream(doc.path);
     await new Promise<void>((resolve, reject) => stream.once('open', () => resolve()).once('error', reject)).catch(() => {
-      throw new ApiError(404, 'image_missing', `the image file of doc ${doc.id} is no longer on disk`);
+      throw new ApiError('image_missing', `the image file of doc ${doc.id} is no longer on disk`);
     });
     return reply.type(CONTENT_TYPES[path.extname(doc.path).toLowerCase()] ?? 'application/octet-stream').send(stream);
   });
@@ -173,7 +179,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const doc = findDoc(searcher, request.params.id);
     if (sendNotModified(request, reply, doc)) return reply;
     const thumb = await thumbs.get(doc.sha256, doc.path).catch(() => {
-      throw new ApiError(404, 'image_missing', `cannot make a thumbnail of doc ${doc.id}: its image file is missing or unreadable`);
+      throw new ApiError('image_missing', `cannot make a thumbnail of doc ${doc.id}: its image file is missing or unreadable`);
     });
     return reply.type(thumb.contentType).send(thumb.bytes);
   });
@@ -184,7 +190,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
 function findDoc(searcher: SearchBackend, id: number): ServedDoc {
   const doc = searcher.workspace.doc(id);
-  if (!doc) throw new ApiError(404, 'doc_not_found', `no doc with id ${id} (the index has ${searcher.workspace.docCount} docs, ids 0..${searcher.workspace.docCount - 1})`);
+  if (!doc) throw new ApiError('doc_not_found', `no doc with id ${id} (the index has ${searcher.workspace.docCount} docs, ids 0..${searcher.workspace.docCount - 1})`);
   return doc;
 }
 
@@ -225,7 +231,7 @@ async function runWithDeadline<T>(slot: { ticket: Ticket; clientGone: AbortSigna
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       const retryAfter = String(queue.retryAfterSeconds());
-      const error = new ApiError(503, 'search_timeout', `search not finished within ${timeoutMs} ms; the server is overloaded, retry in ${retryAfter} s`, { 'retry-after': retryAfter });
+      const error = new ApiError('search_timeout', `search not finished within ${timeoutMs} ms; the server is overloaded, retry in ${retryAfter} s`, { 'retry-after': retryAfter });
       timedOut.abort(error);
       reject(error);
     }, timeoutMs);
@@ -238,33 +244,29 @@ async function runWithDeadline<T>(slot: { ticket: Ticket; clientGone: AbortSigna
   }
 }
 
-function replyWithError(api: ApiError, err: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  if (api.statusCode >= 500 && api.statusCode !== 503) request.log.error({ err }, 'request failed');
-  reply.code(api.statusCode).headers(api.headers).send(errorBody(api.code, api.message));
-}
-
-/** Map fastify, multipart and image errors onto the API's error vocabulary. */
-function toApiError(err: unknown, limits: ServerLimits, contentType: string | undefined): ApiError {
-  if (err instanceof ApiError) return err;
-  if (err instanceof InputError) return new ApiError(422, 'undecodable_image', `cannot use the uploaded image: ${err.reason}`);
+/** Any error a route or fastify raised, in the API's vocabulary; anything unforeseen is a 500 without internals. */
+function toFlowerError(err: unknown, limits: ServerLimits, contentType: string | undefined): FlowerError {
+  // The searcher's InputError is about the uploaded query image, named as clients know it.
+  if (err instanceof InputError) return new ApiError('undecodable_image', `cannot use the uploaded image: ${err.reason}`, {}, { cause: err });
+  if (err instanceof FlowerError) return err;
   const e = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
-      return new ApiError(413, 'upload_too_large', `upload larger than the server's limit of ${limits.maxUploadBytes} bytes; send a smaller image`);
+      return uploadTooLarge(limits.maxUploadBytes);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ApiError(415, 'unsupported_media_type', `unsupported content type ${contentType ?? '(none)'}: send ${ACCEPTED_UPLOADS}`);
+      return new ApiError('unsupported_media_type', `unsupported content type ${contentType ?? '(none)'}: send ${ACCEPTED_UPLOADS}`);
     case 'FST_ERR_CTP_EMPTY_TYPE':
-      return new ApiError(415, 'unsupported_media_type', `missing content type: send ${ACCEPTED_UPLOADS}`);
+      return new ApiError('unsupported_media_type', `missing content type: send ${ACCEPTED_UPLOADS}`);
     case 'FST_FILES_LIMIT':
     case 'FST_PARTS_LIMIT':
     case 'FST_FIELDS_LIMIT':
-      return new ApiError(413, 'too_many_parts', 'multipart request has too many parts: send one image file');
+      return new ApiError('too_many_parts', 'multipart request has too many parts: send one image file');
   }
-  if (e.validation) return new ApiError(400, 'invalid_request', e.message ?? 'invalid request');
+  if (e.validation) return new ApiError('invalid_request', e.message ?? 'invalid request');
   const status = e.statusCode;
-  if (status && status >= 400 && status < 500) return new ApiError(status, 'bad_request', e.message ?? 'bad request');
-  return new ApiError(500, 'internal_error', 'internal server error (see the server log)');
+  if (status && status >= 400 && status < 500) return new ApiError('bad_request', e.message ?? 'bad request');
+  return new ApiError('internal_error', 'internal server error (see the server log)');
 }
 
 function roundTimings(timings: Record<string, number>): Record<string, number> {

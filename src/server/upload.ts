@@ -21,6 +21,10 @@ export interface Upload {
   readonly height: number;
 }
 
+export function uploadTooLarge(maxBytes: number): ApiError {
+  return new ApiError('upload_too_large', `upload larger than the server's limit of ${maxBytes} bytes; send a smaller image`);
+}
+
 /**
  * The uploaded image of a /search request. Fastify has already read raw bodies (bounded by
  * `bodyLimit`); multipart files are read here, bounded by `maxBytes`.
@@ -28,21 +32,21 @@ export interface Upload {
 export async function readUpload(request: FastifyRequest, maxBytes: number): Promise<Uint8Array> {
   if (request.isMultipart()) {
     const part = await request.file({ limits: { fileSize: maxBytes, files: 1, fields: 8, parts: 9 } });
-    if (!part) throw new ApiError(400, 'empty_body', `multipart request has no file part: send ${ACCEPTED_UPLOADS}`);
+    if (!part) throw new ApiError('empty_body', `multipart request has no file part: send ${ACCEPTED_UPLOADS}`);
     const declared = part.mimetype.toLowerCase();
     if (!declared.startsWith('image/') && declared !== 'application/octet-stream') {
       part.file.resume();
-      throw new ApiError(415, 'unsupported_media_type', `file part "${part.fieldname}" is ${declared}: send ${ACCEPTED_UPLOADS}`);
+      throw new ApiError('unsupported_media_type', `file part "${part.fieldname}" is ${declared}: send ${ACCEPTED_UPLOADS}`);
     }
     const bytes = await part.toBuffer();
     // toBuffer() misses a truncation that happens on the file's last chunk; the flag does not.
-    if (part.file.truncated) throw new ApiError(413, 'upload_too_large', `upload larger than the server's limit of ${maxBytes} bytes; send a smaller image`);
-    if (bytes.byteLength === 0) throw new ApiError(400, 'empty_body', `file part "${part.fieldname}" is empty`);
+    if (part.file.truncated) throw uploadTooLarge(maxBytes);
+    if (bytes.byteLength === 0) throw new ApiError('empty_body', `file part "${part.fieldname}" is empty`);
     return bytes;
   }
   const body = request.body;
   if (!(body instanceof Uint8Array) || body.byteLength === 0) {
-    throw new ApiError(400, 'empty_body', `no image in the request body: send ${ACCEPTED_UPLOADS}`);
+    throw new ApiError('empty_body', `no image in the request body: send ${ACCEPTED_UPLOADS}`);
   }
   return body;
 }
@@ -61,13 +65,13 @@ export async function probeUpload(bytes: Uint8Array, maxPixels: number): Promise
   }
   const format = meta.format;
   if (!format || !ACCEPTED_FORMATS.has(format)) {
-    throw new ApiError(415, 'unsupported_media_type', `uploaded content is ${format ?? 'of an unknown format'}: send ${ACCEPTED_UPLOADS}`);
+    throw new ApiError('unsupported_media_type', `uploaded content is ${format ?? 'of an unknown format'}: send ${ACCEPTED_UPLOADS}`);
   }
   const width = meta.autoOrient?.width ?? meta.width;
   const height = meta.autoOrient?.height ?? meta.height;
   if (!width || !height) throw await undecodable(bytes, maxPixels);
   if (width * height > maxPixels) {
-    throw new ApiError(422, 'too_many_pixels', `image is ${width}x${height} = ${width * height} pixels, more than the server's limit of ${maxPixels}`);
+    throw new ApiError('too_many_pixels', `image is ${width}x${height} = ${width * height} pixels, more than the server's limit of ${maxPixels}`);
   }
   return { bytes, format, width, height };
 }
@@ -77,8 +81,8 @@ async function undecodable(bytes: Uint8Array, maxPixels: number): Promise<ApiErr
   try {
     await decodeImage({ name: 'upload', bytes }, { shorterSide: 1, maxPixels });
   } catch (err) {
-    if (err instanceof InputError) return new ApiError(422, 'undecodable_image', `cannot decode the uploaded image: ${err.reason}`);
+    if (err instanceof InputError) return new ApiError('undecodable_image', `cannot decode the uploaded image: ${err.reason}`);
     throw err;
   }
-  return new ApiError(422, 'undecodable_image', 'cannot decode the uploaded image: its header has no image size');
+  return new ApiError('undecodable_image', 'cannot decode the uploaded image: its header has no image size');
 }
