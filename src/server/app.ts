@@ -246,8 +246,10 @@ async function runWithDeadline<T>(slot: { ticket: Ticket; clientGone: AbortSigna
 
 /** Any error a route or fastify raised, in the API's vocabulary; anything unforeseen is a 500 without internals. */
 function toFlowerError(err: unknown, limits: ServerLimits, contentType: string | undefined): FlowerError {
-  // The searcher's InputError is about the uploaded query image, named as clients know it.
-  if (err instanceof InputError) return new ApiError('undecodable_image', `cannot use the uploaded image: ${err.reason}`, {}, { cause: err });
+  // The searcher's InputError is about the uploaded query image: one it cannot decode, or one past the flow's limits.
+  if (err instanceof InputError) {
+    return new ApiError(err.code === 'image_limit_exceeded' ? err.code : 'undecodable_image', `cannot use the uploaded image: ${err.reason}`, {}, { cause: err });
+  }
   if (err instanceof FlowerError) return err;
   const e = err as { code?: string; statusCode?: number; validation?: unknown; message?: string };
   switch (e.code) {

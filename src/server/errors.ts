@@ -32,6 +32,7 @@ const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   too_many_pixels: 422,
   undecodable_image: 422,
   invalid_input: 422,
+  image_limit_exceeded: 422,
   skipped: 422,
   queue_full: 429,
   // nginx's "client closed request": logged, never seen by the client, which has left.
