@@ -153,7 +153,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const timings = { queue: outcome.queueMs, ...outcome.result.timings, total: performance.now() - started };
     metrics.observeSearch(outcome.result.timings);
     return {
-      query: { bytes: upload.bytes.byteLength, format: upload.format, width: upload.width, height: upload.height },
+      query: { bytes: upload.bytes.byteLength, ...upload.header },
       results: outcome.result.results.map((hit) => ({ ...hit, area: areaOf(hit.box, searcher.workspace.doc(hit.docId)), ...docLinks(hit.docId) })),
       timings: roundTimings(timings),
     };

@@ -5,20 +5,21 @@
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import sharp from 'sharp';
-import { InputError } from '../errors.js';
-import { ACCEPTED_FORMATS, decodeImage } from '../image/index.js';
+import { ACCEPTED_FORMATS } from '../image/index.js';
 import { ApiError } from './errors.js';
-
 
 /** What clients are told they may send. */
 export const ACCEPTED_UPLOADS = 'an image/* body (JPEG, PNG, WebP, GIF, TIFF or AVIF), application/octet-stream, or multipart/form-data with one image file';
 
 export interface Upload {
   readonly bytes: Uint8Array;
-  /** Real format, sniffed from the content (sharp's name). */
-  readonly format: string;
-  readonly width: number;
-  readonly height: number;
+  /** What the header says; absent when sharp cannot read a size from it (the decoder then refuses the upload). */
+  readonly header?: {
+    /** Real format, sniffed from the content (sharp's name). */
+    readonly format: string;
+    readonly width: number;
+    readonly height: number;
+  };
 }
 
 export function uploadTooLarge(maxBytes: number): ApiError {
@@ -52,37 +53,22 @@ export async function readUpload(request: FastifyRequest, maxBytes: number): Pro
 }
 
 /**
- * Header-only checks: the real format must be an accepted one (415) and the pixel count within
- * `maxPixels` (422: the upload is within the byte limit, it is its content that cannot be
- * processed). Data sharp cannot even identify is handed to the image module for its reason (422).
+ * Header-only checks, from the server's one read of the header: the real format must be an accepted
+ * one (415) and the pixel count within `maxPixels` (422: the upload is within the byte limit, it is
+ * its content that cannot be processed). Bytes sharp reads no size from are not judged here: the
+ * query flow's decoder refuses them with the image module's reason (422), without a second probe.
  */
 export async function probeUpload(bytes: Uint8Array, maxPixels: number): Promise<Upload> {
-  let meta: sharp.Metadata;
-  try {
-    meta = await sharp(bytes, { pages: 1, limitInputPixels: false }).metadata();
-  } catch {
-    throw await undecodable(bytes, maxPixels);
-  }
-  const format = meta.format;
-  if (!format || !ACCEPTED_FORMATS.has(format)) {
-    throw new ApiError('unsupported_media_type', `uploaded content is ${format ?? 'of an unknown format'}: send ${ACCEPTED_UPLOADS}`);
-  }
-  const width = meta.autoOrient?.width ?? meta.width;
-  const height = meta.autoOrient?.height ?? meta.height;
-  if (!width || !height) throw await undecodable(bytes, maxPixels);
+  const meta = await sharp(bytes, { pages: 1, limitInputPixels: false })
+    .metadata()
+    .catch(() => undefined);
+  const format = meta?.format;
+  if (format && !ACCEPTED_FORMATS.has(format)) throw new ApiError('unsupported_media_type', `uploaded content is ${format}: send ${ACCEPTED_UPLOADS}`);
+  const width = meta?.autoOrient?.width ?? meta?.width;
+  const height = meta?.autoOrient?.height ?? meta?.height;
+  if (!format || !width || !height) return { bytes };
   if (width * height > maxPixels) {
     throw new ApiError('too_many_pixels', `image is ${width}x${height} = ${width * height} pixels, more than the server's limit of ${maxPixels}`);
   }
-  return { bytes, format, width, height };
-}
-
-/** The image module's own reason for refusing `bytes`, as a 422. */
-async function undecodable(bytes: Uint8Array, maxPixels: number): Promise<ApiError> {
-  try {
-    await decodeImage({ name: 'upload', bytes }, { shorterSide: 1, maxPixels });
-  } catch (err) {
-    if (err instanceof InputError) return new ApiError('undecodable_image', `cannot decode the uploaded image: ${err.reason}`);
-    throw err;
-  }
-  return new ApiError('undecodable_image', 'cannot decode the uploaded image: its header has no image size');
+  return { bytes, header: { format, width, height } };
 }
