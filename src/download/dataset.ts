@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar';
-import { fsyncDir, removeIfExists, writeFileAtomic } from '../store/fsutil.js';
+import { fsyncDir, removeIfExists, writeFileAtomic } from '../util/files.js';
 import { cacheDir, fillCacheEntry, mirrorUrl, packageRoot } from './cache.js';
 import { downloadFile, sha256File, type DownloadHooks } from './http.js';
 

@@ -10,7 +10,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ChecksumError, NoNetworkError } from '../errors.js';
-import { fsyncDir, isErrno, removeIfExists } from '../store/fsutil.js';
+import { fsyncDir, isErrno, removeIfExists } from '../util/files.js';
 
 export interface DownloadProgress {
   readonly url: string;

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../store/fsutil.js';
+import { writeFileAtomic } from '../util/files.js';
 import { cacheDir, fillCacheEntry, mirrorUrl } from './cache.js';
 import { downloadFile, type DownloadHooks } from './http.js';
 

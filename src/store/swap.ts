@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fsyncDir, removeIfExists } from './fsutil.js';
+import { fsyncDir, removeIfExists } from '../util/files.js';
 import { DB_FILE, MANIFEST_FILE, MATRIX_FILE } from './manifest.js';
 
 /** Where a rebuild of an existing index is staged, inside the workspace. */

@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { IncompatibleIndexError, NoIndexError } from '../errors.js';
 import { openMatrixFile } from '../kernels/index.js';
 import { NPY_DATA_OFFSET, npyHeader, readMatrixHeader } from './npy.js';
-import { removeIfExists, writeFileAtomic } from './fsutil.js';
+import { removeIfExists, writeFileAtomic } from '../util/files.js';
 import { acquireWriteLock, tryWriteLock } from './lock.js';
 import {
   canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, MANIFEST_FILE, MATRIX_FILE,

@@ -1,4 +1,4 @@
-/** Small crash-safety helpers shared by the store and the downloader. */
+/** Small crash-safety helpers for files: used by the store, the downloader and the locks. */
 import fs from 'node:fs';
 import path from 'node:path';
 
