@@ -49,6 +49,8 @@ export async function writeBadFiles(dir: string): Promise<{ file: string; reason
     ['bad/truncated.jpg', jpeg.subarray(0, 600), /truncated or corrupt JPEG/],
     ['bad/tiny.png', await solid(8, 8).png().toBuffer(), /image too small/],
     ['bad/bomb.png', bomb, /image too large: 30000x30000/],
+    // 9 KB, under every size limit, but would resize to 256x320000 px and ~2,857 chunks.
+    ['bad/sliver.png', await solid(16, 20000).png().toBuffer(), /extreme aspect ratio: 16x20000 px is 1250:1, limit 20:1/],
   ];
   await fs.mkdir(path.join(dir, 'bad'), { recursive: true });
   for (const [name, bytes] of files) await fs.writeFile(path.join(dir, name), bytes);

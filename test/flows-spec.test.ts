@@ -44,7 +44,7 @@ test('the shipped flows parse, in needs order, with defaults filled in', async (
 test('a pod without needs follows the pod above it', async (t) => {
   const flow = await parseFlow(base(), '/flows/x.yml');
   t.deepEqual(flow.pods.map((pod) => pod.needs), [[], ['loader'], ['normalizer']]);
-  t.deepEqual(flow.pods[2]!.params, { window: 224, stride: 112, whole: true });
+  t.deepEqual(flow.pods[2]!.params, { window: 224, stride: 112, whole: true, max_chunks: 64 });
 });
 
 test('a typo in a with: key is an error naming file, line, key and pod, with a suggestion', async (t) => {

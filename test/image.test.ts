@@ -5,6 +5,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { InputError } from '../src/errors.js';
+import type { FlowDoc } from '../src/executors/types.js';
 import { decodeImage, IMAGE_EXTENSIONS, resizeExact, shorterSideSize } from '../src/image/index.js';
 import { flowerImage } from '../bench/fixtures.js';
 
@@ -220,4 +221,25 @@ test('shorterSideSize keeps the aspect ratio', (t) => {
   t.deepEqual(shorterSideSize(689, 500, 256), { width: 353, height: 256 });
   t.deepEqual(shorterSideSize(500, 689, 256), { width: 256, height: 353 });
   t.deepEqual(shorterSideSize(300, 300, 256), { width: 256, height: 256 });
+});
+
+test('an extreme aspect ratio is refused from the header with a limit code, before any pixel is decoded', async (t) => {
+  const sliver = await sharp({ create: { width: 16, height: 20000, channels: 3, background: '#808080' } }).png().toBuffer();
+  const err = await t.throwsAsync(decodeImage({ name: 'sliver.png', bytes: sliver }, { shorterSide: 256 }), { instanceOf: InputError });
+  t.is(err.code, 'image_limit_exceeded');
+  t.is(err.reason, 'extreme aspect ratio: 16x20000 px is 1250:1, limit 20:1');
+  const panorama = await sharp({ create: { width: 2000, height: 200, channels: 3, background: '#808080' } }).png().toBuffer();
+  t.is((await decodeImage({ name: 'panorama.png', bytes: panorama }, { shorterSide: 256 })).width, 2560, 'a 10:1 panorama is still indexed');
+  await t.throwsAsync(decodeImage({ name: 'panorama.png', bytes: panorama }, { shorterSide: 256, maxAspectRatio: 5 }), { message: /is 10:1, limit 5:1/ });
+});
+
+test('the chunker refuses an image that would yield more windows than max_chunks', async (t) => {
+  const { Chunker } = await import('../src/executors/chunker.js');
+  const image = { data: new Uint8Array(256 * 2560 * 3), width: 2560, height: 256, channels: 3 as const, sourceWidth: 2000, sourceHeight: 200 };
+  const doc: FlowDoc = { seq: 0, uri: 'panorama.png', image, tags: {} };
+  const err = await t.throwsAsync(new Chunker({ window: 224, stride: 112, whole: true, max_chunks: 8 }).process(doc), { instanceOf: InputError });
+  t.is(err.code, 'image_limit_exceeded');
+  t.regex(err.reason, /too many chunks: 2560x256 px after normalizing gives 44 windows, limit 8/);
+  await new Chunker({ window: 224, stride: 112, whole: true, max_chunks: 64 }).process(doc);
+  t.is(doc.chunks?.length, 45);
 });

@@ -3,6 +3,7 @@
  * border, no duplicates) plus, optionally, the whole image squashed to the window size. Only boxes
  * here: the encoder cuts them straight into its batch tensor.
  */
+import { InputError } from '../errors.js';
 import { resizeExact } from '../image/index.js';
 import { slidingWindows } from '../kernels/index.js';
 import { builtinServices } from './services.js';
@@ -13,9 +14,11 @@ export class Chunker implements Executor {
     window: { default: 224, int: true, min: 1 },
     stride: { default: 112, int: true, min: 1 },
     whole: { default: true },
+    /** Windows one image may yield: the encoder's work per image is bounded whatever the size and stride. */
+    max_chunks: { default: 64, int: true, min: 1 },
   };
 
-  constructor(private readonly opts: { window: number; stride: number; whole: boolean }) {}
+  constructor(private readonly opts: { window: number; stride: number; whole: boolean; max_chunks: number }) {}
 
   open(ctx: ExecutorContext): void {
     const { input } = builtinServices(ctx.services, ctx.pod).model;
@@ -31,7 +34,11 @@ export class Chunker implements Executor {
     if (Math.min(image.width, image.height) < window) {
       throw new Error(`chunker: ${doc.uri} is ${image.width}x${image.height} after normalizing, smaller than the ${window} px window (normalizer shorter_side must be >= window)`);
     }
-    const chunks: FlowChunk[] = slidingWindows(image.width, image.height, window, stride).map((box) => ({ kind: 'window', box, image }));
+    const boxes = slidingWindows(image.width, image.height, window, stride);
+    if (boxes.length > this.opts.max_chunks) {
+      throw new InputError(doc.uri, `too many chunks: ${image.width}x${image.height} px after normalizing gives ${boxes.length} windows, limit ${this.opts.max_chunks}`, 'image_limit_exceeded');
+    }
+    const chunks: FlowChunk[] = boxes.map((box) => ({ kind: 'window', box, image }));
     if (this.opts.whole) {
       const whole = await resizeExact(image, window, window);
       chunks.push({ kind: 'whole', box: { x: 0, y: 0, width: window, height: window }, image: whole });

@@ -24,6 +24,8 @@ export interface DecodeOptions {
   readonly maxPixels?: number;
   /** Images whose shorter side is below this are refused (too little content to chunk). */
   readonly minSide?: number;
+  /** Images whose longer side is more than this many times the shorter are refused from their header. */
+  readonly maxAspectRatio?: number;
 }
 
 /** File extensions the loader picks up when walking a folder. */
@@ -34,6 +36,11 @@ export const ACCEPTED_FORMATS: ReadonlySet<string> = new Set(['jpeg', 'png', 'we
 
 export const DEFAULT_MAX_PIXELS = 100_000_000;
 export const DEFAULT_MIN_SIDE = 16;
+/**
+ * Longer side : shorter side. Resizing the shorter side up makes the longer one grow with it: a tiny
+ * 16x20000 PNG becomes 256x320000 px and thousands of chunks. 20:1 keeps real panoramas.
+ */
+export const DEFAULT_MAX_ASPECT_RATIO = 20;
 
 const WHITE = { r: 255, g: 255, b: 255 };
 
@@ -111,6 +118,11 @@ export async function decodeImage(file: ImageSource, opts: DecodeOptions): Promi
     throw new InputError(name, `image too large: ${width}x${height} px exceeds the ${formatMegapixels(maxPixels)} limit`);
   }
   if (Math.min(width, height) < minSide) throw new InputError(name, `image too small: ${width}x${height} px, minimum ${minSide} px`);
+  const maxAspectRatio = opts.maxAspectRatio ?? DEFAULT_MAX_ASPECT_RATIO;
+  const aspect = Math.max(width, height) / Math.min(width, height);
+  if (aspect > maxAspectRatio) {
+    throw new InputError(name, `extreme aspect ratio: ${width}x${height} px is ${aspect.toFixed(0)}:1, limit ${maxAspectRatio}:1`, 'image_limit_exceeded');
+  }
 
   const target = shorterSideSize(width, height, opts.shorterSide);
   try {
