@@ -17,7 +17,7 @@ constexpr double kDMiss = 2000;  // D_MISS in src/kernels/types.ts
 struct Hit {
   uint64_t key;  // doc in the high half, row in the low half: one compare sorts by (doc, row)
   int32_t query;
-  float score;   // 16 bytes in all, so the sort moves little
+  float score;  // 16 bytes in all, so the sort moves little
   int32_t doc() const { return int32_t(key >> 32); }
   int32_t row() const { return int32_t(key & 0xffffffffu); }
   double distance() const { return 1.0 - double(score); }
@@ -107,9 +107,8 @@ std::vector<RankedDoc> bimatch(const int32_t* ids, const float* scores, int64_t 
     start = end;
   }
   // The key, not the score, in the comparison: a NaN would break the sort's ordering contract.
-  std::sort(ranked.begin(), ranked.end(), [](const RankedDoc& a, const RankedDoc& b) {
-    return a.key > b.key || (a.key == b.key && a.doc < b.doc);
-  });
+  std::sort(ranked.begin(), ranked.end(),
+            [](const RankedDoc& a, const RankedDoc& b) { return a.key > b.key || (a.key == b.key && a.doc < b.doc); });
   return ranked;
 }
 

@@ -17,7 +17,8 @@ Napi::Value BiMatch(const Napi::CallbackInfo& info) {
   const int64_t query_chunks = int_arg(info, 3, "queryChunks", 0);
   const auto chunk_doc = typed_arg<int32_t>(info, 4, "chunkDoc");
   const auto doc_counts = typed_arg<int32_t>(info, 5, "docChunkCounts");
-  range_check(env, int64_t(ids.ElementLength()) == query_chunks * k && int64_t(scores.ElementLength()) == query_chunks * k,
+  range_check(env,
+              int64_t(ids.ElementLength()) == query_chunks * k && int64_t(scores.ElementLength()) == query_chunks * k,
               "topk.ids/scores must hold queryChunks x k entries");
 
   std::vector<RankedDoc> ranked;

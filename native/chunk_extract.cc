@@ -11,8 +11,8 @@ namespace {
 using Table = float[3][256];
 
 template <int Channels>
-void extract_box(const uint8_t* image, int64_t width, int64_t x0, int64_t y0, int64_t box_width,
-                 int64_t box_height, const Table& table, float* out) {
+void extract_box(const uint8_t* image, int64_t width, int64_t x0, int64_t y0, int64_t box_width, int64_t box_height,
+                 const Table& table, float* out) {
   const int64_t plane = box_width * box_height;
   float* planes[3] = {out, out + plane, out + 2 * plane};
   // Gray is replicated to R, G and B; RGBA drops alpha.

@@ -24,12 +24,14 @@ Napi::Value ExtractChunks(const Napi::CallbackInfo& info) {
   const int64_t first_slot = int_arg(info, 9, "firstSlot", 0);
 
   range_check(env, channels == 1 || channels == 3 || channels == 4, "image.channels must be 1, 3 or 4");
-  range_check(env, int64_t(image.ElementLength()) >= width * height * channels, "image.data is smaller than width x height x channels");
+  range_check(env, int64_t(image.ElementLength()) >= width * height * channels,
+              "image.data is smaller than width x height x channels");
   range_check(env, origins.ElementLength() % 2 == 0, "origins must hold (x, y) pairs");
   range_check(env, mean_std.ElementLength() == 6, "meanStd must hold 3 means and 3 stds");
   const int64_t boxes = int64_t(origins.ElementLength() / 2);
   const int64_t chunk_floats = 3 * box_width * box_height;
-  range_check(env, int64_t(out.ElementLength()) >= (first_slot + boxes) * chunk_floats, "out is too small for the boxes at firstSlot");
+  range_check(env, int64_t(out.ElementLength()) >= (first_slot + boxes) * chunk_floats,
+              "out is too small for the boxes at firstSlot");
   for (int64_t i = 0; i < boxes; i++) {
     const int64_t x = origins[size_t(2 * i)], y = origins[size_t(2 * i + 1)];
     if (x < 0 || y < 0 || x + box_width > width || y + box_height > height)

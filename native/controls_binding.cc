@@ -11,7 +11,9 @@
 namespace flower {
 namespace {
 
-Napi::Value ActiveSimd(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), simd_name(active_simd())); }
+Napi::Value ActiveSimd(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), simd_name(active_simd()));
+}
 
 Napi::Value SimdLevels(const Napi::CallbackInfo& info) {
   auto levels = Napi::Array::New(info.Env());

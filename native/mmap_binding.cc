@@ -44,8 +44,9 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   const size_t size = size_t(st.st_size);
   if (size == 0 || int64_t(size) > max_length) {
     close(fd);
-    throw Napi::RangeError::New(env, file + (size == 0 ? ": empty file, nothing to map"
-                                                       : ": larger than the biggest external buffer this Node.js allows"));
+    throw Napi::RangeError::New(env,
+                                file + (size == 0 ? ": empty file, nothing to map"
+                                                  : ": larger than the biggest external buffer this Node.js allows"));
   }
   void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   const int error = errno;

@@ -1,6 +1,7 @@
 // The blocking shared by the SIMD dot-product kernels (score_avx2.cc, score_avx512.cc,
 // score_neon.cc). Each of those files supplies a small traits struct (vector type, lanes, rows per
-// register block, load, FMA, horizontal sum, prefetch) and instantiates score_block<Traits>() under its own compile flags.
+// register block, load, FMA, horizontal sum, prefetch) and instantiates score_block<Traits>() under
+// its own compile flags.
 //
 // Register blocked (V::kRowBlock rows x up to kQueryBlock queries of accumulators) and blocked over
 // the dimension: for each slice of it, a panel of rows runs against every query's slice while those
@@ -93,7 +94,8 @@ void panel(const float* rows, int64_t row_count, int64_t dim, const float* queri
     int64_t r = 0;
     for (; r + V::kRowBlock <= row_count; r += V::kRowBlock)
       query_blocks<V, V::kRowBlock>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
-    for (; r < row_count; r++) query_blocks<V, 1>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
+    for (; r < row_count; r++)
+      query_blocks<V, 1>(rows + r * dim, dim, queries, query_count, begin, end, state + r * kMaxQueries);
   }
   for (int64_t r = 0; r < row_count; r++) {
     for (int64_t q = 0; q < query_count; q++) {

@@ -18,11 +18,10 @@ float dot(const float* a, const float* b, int64_t dim) {
 }
 }  // namespace
 
-void score_block_scalar(const float* rows, int64_t row_count, int64_t dim, const float* queries,
-                        int64_t query_count, float* scores) {
+void score_block_scalar(const float* rows, int64_t row_count, int64_t dim, const float* queries, int64_t query_count,
+                        float* scores) {
   for (int64_t r = 0; r < row_count; r++)
-    for (int64_t q = 0; q < query_count; q++)
-      scores[r * query_count + q] = dot(rows + r * dim, queries + q * dim, dim);
+    for (int64_t q = 0; q < query_count; q++) scores[r * query_count + q] = dot(rows + r * dim, queries + q * dim, dim);
 }
 
 }  // namespace flower

@@ -27,7 +27,7 @@ std::vector<Simd> detect() {
   const bool osxsave = ecx & bit_OSXSAVE, avx = ecx & bit_AVX, fma = ecx & bit_FMA;
   if (!osxsave || !avx) return {Simd::Scalar};
   const uint64_t xcr0 = read_xcr0();
-  const bool os_ymm = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;              // SSE + AVX state
   const bool os_zmm = os_ymm && (xcr0 & 0xe0) == 0xe0;  // opmask + ZMM_Hi256 + Hi16_ZMM
   if (__get_cpuid_max(0, nullptr) < 7) return {Simd::Scalar};
   __cpuid_count(7, 0, eax, ebx, ecx, edx);
@@ -62,7 +62,8 @@ Simd initial() {
   try {
     const Simd wanted = parse(forced);
     if (is_supported(wanted)) return wanted;
-    std::fprintf(stderr, "flower-native: FLOWER_NATIVE_SIMD=%s is not supported by this CPU/OS; using %s\n", forced, simd_name(best));
+    std::fprintf(stderr, "flower-native: FLOWER_NATIVE_SIMD=%s is not supported by this CPU/OS; using %s\n", forced,
+                 simd_name(best));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "flower-native: FLOWER_NATIVE_SIMD: %s; using %s\n", e.what(), simd_name(best));
   }

@@ -29,8 +29,8 @@ constexpr int64_t kMinWorkPerThread = int64_t(1) << 20;
 constexpr int64_t kChunkRows = kTileRows * 16;
 
 // Rows [begin, end) into one thread's heaps: a bounded heap per query with the worst kept on top.
-void scan(const float* matrix, int64_t begin, int64_t end, int64_t dim, const float* queries,
-          int64_t query_count, int64_t slots, ScoreBlockFn score_block, std::vector<std::vector<Candidate>>& heaps) {
+void scan(const float* matrix, int64_t begin, int64_t end, int64_t dim, const float* queries, int64_t query_count,
+          int64_t slots, ScoreBlockFn score_block, std::vector<std::vector<Candidate>>& heaps) {
   std::vector<float> tile_scores(size_t(kTileRows * query_count));
   for (int64_t tile = begin; tile < end; tile += kTileRows) {
     const int64_t count = std::min(kTileRows, end - tile);
@@ -58,8 +58,8 @@ void scan(const float* matrix, int64_t begin, int64_t end, int64_t dim, const fl
 
 }  // namespace
 
-TopK cosine_topk(const float* matrix, int64_t rows, int64_t dim, const float* queries, int64_t query_count,
-                 int64_t k, int threads) {
+TopK cosine_topk(const float* matrix, int64_t rows, int64_t dim, const float* queries, int64_t query_count, int64_t k,
+                 int threads) {
   TopK result;
   result.k = std::min(k, rows);
   const int64_t slots = result.k;
@@ -68,7 +68,8 @@ TopK cosine_topk(const float* matrix, int64_t rows, int64_t dim, const float* qu
   if (slots == 0 || query_count == 0) return result;
 
   const int64_t work = rows * dim * query_count;
-  const int parts = int(std::max<int64_t>(1, std::min<int64_t>({threads, work / kMinWorkPerThread, (rows + kTileRows - 1) / kTileRows})));
+  const int parts = int(
+      std::max<int64_t>(1, std::min<int64_t>({threads, work / kMinWorkPerThread, (rows + kTileRows - 1) / kTileRows})));
   using Heaps = std::vector<std::vector<Candidate>>;  // one bounded heap per query
   std::vector<Heaps> heaps(static_cast<size_t>(parts), Heaps(static_cast<size_t>(query_count)));
   for (auto& part_heaps : heaps)
@@ -79,14 +80,16 @@ TopK cosine_topk(const float* matrix, int64_t rows, int64_t dim, const float* qu
     for (;;) {
       const int64_t begin = next_chunk.fetch_add(kChunkRows);
       if (begin >= rows) break;
-      scan(matrix, begin, std::min(rows, begin + kChunkRows), dim, queries, query_count, slots, score_block, heaps[size_t(part)]);
+      scan(matrix, begin, std::min(rows, begin + kChunkRows), dim, queries, query_count, slots, score_block,
+           heaps[size_t(part)]);
     }
   });
 
   std::vector<Candidate> merged;
   for (int64_t q = 0; q < query_count; q++) {
     merged.clear();
-    for (auto& part_heaps : heaps) merged.insert(merged.end(), part_heaps[size_t(q)].begin(), part_heaps[size_t(q)].end());
+    for (auto& part_heaps : heaps)
+      merged.insert(merged.end(), part_heaps[size_t(q)].begin(), part_heaps[size_t(q)].end());
     const size_t keep = std::min(merged.size(), size_t(slots));
     std::partial_sort(merged.begin(), merged.begin() + keep, merged.end(), ranks_before);
     for (size_t s = 0; s < keep; s++) {

@@ -16,8 +16,12 @@ struct TopKArgs {
 };
 
 TopKArgs parse_args(const Napi::CallbackInfo& info) {
-  TopKArgs args{typed_arg<float>(info, 0, "matrix"), typed_arg<float>(info, 3, "queries"),
-                int_arg(info, 1, "rows", 0), int_arg(info, 2, "dim", 1), 0, int_arg(info, 4, "k", 0)};
+  TopKArgs args{typed_arg<float>(info, 0, "matrix"),
+                typed_arg<float>(info, 3, "queries"),
+                int_arg(info, 1, "rows", 0),
+                int_arg(info, 2, "dim", 1),
+                0,
+                int_arg(info, 4, "k", 0)};
   const Napi::Env env = info.Env();
   range_check(env, int64_t(args.matrix.ElementLength()) >= args.rows * args.dim,
               "matrix holds " + std::to_string(args.matrix.ElementLength()) + " floats, rows x dim need " +
@@ -43,7 +47,8 @@ Napi::Object to_js(Napi::Env env, const TopK& topk) {
 
 Napi::Value CosineTopK(const Napi::CallbackInfo& info) {
   const TopKArgs a = parse_args(info);
-  return to_js(info.Env(), cosine_topk(a.matrix.Data(), a.rows, a.dim, a.queries.Data(), a.query_count, a.k, thread_count()));
+  return to_js(info.Env(),
+               cosine_topk(a.matrix.Data(), a.rows, a.dim, a.queries.Data(), a.query_count, a.k, thread_count()));
 }
 
 // Runs on the libuv pool (and its own threads); holds references to the input arrays so they
@@ -55,8 +60,13 @@ class TopKWorker : public Napi::AsyncWorker {
         deferred_(Napi::Promise::Deferred::New(env)),
         matrix_ref_(Napi::Persistent(args.matrix)),
         queries_ref_(Napi::Persistent(args.queries)),
-        matrix_(args.matrix.Data()), queries_(args.queries.Data()),
-        rows_(args.rows), dim_(args.dim), query_count_(args.query_count), k_(args.k), threads_(thread_count()) {}
+        matrix_(args.matrix.Data()),
+        queries_(args.queries.Data()),
+        rows_(args.rows),
+        dim_(args.dim),
+        query_count_(args.query_count),
+        k_(args.k),
+        threads_(thread_count()) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 

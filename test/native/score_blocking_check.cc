@@ -60,8 +60,9 @@ bool check(const char* shape, int64_t rows, int64_t dim, int64_t queries) {
       for (int64_t j = 0; j < dim; j++) expected += matrix[size_t(r * dim + j)] * query[size_t(q * dim + j)];
       const float got = scores[size_t(r * queries + q)];
       if (got != expected) {
-        std::printf("%s: rows %lld dim %lld queries %lld: score[%lld][%lld] = %g, expected %g\n", shape, (long long)rows,
-                    (long long)dim, (long long)queries, (long long)r, (long long)q, double(got), double(expected));
+        std::printf("%s: rows %lld dim %lld queries %lld: score[%lld][%lld] = %g, expected %g\n", shape,
+                    (long long)rows, (long long)dim, (long long)queries, (long long)r, (long long)q, double(got),
+                    double(expected));
         return false;
       }
     }
