@@ -1,6 +1,5 @@
 /** Download code against a local HTTP server serving the fixtures: nothing here touches the internet. */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +10,7 @@ import {
 import { ChecksumError, NoNetworkError } from '../src/errors.js';
 import { loadModel } from '../src/model/index.js';
 import { closedPort, startFileServer, type FileServer } from './helpers/file-server.js';
+import { holdLock, killAndWait } from './helpers/store-lock.js';
 import { flowerImage, modelDir, sharedDir } from '../bench/fixtures.js';
 
 const imagePath = '/datasets/17flowers/jpg/image_0001.jpg';
@@ -92,9 +92,9 @@ test.serial('two fills of the same cache entry at once: one downloads, the other
 
   // A lock left by a process that is gone (kill -9) does not hold anyone up.
   const other = tempDir();
-  const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+  fs.mkdirSync(path.join(other, 'locks'));
+  await killAndWait(await holdLock(path.join(other, 'locks', 'models-fixture.lock')));
   fs.mkdirSync(path.join(other, 'models'));
-  fs.writeFileSync(path.join(other, 'models', 'fixture.lock'), dead.stdout.trim());
   const late: string[] = [];
   await serving({}, () => ensureModel('fixture', { cacheDir: other, registry, onWait: (message) => late.push(message) }));
   t.deepEqual(late, []);

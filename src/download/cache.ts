@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withLock } from '../store/lock.js';
+import { withLock } from '../util/lock.js';
 
 /** `override`, else $FLOWER_NATIVE_CACHE, else ~/.cache/flower-native ($XDG_CACHE_HOME respected). */
 export function cacheDir(override?: string): string {
@@ -33,15 +33,19 @@ export function packageRoot(): string {
 }
 
 /**
- * Makes sure cache entry `dir` is there: returns at once when `ready()`, else runs `fill()` holding
- * `<dir>.lock`, so that of two processes one fills the entry while the other waits for it (told
- * through `onWait`, naming `what` is being downloaded) and then finds it ready.
+ * Makes sure cache entry `dir` (`<cache>/<kind>/<name>`) is there: returns at once when `ready()`,
+ * else runs `fill()` holding the entry's lock, so that of two processes one fills the entry while
+ * the other waits for it (told through `onWait`, naming `what` is being downloaded) and then finds
+ * it ready. The lock files stay, in `<cache>/locks`, apart from the entries.
  */
 export async function fillCacheEntry(dir: string, ready: () => boolean, fill: () => Promise<void>, what: string,
   onWait?: (message: string) => void): Promise<void> {
   if (ready()) return;
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  await withLock(`${dir}.lock`, async () => {
+  const kindDir = path.dirname(dir);
+  const locks = path.join(path.dirname(kindDir), 'locks');
+  fs.mkdirSync(kindDir, { recursive: true });
+  fs.mkdirSync(locks, { recursive: true });
+  await withLock(path.join(locks, `${path.basename(kindDir)}-${path.basename(dir)}.lock`), async () => {
     if (!ready()) await fill();
   }, (pid) => onWait?.(`waiting for process ${pid ?? '?'}, which is downloading ${what} into ${dir}`));
 }
