@@ -44,15 +44,19 @@ export class FlowerError extends Error {
   }
 }
 
+type InputErrorCode = 'invalid_input' | 'image_limit_exceeded';
+
 /**
  * A file that cannot be indexed or queried; `reason` is short and human-readable. `image_limit_exceeded`:
  * a usable image that would cost more work than the flow's limits allow.
  */
 export class InputError extends FlowerError {
+  declare readonly code: InputErrorCode;
+
   constructor(
     readonly file: string,
     readonly reason: string,
-    code: 'invalid_input' | 'image_limit_exceeded' = 'invalid_input',
+    code: InputErrorCode = 'invalid_input',
   ) {
     super(code, `${file}: ${reason}`);
   }
@@ -65,8 +69,9 @@ export class SkipDoc extends FlowerError {
     readonly reason: string,
     /** Expected skips (already indexed) are counted, not listed as problems. */
     readonly expected = false,
+    options?: ErrorOptions,
   ) {
-    super('skipped', `${file}: ${reason}`);
+    super('skipped', `${file}: ${reason}`, options);
   }
 }
 

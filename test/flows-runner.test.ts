@@ -67,3 +67,23 @@ test('open() failures close the executors already opened', async (t) => {
   await t.throwsAsync(RunningFlow.open(flow(1, [pod('first', First), pod('second', Second, ['first'])]), { mode: 'query' }), { message: 'no model' });
   t.deepEqual(log, ['open first', 'close first']);
 });
+
+test('an aborted signal stops a document between pods: no pod starts after it, the run rejects with its reason', async (t) => {
+  const ran: string[] = [];
+  const controller = new AbortController();
+  class First { async process() { ran.push('first'); controller.abort(new Error('search timed out')); await sleep(1); } }
+  class Second { process() { ran.push('second'); } }
+  const running = await RunningFlow.open(flow(1, [pod('first', First), pod('second', Second, ['first'])]), { mode: 'query' });
+  await t.throwsAsync(running.run({ uri: 'q', signal: controller.signal }), { message: 'search timed out' });
+  t.deepEqual(ran, ['first']);
+  await running.close();
+});
+
+test("an image InputError keeps its code through the flow's skip", async (t) => {
+  class Refuse { process(doc: FlowDoc) { throw new InputError(doc.uri, 'extreme aspect ratio', 'image_limit_exceeded'); } }
+  const running = await RunningFlow.open(flow(1, [pod('refuse', Refuse)]), { mode: 'query' });
+  const { skipped } = await running.run({ uri: 'sliver.png' });
+  t.is(skipped?.reason, 'extreme aspect ratio');
+  t.is((skipped?.cause as InputError).code, 'image_limit_exceeded');
+  await running.close();
+});

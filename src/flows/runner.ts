@@ -43,14 +43,18 @@ export class RunningFlow {
     return new RunningFlow(spec, pods);
   }
 
-  /** Run one document through the graph. Resolves with the outcome; rejects only on executor failures that are not skips. */
-  async run(input: { uri: string; bytes?: Uint8Array; query?: FlowDoc['query'] }): Promise<FlowOutcome> {
+  /**
+   * Run one document through the graph. Resolves with the outcome; rejects only on executor failures
+   * that are not skips, or with the signal's reason once it aborts (no pod starts after that).
+   */
+  async run(input: { uri: string; bytes?: Uint8Array; query?: FlowDoc['query']; signal?: AbortSignal }): Promise<FlowOutcome> {
     const doc: FlowDoc = { seq: this.seq++, uri: input.uri, bytes: input.bytes, query: input.query, tags: {} };
     const finished = new Map<string, Promise<void>>();
     const podTime = new Map<string, number>();
     for (const { spec, executor } of this.pods) {
       const ready = Promise.all(spec.needs.map((need) => finished.get(need)!));
       finished.set(spec.name, ready.then(async () => {
+        input.signal?.throwIfAborted();
         const start = performance.now();
         try {
           await executor.process(doc);
@@ -106,7 +110,7 @@ export class RunningFlow {
 /** A skip thrown by a pod: SkipDoc, or the image decoder's InputError (a file that cannot be used). */
 function asSkip(err: unknown, uri: string): SkipDoc | undefined {
   if (err instanceof SkipDoc) return err;
-  if (err instanceof InputError) return new SkipDoc(uri, err.reason);
+  if (err instanceof InputError) return new SkipDoc(uri, err.reason, false, { cause: err });
   return undefined;
 }
 

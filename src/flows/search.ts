@@ -53,6 +53,8 @@ export interface QueryResult {
 export interface SearchImageOptions extends Omit<SearchOptions, 'excludeDoc' | 'chunkK'> {
   /** Name reported for in-memory images (default "query"). */
   name?: string;
+  /** Stops the search between stages (decode, chunk, encode, rank) once aborted, e.g. by a timeout. */
+  signal?: AbortSignal;
 }
 
 export interface Searcher {
@@ -87,10 +89,13 @@ class IndexSearcher implements Searcher {
 
   async search(image: string | Uint8Array, opts: SearchImageOptions = {}): Promise<QueryResult> {
     const flow = await (this.flow ??= this.openFlow());
-    const { name, ...query } = opts;
-    const uri = typeof image === 'string' ? path.resolve(image) : name ?? 'query';
-    const outcome = await flow.run({ uri, bytes: typeof image === 'string' ? undefined : image, query });
-    if (outcome.skipped) throw new InputError(typeof image === 'string' ? image : uri, outcome.skipped.reason);
+    const { name, signal, ...query } = opts;
+    const uri = typeof image === 'string' ? path.resolve(image) : (name ?? 'query');
+    const outcome = await flow.run({ uri, bytes: typeof image === 'string' ? undefined : image, query, signal });
+    if (outcome.skipped) {
+      const { cause } = outcome.skipped;
+      throw new InputError(typeof image === 'string' ? image : uri, outcome.skipped.reason, cause instanceof InputError ? cause.code : 'invalid_input');
+    }
     const ranking = outcome.doc.ranking;
     if (!ranking) throw new Error(`${flow.spec.file}: the query flow has no ranker pod`);
     const stage = (stages: unknown[]) => flow.spec.pods.filter((pod) => stages.includes(pod.executor)).reduce((sum, pod) => sum + (outcome.podTime.get(pod.name) ?? 0), 0);
