@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
-  NPY_DATA_OFFSET, Workspace, npyHeader, parseNpyHeader, type NewDoc,
+  NPY_DATA_OFFSET, SOURCES_FILE, Workspace, npyHeader, parseNpyHeader, readSources, type NewDoc,
 } from '../src/store/index.js';
 import { IncompatibleIndexError, NoIndexError } from '../src/errors.js';
 import { makeDoc, testChunking, testModel } from './helpers/store-docs.js';
@@ -318,4 +318,40 @@ test('a finished rebuild whose swap was interrupted is completed by the next ope
   t.deepEqual(Array.from(reader.matrix()), Array.from(makeDoc(7, DIM).vectors));
   t.false(fs.existsSync(staging));
   reader.close();
+});
+
+test('sources.json is the writer\'s to write: atomically on close, not on abort, and swapped in with a rebuild', (t) => {
+  const dir = tempDir();
+  const first = { model: '/models/first', data: '/data/first' };
+  const ws = Workspace.openForWrite(dir, { model, chunking: testChunking, sources: first });
+  ws.addDocs([makeDoc(0, DIM)]);
+  t.is(readSources(dir), undefined, 'written on close, under the lock');
+  ws.close();
+  t.deepEqual(readSources(dir), first);
+  t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), [], 'no temp file left');
+
+  const failing = Workspace.openForWrite(dir, { model, chunking: testChunking, sources: { model: '/models/failed', data: '/data/failed' } });
+  failing.addDocs([makeDoc(1, DIM)]);
+  failing.abort();
+  t.deepEqual(readSources(dir), first, 'a failed run does not claim the workspace');
+
+  const second = { model: '/models/second', data: '/data/second' };
+  const rebuild = Workspace.openForWrite(dir, { model: { ...model, sha256: 'e'.repeat(64) }, chunking: testChunking, rebuild: true, sources: second });
+  rebuild.addDocs([makeDoc(2, DIM)]);
+  rebuild.close();
+  t.deepEqual(readSources(dir), second);
+
+  // A rebuild killed mid-swap: its sources.json is still staged, and the next open moves it in with the index.
+  const staging = path.join(dir, '.rebuild');
+  const other = tempDir();
+  build(other, [7]);
+  fs.mkdirSync(staging);
+  for (const f of ['chunks.npy', 'index.sqlite', 'manifest.json']) fs.copyFileSync(path.join(other, f), path.join(staging, f));
+  const third = { model: '/models/third', data: '/data/third' };
+  fs.writeFileSync(path.join(staging, SOURCES_FILE), JSON.stringify(third));
+  fs.writeFileSync(path.join(staging, 'READY'), '');
+  const reader = Workspace.openForRead(dir);
+  t.deepEqual(reader.docs().map((d) => d.path), ['img/doc-7.jpg']);
+  reader.close();
+  t.deepEqual(readSources(dir), third);
 });

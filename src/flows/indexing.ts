@@ -16,7 +16,7 @@ import { loadModel, type ModelManifest } from '../model/index.js';
 import { Workspace, type NewDoc } from '../store/index.js';
 import { RunningFlow } from './runner.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
-import { resolveModelDir, writeSources } from './sources.js';
+import { resolveModelDir } from './sources.js';
 
 export interface IndexOptions {
   /** Folder of images, walked recursively; a `labels.csv` in it (file,class_id,class_name) labels the docs. */
@@ -81,7 +81,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const model = await loadModel(modelDir);
   const labelsFile = path.join(dataDir, 'labels.csv');
   const labels = fs.existsSync(labelsFile) ? readLabelsCsv(labelsFile) : undefined;
-  const workspace = Workspace.openForWrite(opts.workspace, { ...indexIdentity(spec, model), rebuild: opts.rebuild });
+  const workspace = Workspace.openForWrite(opts.workspace, { ...indexIdentity(spec, model), rebuild: opts.rebuild, sources: { model: modelDir, data: dataDir } });
   const services: BuiltinServices = {
     mode: 'index',
     model,
@@ -131,7 +131,6 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
       else workspace.abort();
     }
   }
-  if (total.docs > 0) writeSources(opts.workspace, { model: modelDir, data: dataDir });
   const seconds = (performance.now() - started) / 1000;
   return {
     workspace: path.resolve(opts.workspace), files: files.length, indexed, chunks, unchanged, skipped, seconds,

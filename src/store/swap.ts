@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fsyncDir, removeIfExists } from '../util/files.js';
 import { DB_FILE, MANIFEST_FILE, MATRIX_FILE } from './manifest.js';
+import { SOURCES_FILE } from './sources.js';
 
 /** Where a rebuild of an existing index is staged, inside the workspace. */
 export const STAGING_DIR = '.rebuild';
@@ -29,7 +30,7 @@ export function finishInterruptedSwap(dir: string): void {
   removeIfExists(path.join(dir, MANIFEST_FILE));
   fsyncDir(dir);
   for (const f of [`${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]) removeIfExists(path.join(dir, f));
-  for (const f of [MATRIX_FILE, DB_FILE, MANIFEST_FILE]) {
+  for (const f of [MATRIX_FILE, DB_FILE, SOURCES_FILE, MANIFEST_FILE]) {
     if (fs.existsSync(path.join(staging, f))) fs.renameSync(path.join(staging, f), path.join(dir, f));
   }
   fsyncDir(dir);

@@ -2,7 +2,9 @@
  * The persistent index: a workspace directory holding
  *  - manifest.json  what built it (format version, model, chunking parameters) and a count summary (manifest.ts);
  *  - chunks.npy     every chunk vector, one float32 L2-normalized row each (npy.ts);
- *  - index.sqlite   doc and chunk metadata, and `committed_rows`, the commit point (metadata.ts).
+ *  - index.sqlite   doc and chunk metadata, and `committed_rows`, the commit point (metadata.ts);
+ *  - sources.json   the model and data folders it was built from (sources.ts);
+ *  - .lock          the single-writer lock (lock.ts).
  *
  * Crash safety: addDocs appends rows past the committed ones, fsyncs them, then commits the
  * metadata (and the new row count) in one SQLite transaction. Rows past the committed count are
@@ -23,6 +25,7 @@ import {
   readManifest, type ModelIdentity, type WorkspaceManifest,
 } from './manifest.js';
 import { configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
+import { writeSources, type WorkspaceSources } from './sources.js';
 import { completeRebuild, finishInterruptedSwap, READY_MARK, STAGING_DIR } from './swap.js';
 
 export interface OpenForWriteOptions {
@@ -30,6 +33,8 @@ export interface OpenForWriteOptions {
   chunking: Record<string, unknown>;
   /** Start over: the new index replaces the old one only once it is complete (on close). */
   rebuild?: boolean;
+  /** Recorded in sources.json when the writer closes (not when it aborts). */
+  sources?: WorkspaceSources;
 }
 
 export class Workspace {
@@ -44,6 +49,7 @@ export class Workspace {
   private committedDocs: number;
   private matrixFd: number | undefined;
   private releaseLock: (() => void) | undefined;
+  private sources: WorkspaceSources | undefined;
   private closed = false;
   private statements: Partial<Record<'hasDoc' | 'insertDoc' | 'insertChunk' | 'setRows' | 'chunk', Database.Statement>> = {};
   private cache: { matrix?: Float32Array; docs?: DocRecord[]; chunkDoc?: Int32Array; counts?: Int32Array; whole?: Int32Array } = {};
@@ -88,6 +94,7 @@ export class Workspace {
         ws.dispose();
         throw err;
       }
+      ws.sources = opts.sources;
       return ws;
     } catch (err) {
       releaseLock();
@@ -271,8 +278,9 @@ export class Workspace {
   }
 
   /**
-   * Release the workspace. For a writer: record the counts in the manifest and, for a rebuild,
-   * swap the finished index in place of the old one.
+   * Release the workspace. For a writer: record the counts in the manifest and the sources given
+   * to openForWrite and, for a rebuild, swap the finished index (sources.json included) in place of
+   * the old one.
    */
   close(): void {
     this.release(true);
@@ -291,6 +299,7 @@ export class Workspace {
     this.closed = true;
     try {
       if (this.writable) {
+        if (finishRebuild && this.sources) writeSources(this.root, this.sources);
         this.writeManifest();
         leaveWalMode(this.db);
       }
@@ -340,6 +349,7 @@ export class Workspace {
       };
       const ws = new Workspace({ dir, root, db, manifest, writable: true, staged: root !== dir, releaseLock });
       ws.matrixFd = fd;
+      ws.sources = opts.sources;
       ws.writeManifest();
       return ws;
     } catch (err) {
