@@ -6,6 +6,7 @@ import { RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
 import { METRIC_LABELS, METRIC_NAMES } from '../eval/metrics.js';
 import { writeHtmlReport } from '../eval/report.js';
 import { listOf, positiveInt } from './args.js';
+import { printable } from './terminal.js';
 
 interface EvalCliOptions {
   workspace: string;
@@ -48,7 +49,7 @@ export function registerEval(program: Command): void {
         reportFile = path.resolve(typeof options.report === 'string' ? options.report : path.join(options.workspace, 'eval-report.html'));
         await writeHtmlReport(reportFile, result, { top: options.top, samplesPerClass: options.samples });
       }
-      process.stdout.write(options.json ? `${JSON.stringify(evalJson(result, reportFile), null, 2)}\n` : evalText(result, reportFile));
+      process.stdout.write(options.json ? `${JSON.stringify(evalJson(result, reportFile), null, 2)}\n` : printable(evalText(result, reportFile)));
     });
 }
 

@@ -4,6 +4,7 @@ import { indexImages, type IndexSummary } from '../flows/indexing.js';
 import { resolveDataDir, resolveModelDir } from '../flows/sources.js';
 import { positiveInt } from './args.js';
 import { downloadReporter, progressReporter } from './progress.js';
+import { printable } from './terminal.js';
 
 interface IndexCliOptions {
   data?: string;
@@ -55,7 +56,7 @@ export function registerIndex(program: Command): void {
       } finally {
         progress.stop();
       }
-      if (!opts.quiet) process.stdout.write(formatSummary(summary));
+      if (!opts.quiet) process.stdout.write(printable(formatSummary(summary)));
       // Nothing usable in the folder is a failure; a re-run that finds everything indexed is not.
       if (summary.indexed + summary.unchanged === 0) {
         process.stderr.write(`flower-native index: no image in the folder could be indexed${summary.files === 0 ? ' (no image files found)' : ''}\n`);

@@ -12,6 +12,7 @@ import { EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { registerIndex } from './index-command.js';
 import { registerQuery } from './query-command.js';
 import { registerServe } from './serve-command.js';
+import { printable } from './terminal.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -38,7 +39,7 @@ try {
   await program.parseAsync();
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
-  process.stderr.write(`flower-native: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(printable(`flower-native: ${err instanceof Error ? err.message : String(err)}\n`));
   if (process.env.FLOWER_NATIVE_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   process.exitCode = exitCodeFor(err);
 }

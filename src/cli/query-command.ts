@@ -4,6 +4,7 @@ import { InputError } from '../errors.js';
 import { openIndex, type QueryResult } from '../flows/search.js';
 import { DEFAULT_RANK_MODE, RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
 import { finiteNumber, oneOf, positiveInt } from './args.js';
+import { printable } from './terminal.js';
 
 interface QueryCliOptions {
   workspace: string;
@@ -47,8 +48,8 @@ export function registerQuery(program: Command): void {
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ workspace: searcher.workspace.dir, mode: opts.mode, queries: results, errors: failures }, null, 2)}\n`);
       } else {
-        process.stdout.write(results.map((result) => formatResult(result, opts.mode)).join('\n'));
-        for (const failure of failures) process.stderr.write(`flower-native query: ${failure.error}\n`);
+        process.stdout.write(printable(results.map((result) => formatResult(result, opts.mode)).join('\n')));
+        for (const failure of failures) process.stderr.write(printable(`flower-native query: ${failure.error}\n`));
       }
       if (failures.length) process.exitCode = 1;
     });
