@@ -1,37 +1,7 @@
 /** Class labels for eval: from the workspace's docs, or from a labels.csv like the fixture's. */
-import fs from 'node:fs';
 import path from 'node:path';
+import { readLabelsCsv } from '../dataset/index.js';
 import type { DocRecord } from '../store/index.js';
-
-/**
- * Reads `file,class_id,class_name` rows (header first; `file` relative to the csv's folder) into
- * absolute path → class name. Quoted fields are not supported: the fixture format has none.
- */
-export function readLabelsCsv(csvFile: string): Map<string, string> {
-  let text: string;
-  try {
-    text = fs.readFileSync(csvFile, 'utf8');
-  } catch (error) {
-    throw new Error(`${csvFile}: cannot read labels (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
-  const header = (lines.shift() ?? '').split(',').map((h) => h.trim());
-  const fileColumn = header.indexOf('file');
-  const classColumn = header.indexOf('class_name');
-  if (fileColumn < 0 || classColumn < 0) {
-    throw new Error(`${csvFile}: expected a header with "file" and "class_name" columns, got "${header.join(',')}"`);
-  }
-  const base = path.dirname(path.resolve(csvFile));
-  const labels = new Map<string, string>();
-  lines.forEach((line, i) => {
-    const cells = line.split(',');
-    const file = cells[fileColumn]?.trim();
-    const label = cells[classColumn]?.trim();
-    if (!file || !label) throw new Error(`${csvFile}:${i + 2}: missing file or class_name`);
-    labels.set(path.resolve(base, file), label);
-  });
-  return labels;
-}
 
 /**
  * The class of every doc (null where unknown): from `dataDir/labels.csv` when given (matched by

@@ -4,19 +4,20 @@
  * the group in progress), and report what happened to every file.
  */
 import fs from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { readLabelsCsv } from '../eval/labels.js';
+import { findImages, readLabelsCsv } from '../dataset/index.js';
 import { Chunker } from '../executors/chunker.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
-import { IMAGE_EXTENSIONS } from '../image/index.js';
 import { loadModel, type ModelManifest } from '../model/index.js';
 import { Workspace, type NewDoc } from '../store/index.js';
 import { RunningFlow } from './runner.js';
-import { flowFile, loadFlow, type FlowSpec } from './spec.js';
 import { resolveModelDir } from './sources.js';
+import { flowFile, loadFlow, type FlowSpec } from './spec.js';
+
+// The folder walk lives in dataset/; re-exported for the library's entry point, which still names it here.
+export { findImages } from '../dataset/index.js';
 
 export interface IndexOptions {
   /** Folder of images, walked recursively; a `labels.csv` in it (file,class_id,class_name) labels the docs. */
@@ -136,22 +137,6 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
     workspace: path.resolve(opts.workspace), files: files.length, indexed, chunks, unchanged, skipped, seconds,
     imagesPerSecond: indexed / seconds, total, podTime: Object.fromEntries(flow!.podTime),
   };
-}
-
-/** Every image file under `dir` (by extension, case-insensitive), sorted, leaving out the workspace if it lies inside. */
-export async function findImages(dir: string, exclude?: string): Promise<string[]> {
-  let entries: fs.Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  } catch (err) {
-    throw new Error(`${dir}: cannot read the data folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-  const extensions = new Set(IMAGE_EXTENSIONS.map((ext) => `.${ext}`));
-  return entries
-    .filter((entry) => entry.isFile() && extensions.has(path.extname(entry.name).toLowerCase()))
-    .map((entry) => path.join(entry.parentPath, entry.name))
-    .filter((file) => !exclude || path.relative(exclude, file).startsWith('..'))
-    .sort();
 }
 
 /** What a workspace records of the model and chunking it was built with, and checks at query time. */

@@ -1,0 +1,2 @@
+export { findImages } from './images.js';
+export { readLabelsCsv } from './labels.js';
