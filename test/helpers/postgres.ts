@@ -60,7 +60,7 @@ export function withUser(url: string, user: string, password?: string): string {
 /** A fresh, empty database for this test (no pgvector in it yet); its superuser URL. Dropped at teardown. */
 export async function createTestDatabase(t: ExecutionContext): Promise<{ url: string; name: string }> {
   const name = `flower_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${name}`);
+  await adminQuery(`CREATE DATABASE ${name} STRATEGY FILE_COPY`); // PostgreSQL 15+; faster than WAL_LOG for an empty template
   t.teardown(async () => {
     await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });

@@ -70,7 +70,13 @@ const SCHEMA_LOCK = 0x666c6f776572; // "flower"
 
 /** The store's version: 0 when the database has no store yet. Refuses a `flower` schema that is not one. */
 export async function schemaVersion(db: pg.Pool | pg.PoolClient, shown: string): Promise<number> {
-  const { rows } = await db.query<{ ns: string | null; tbl: string | null }>(`SELECT to_regnamespace($1)::text AS ns, to_regclass($1 || '.schema_version')::text AS tbl`, [SCHEMA]);
+  // Plain catalog queries, not to_regclass(): they read the statement's snapshot, while the name
+  // caches may not have seen a store another process created while this one waited for the lock.
+  const { rows } = await db.query<{ ns: boolean; tbl: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ns,
+            EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'schema_version') AS tbl`,
+    [SCHEMA],
+  );
   if (!rows[0]!.ns) return 0;
   if (!rows[0]!.tbl) {
     throw new IncompatibleIndexError(shown, [`the database has a schema "${SCHEMA}" without a schema_version table: it was not made by flower-native (drop it or use another database)`]);
