@@ -7,21 +7,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { findImages, readLabelsCsv } from '../dataset/index.js';
+import type { DownloadHooks } from '../download/index.js';
 import { Chunker } from '../executors/chunker.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type ModelManifest } from '../model/index.js';
 import { Workspace, type NewDoc } from '../store/index.js';
 import { RunningFlow } from './runner.js';
-import { resolveModelDir } from './sources.js';
+import { resolveDataDir, resolveModelDir } from './sources.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
 
 // The folder walk lives in dataset/; re-exported for the library's entry point, which still names it here.
 export { findImages } from '../dataset/index.js';
 
 export interface IndexOptions {
-  /** Folder of images, walked recursively; a `labels.csv` in it (file,class_id,class_name) labels the docs. */
-  data: string;
+  /**
+   * Folder of images, walked recursively; a `labels.csv` in it (file,class_id,class_name) labels the
+   * docs. Default: the 17 flowers dataset in the cache, downloaded if missing.
+   */
+  data?: string;
   workspace: string;
   /** Model folder (model.json + .onnx); default: the cached default model, downloaded if missing. */
   model?: string;
@@ -34,6 +38,8 @@ export interface IndexOptions {
   /** Chunks per encoder batch, overriding the flow's `batch_size`. */
   batchSize?: number;
   onProgress?: (progress: IndexProgress) => void;
+  /** Told about the downloads of the default data and model, when they are missing from the cache. */
+  download?: DownloadHooks;
 }
 
 export interface IndexProgress {
@@ -75,14 +81,16 @@ const COMMIT_MS = 2000;
 
 export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const started = performance.now();
-  const dataDir = path.resolve(opts.data);
-  const files = await findImages(dataDir, path.resolve(opts.workspace));
+  const workspaceDir = path.resolve(opts.workspace);
+  // Each folder is resolved here once; the model's is recorded in sources.json.
+  const dataDir = await resolveDataDir(opts.data, opts.download);
+  const files = await findImages(dataDir, workspaceDir);
   const spec = await loadFlow(flowFile('index', opts.flow));
-  const modelDir = await resolveModelDir(opts.model);
+  const modelDir = await resolveModelDir(opts.model, opts.download);
   const model = await loadModel(modelDir);
   const labelsFile = path.join(dataDir, 'labels.csv');
   const labels = fs.existsSync(labelsFile) ? readLabelsCsv(labelsFile) : undefined;
-  const workspace = Workspace.openForWrite(opts.workspace, { ...indexIdentity(spec, model), rebuild: opts.rebuild, sources: { model: modelDir, data: dataDir } });
+  const workspace = Workspace.openForWrite(workspaceDir, { ...indexIdentity(spec, model), rebuild: opts.rebuild, sources: { model: modelDir, data: dataDir } });
   const services: BuiltinServices = {
     mode: 'index',
     model,
@@ -134,7 +142,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   }
   const seconds = (performance.now() - started) / 1000;
   return {
-    workspace: path.resolve(opts.workspace), files: files.length, indexed, chunks, unchanged, skipped, seconds,
+    workspace: workspaceDir, files: files.length, indexed, chunks, unchanged, skipped, seconds,
     imagesPerSecond: indexed / seconds, total, podTime: Object.fromEntries(flow!.podTime),
   };
 }
