@@ -52,7 +52,7 @@ test('when no location loads, one error lists every location tried with its own 
     { file: junk, source: 'second' },
     { file: path.join(dir, 'also-missing.node'), source: 'third' },
   ];
-  const error = t.throws(() => loadAddon(locations), { instanceOf: AddonLoadError })!;
+  const error = t.throws(() => loadAddon(locations), { instanceOf: AddonLoadError });
   t.deepEqual(error.failures.map(({ file, source }) => ({ file, source })), locations);
   t.is(error.failures[0].error, 'not found');
   t.not(error.failures[1].error, 'not found');
@@ -129,7 +129,7 @@ test('FLOWER_NATIVE_KERNELS=ts never loads the addon and prints nothing', (t) =>
 
 test('the addon and its internal controls are reachable only through native.ts, not the public entry points', async (t) => {
   for (const entry of ['../src/index.js', '../src/kernels/index.js']) {
-    const exported = Object.keys(await import(entry));
+    const exported = Object.keys((await import(entry)) as object);
     t.deepEqual(exported.filter((name) => /addon|^_|setSimd|setThreads|bandwidth/i.test(name)), [], entry);
   }
 });
