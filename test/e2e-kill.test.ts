@@ -1,7 +1,7 @@
 /** kill -9 in the middle of `index`, then run it again: the index is complete, consistent and without duplicates. */
 import path from 'node:path';
 import test from 'ava';
-import { Workspace } from '../src/store/index.js';
+import { Workspace, readSources } from '../src/store/index.js';
 import { makeDataDir, modelDir, runCli, startCli, subset, tempDir } from './e2e-helpers.js';
 
 test('an index run killed with SIGKILL mid-way is completed by the next run', async (t) => {
@@ -30,6 +30,7 @@ test('an index run killed with SIGKILL mid-way is completed by the next run', as
   await new Promise((resolve) => child.once('close', resolve));
   t.is(child.signalCode, 'SIGKILL');
   t.true(committed < 40, `killed mid-run (${committed} committed)`);
+  t.is(readSources(workspace), undefined, 'sources.json is written only by a writer that finishes');
 
   const again = await runCli(args);
   t.is(again.code, 0, again.stderr);
@@ -38,6 +39,7 @@ test('an index run killed with SIGKILL mid-way is completed by the next run', as
   t.is(indexedAgain + unchanged, 40, 'every image is either kept from the killed run or added now');
   t.true(unchanged >= committed, 'what the killed run committed is kept');
   t.true(indexedAgain > 0);
+  t.deepEqual(readSources(workspace), { model: path.resolve(modelDir), data: path.resolve(data) });
 
   const ws = Workspace.openForRead(workspace);
   try {
