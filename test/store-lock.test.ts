@@ -39,7 +39,7 @@ function writeOneDoc(dir: string, doc: number): number {
   }
 }
 
-test('a .lock holding the pid of a live unrelated process (a reused pid, PID 1, this process) does not block a writer', async (t) => {
+test('a .lock holding the pid of a live unrelated process (a reused pid, PID 1, this process) does not block a writer', (t) => {
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
   try {
     const dir = indexedWorkspace();
@@ -68,8 +68,8 @@ test('two live writers exclude each other; the refusal names the holder', async 
   const other = await holdWorkspace(dir, DIM);
   try {
     const err = t.throws(() => Workspace.openForWrite(dir, { model, chunking: testChunking }), { instanceOf: IndexLockedError });
-    t.is(err!.code, 'index_locked');
-    t.is(err!.message, `workspace ${dir} is being written by process ${other.pid}: wait for it to finish`);
+    t.is(err.code, 'index_locked');
+    t.is(err.message, `workspace ${dir} is being written by process ${other.pid}: wait for it to finish`);
     // A reader is not held up by the writer.
     const reader = Workspace.openForRead(dir);
     t.is(reader.docCount, 1);
@@ -122,8 +122,9 @@ test('withLock waits for a holder in another process and goes ahead when it dies
   const holder = await holdLock(file);
   const waits: (number | undefined)[] = [];
   let ran = false;
-  const done = withLock(file, async () => {
+  const done = withLock(file, () => {
     ran = true;
+    return Promise.resolve();
   }, (pid) => waits.push(pid));
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.false(ran, 'waits while the holder lives');

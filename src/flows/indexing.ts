@@ -143,7 +143,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const seconds = (performance.now() - started) / 1000;
   return {
     workspace: workspaceDir, files: files.length, indexed, chunks, unchanged, skipped, seconds,
-    imagesPerSecond: indexed / seconds, total, podTime: Object.fromEntries(flow!.podTime),
+    imagesPerSecond: indexed / seconds, total, podTime: Object.fromEntries(flow.podTime),
   };
 }
 

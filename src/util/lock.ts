@@ -49,7 +49,7 @@ export function tryLock(file: string): (() => void) | undefined {
     const id = fileId(file)!;
     held.add(id);
     return () => {
-      if (held.delete(id)) db!.close();
+      if (held.delete(id)) db.close();
     };
   }
   return undefined;

@@ -5,6 +5,6 @@
  */
 import { tryLock } from '../../src/util/lock.js';
 
-const held = tryLock(process.argv[2]!) !== undefined;
+const held = tryLock(process.argv[2]) !== undefined;
 process.stdout.write(held ? 'held\n' : 'busy\n');
 if (held) setInterval(() => undefined, 1000);
