@@ -42,10 +42,7 @@ interface ImportEdge {
   line: number;
 }
 
-type Violation =
-  | { kind: 'upward'; edge: ImportEdge; fromMember: string; toMember: string }
-  | { kind: 'cycle'; files: string[] }
-  | { kind: 'unplaced'; file: string };
+type Violation = { kind: 'upward'; edge: ImportEdge; fromMember: string; toMember: string } | { kind: 'cycle'; files: string[] } | { kind: 'unplaced'; file: string };
 
 function placementOf(file: string): Placement | undefined {
   let best: Placement | undefined;
@@ -117,19 +114,19 @@ function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
 
   return groups.map((group) => {
     const inGroup = new Set(group);
-    const start = group.sort()[0]!;
+    const start = group.sort()[0];
     const cameFrom = new Map<string, string>();
     const queue = [start];
     for (let at = 0; at < queue.length; at++) {
-      for (const next of graph.get(queue[at]!) ?? []) {
+      for (const next of graph.get(queue[at]) ?? []) {
         if (!inGroup.has(next)) continue;
         if (next === start) {
-          const loop = [queue[at]!];
-          while (loop[0] !== start) loop.unshift(cameFrom.get(loop[0]!)!);
+          const loop = [queue[at]];
+          while (loop[0] !== start) loop.unshift(cameFrom.get(loop[0])!);
           return [...loop, start];
         }
         if (!cameFrom.has(next)) {
-          cameFrom.set(next, queue[at]!);
+          cameFrom.set(next, queue[at]);
           queue.push(next);
         }
       }
