@@ -20,7 +20,8 @@ export {
   StoreUnavailableError,
   type ErrorCode,
 } from './errors.js';
-export { indexImages, findImages, chunkingOf, type IndexOptions, type IndexProgress, type IndexSummary } from './flows/indexing.js';
+export { findImages } from './dataset/index.js';
+export { indexImages, chunkingOf, type IndexOptions, type IndexProgress, type IndexSummary } from './flows/indexing.js';
 export { openIndex, type OpenIndexOptions, type QueryHit, type QueryResult, type Searcher, type SearchImageOptions } from './flows/search.js';
 export {
   DocSearch,
@@ -41,7 +42,7 @@ export {
 } from './search/index.js';
 export { loadFlow, parseFlow, flowFile, builtinFlowsDir, type FlowSpec, type PodSpec } from './flows/spec.js';
 export { RunningFlow, type FlowOutcome } from './flows/runner.js';
-export { readSources, type WorkspaceSources } from './flows/sources.js';
+export { readSources, type WorkspaceSources } from './store/index.js';
 export { builtinExecutors } from './executors/builtin.js';
 export {
   type Executor,

@@ -1,7 +1,6 @@
 /** `flower-native index`: add a folder of images to a workspace. */
 import type { Command } from 'commander';
 import { indexImages, type IndexSummary } from '../flows/indexing.js';
-import { resolveDataDir, resolveModelDir } from '../flows/sources.js';
 import { positiveInt } from './args.js';
 import { downloadReporter, progressReporter } from './progress.js';
 import { printable } from './terminal.js';
@@ -33,27 +32,25 @@ export function registerIndex(program: Command): void {
       const mode = opts.quiet ? 'none' : process.stderr.isTTY ? 'bar' : 'plain';
       // Without --data/--model the defaults come from the cache, downloaded (with progress) when missing.
       const download = downloadReporter(mode);
-      let data: string, model: string;
-      try {
-        data = await resolveDataDir(opts.data, download);
-        model = await resolveModelDir(opts.model, download);
-      } finally {
-        download.stop();
-      }
       const progress = progressReporter(mode);
       let summary: IndexSummary;
       try {
         summary = await indexImages({
-          data,
+          data: opts.data,
           workspace: opts.workspace,
-          model,
+          model: opts.model,
+          download,
           flow: opts.flow,
           rebuild: opts.rebuild,
           replicas: opts.replicas,
           batchSize: opts.batchSize,
-          onProgress: (p) => progress.update(p),
+          onProgress: (p) => {
+            download.stop(); // the downloads, if any, are over once images are being indexed
+            progress.update(p);
+          },
         });
       } finally {
+        download.stop();
         progress.stop();
       }
       if (!opts.quiet) process.stdout.write(printable(formatSummary(summary)));

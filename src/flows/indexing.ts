@@ -18,7 +18,6 @@ import { resolveDataDir, resolveModelDir } from './sources.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
 
 // The folder walk lives in dataset/; re-exported for the library's entry point, which still names it here.
-export { findImages } from '../dataset/index.js';
 
 export interface IndexOptions {
   /**

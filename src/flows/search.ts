@@ -14,10 +14,10 @@ import { InputError } from '../errors.js';
 import type { Box } from '../kernels/index.js';
 import { loadModel } from '../model/index.js';
 import { DocSearch, LocalChunkIndex, type Ranking, type SearchOptions } from '../search/index.js';
-import { Workspace, type ChunkKind } from '../store/index.js';
+import { readSources, Workspace, type ChunkKind } from '../store/index.js';
 import { indexIdentity } from './indexing.js';
 import { RunningFlow } from './runner.js';
-import { readSources, resolveModelDir } from './sources.js';
+import { resolveModelDir } from './sources.js';
 import { flowFile, loadFlow } from './spec.js';
 
 export interface OpenIndexOptions {

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { ensureDataset, ensureModel, type DownloadHooks } from '../download/index.js';
 
 // The store writes and reads sources.json now; re-exported for the callers that still import it here.
-export { readSources, type WorkspaceSources } from '../store/index.js';
 
 /** The model folder to use: the one given, else the cached default model (downloaded when missing). */
 export async function resolveModelDir(dir?: string, hooks: DownloadHooks = {}): Promise<string> {
