@@ -5,22 +5,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { exitCodeFor } from '../src/cli/exit-codes.js';
 import { FlowError, IndexLockedError, InputError, NoNetworkError } from '../src/errors.js';
-import { runCli } from './e2e-helpers.js';
+import { acquireWriteLock } from '../src/store/lock.js';
+import { modelDir, runCli } from './e2e-helpers.js';
 
 test('error codes map to exit statuses through one table', (t) => {
-  t.is(exitCodeFor(new FlowError('f.yml', 3, 'bad')), 78);
+  t.is(exitCodeFor(new FlowError('f.yml', 3, 'bad')), 1);
   t.is(exitCodeFor(new IndexLockedError('ws', 'busy')), 75);
   t.is(exitCodeFor(new NoNetworkError('http://x/', 'ECONNREFUSED', 'hint')), 69);
   t.is(exitCodeFor(new InputError('a.jpg', 'empty file')), 1);
   t.is(exitCodeFor(new Error('anything else')), 1);
 });
 
-test('a broken flow file exits 78 (EX_CONFIG) naming the file and line', async (t) => {
+test('a workspace another process is writing exits 75 (EX_TEMPFAIL: run again later) naming that process', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-exit-'));
-  const flow = path.join(dir, 'bad.yml');
-  fs.writeFileSync(flow, 'pods:\n  loader:\n    uses: nosuch\n');
+  const workspace = path.join(dir, 'ws');
+  fs.mkdirSync(workspace);
   fs.mkdirSync(path.join(dir, 'data'));
-  const result = await runCli(['index', '--data', path.join(dir, 'data'), '--workspace', path.join(dir, 'ws'), '--model', 'unused', '--flow', flow]);
-  t.is(result.code, 78, result.stderr);
-  t.regex(result.stderr, new RegExp(`${flow.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:3: `));
+  const release = acquireWriteLock(workspace);
+  try {
+    const result = await runCli(['index', '--data', path.join(dir, 'data'), '--workspace', workspace, '--model', modelDir]);
+    t.is(result.code, 75, result.stderr);
+    t.regex(result.stderr, new RegExp(`being written by process ${process.pid}`));
+  } finally {
+    release();
+  }
 });

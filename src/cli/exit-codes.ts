@@ -1,7 +1,7 @@
 /**
  * The command's exit status for every failure, in one table: 2 for usage errors (commander's),
- * BSD sysexits values where a script can act on them (try again later, a service to fix, a
- * config file to fix), 1 for everything else.
+ * BSD sysexits values where a script can act on them (try again later, a service to reach),
+ * 1 for everything else.
  */
 import { FlowerError, type ErrorCode } from '../errors.js';
 
@@ -9,7 +9,6 @@ export const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
 const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
-  invalid_flow: 78, // EX_CONFIG: fix the flow file
   index_locked: 75, // EX_TEMPFAIL: another writer is at work, run again later
   no_network: 69, // EX_UNAVAILABLE: a server could not be reached
   store_unavailable: 69,
