@@ -13,15 +13,15 @@ import { flowerImage } from '../bench/fixtures.js';
 
 const image = fs.readFileSync(flowerImage(801));
 
-/** A searcher whose every search takes `delayMs`, counting the searches it started. */
-function slowSearcher(delayMs: number): SearchBackend & { started: number } {
+/** A searcher whose every search takes `delayMs` (and waits for `held`, if given), counting the searches it started. */
+function slowSearcher(delayMs: number, held?: Promise<void>): SearchBackend & { started: number } {
   const doc = { id: 0, path: flowerImage(801), sha256: 'a'.repeat(64), bytes: image.byteLength, width: 500, height: 500, label: 'daisy', chunkCount: 1 };
   return {
     started: 0,
     workspace: { docCount: 1, chunkCount: 1, doc: (id: number) => (id === 0 ? doc : undefined) },
     async search(): Promise<SearchOutcome> {
       this.started++;
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await Promise.all([new Promise((resolve) => setTimeout(resolve, delayMs)), held]);
       return { results: [{ rank: 1, docId: 0, score: 1, path: doc.path, label: 'daisy', box: { x: 0, y: 0, width: 500, height: 500 } }], timings: { decode: 0, encode: delayMs, topk: 0, rank: 0, lookup: 0 } };
     },
   };
@@ -55,28 +55,42 @@ test('a search past the deadline is answered 503 with Retry-After; the server st
 });
 
 test('a client that disconnects while queued leaves the queue and its search never runs', async (t) => {
-  const searcher = slowSearcher(300);
+  // The first search holds its slot until the server has seen the second client go, however slow this machine is.
+  let release!: () => void;
+  const searcher = slowSearcher(300, new Promise<void>((resolve) => (release = resolve)));
   const app = await createServer({ searcher, maxConcurrent: 1, maxWaiting: 4 });
   const base = await listen(app);
   try {
     const first = post(base);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Waits on the server's state, not on the clock: on a loaded machine the two clients could otherwise arrive swapped.
+    await until(base, (queue) => queue.inFlight === 1);
     // The second client sends its whole search, then drops the connection while it is queued.
     const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.write(`POST /search HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/jpeg\r\nContent-Length: ${image.byteLength}\r\n\r\n`);
     socket.write(image);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(base, (queue) => queue.waiting === 1);
     t.like(await (await fetch(`${base}/healthz`)).json(), { queue: { inFlight: 1, waiting: 1 } });
     socket.destroy();
+    await until(base, (queue) => queue.waiting === 0);
+    release();
     t.is((await first).status, 200);
     await new Promise((resolve) => setTimeout(resolve, 400));
     t.is(searcher.started, 1, 'the abandoned search was dropped from the queue');
     t.like(await (await fetch(`${base}/healthz`)).json(), { queue: { inFlight: 0, waiting: 0 } });
   } finally {
+    release();
     await app.close();
   }
 });
+
+/** Poll /healthz until `condition` holds of its queue (at most 5 s; the assertions after it then tell what is wrong). */
+async function until(base: string, condition: (queue: { inFlight: number; waiting: number }) => boolean): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < 5000; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    const health = (await (await fetch(`${base}/healthz`)).json()) as { queue: { inFlight: number; waiting: number } };
+    if (condition(health.queue)) return;
+  }
+}
 
 test('responses carry nosniff; unknown routes are JSON 404s', async (t) => {
   const app = await createServer({ searcher: slowSearcher(0) });
