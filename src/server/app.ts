@@ -1,22 +1,22 @@
 /**
- * The query gateway: a fastify app around an already-open searcher. `createServer` wires the
- * routes, limits, queue and metrics; `cli.ts` opens the index, listens and handles signals.
+ * The query gateway: a fastify app around an already-open searcher. `createServer` sets up what
+ * every route shares (body parsing, limits, errors, hooks, queue and metrics) and registers the
+ * route modules in routes/; `serve.ts` opens the index and listens.
  */
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import fastifyMultipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { FlowerError, InputError } from '../errors.js';
-import type { Box } from '../kernels/types.js';
 import { ApiError, errorBody, httpStatusOf } from './errors.js';
-import { ServerMetrics } from './metrics.js';
-import { FAVICON_SVG, PAGE_CSP, searchPage } from './page/html.js';
-import { SearchQueue, type Ticket } from './queue.js';
-import { ThumbnailCache } from './thumbs.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
-import type { SearchBackend, ServedDoc } from './types.js';
-import { ACCEPTED_UPLOADS, probeUpload, readUpload, uploadTooLarge } from './upload.js';
+import { ServerMetrics } from './metrics.js';
+import { SearchQueue } from './queue.js';
+import { docRoutes } from './routes/docs.js';
+import { healthRoutes } from './routes/health.js';
+import { pageRoutes } from './routes/page.js';
+import { searchRoutes } from './routes/search.js';
+import { ThumbnailCache } from './thumbs.js';
+import type { SearchBackend } from './types.js';
+import { ACCEPTED_UPLOADS, uploadTooLarge } from './upload.js';
 
 export interface ServerOptions extends Partial<ServerLimits> {
   /** The open index; the server never closes it (its opener does, after `app.close()`). */
@@ -25,40 +25,15 @@ export interface ServerOptions extends Partial<ServerLimits> {
   readonly logger?: FastifyServerOptions['logger'];
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The /search request's place in the queue, and a signal that fires if its client goes away. */
-    searchSlot: { ticket: Ticket; clientGone: AbortSignal } | null;
-  }
-}
-
-const docParams = {
-  type: 'object',
-  properties: { id: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 } },
-  required: ['id'],
-} as const;
-
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp',
-  '.gif': 'image/gif', '.tif': 'image/tiff', '.tiff': 'image/tiff', '.avif': 'image/avif',
-};
-
-/** The page script, compiled by tsc beside this file (dist/src/server/page/app.js). */
-const PAGE_SCRIPT = new URL('./page/app.js', import.meta.url);
-
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
   const limits = pickLimits(options);
   const { searcher } = options;
   const queue = new SearchQueue(limits);
-  const thumbs = new ThumbnailCache(limits.thumbSize, limits.thumbCacheBytes);
   const metrics = new ServerMetrics({
     queueWaiting: () => queue.waiting,
     searchesInFlight: () => queue.inFlight,
     indexDocs: () => searcher.workspace.docCount,
     indexChunks: () => searcher.workspace.chunkCount,
-  });
-  const pageScript = await readFile(PAGE_SCRIPT, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new Error(`${PAGE_SCRIPT.pathname}: search page script missing (${err.code ?? err.message}); run \`npm run build\``);
   });
 
   const app = Fastify({
@@ -68,7 +43,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
-  app.decorateRequest('searchSlot', null);
   // No JSON or text bodies anywhere: anything but an image or multipart upload is a 415.
   app.removeAllContentTypeParsers();
   await app.register(fastifyMultipart, { limits: { fileSize: limits.maxUploadBytes, files: 1 } });
@@ -102,146 +76,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').header('content-security-policy', PAGE_CSP).send(searchPage()));
-  app.get('/favicon.svg', async (_request, reply) => reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(FAVICON_SVG));
-  app.get('/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(pageScript));
-
-  app.get('/healthz', async () => ({
-    status: 'ok',
-    docs: searcher.workspace.docCount,
-    chunks: searcher.workspace.chunkCount,
-    queue: { inFlight: queue.inFlight, waiting: queue.waiting, maxConcurrent: limits.maxConcurrent, maxWaiting: limits.maxWaiting },
-  }));
-
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
-
-  app.post<{ Querystring: { top: number; minScore?: number; mode?: 'bimatch' | 'whole' } }>('/search', {
-    schema: {
-      querystring: {
-        type: 'object',
-        properties: {
-          top: { type: 'integer', minimum: 1, maximum: limits.maxTop, default: 10 },
-          minScore: { type: 'number', minimum: -1, maximum: 1 },
-          mode: { type: 'string', enum: ['bimatch', 'whole'] },
-        },
-        additionalProperties: false,
-      },
-    },
-    // Admit or refuse before the body is read: a full server does not take the upload.
-    onRequest: async (request, reply) => {
-      const ticket = queue.tryAdmit();
-      if (!ticket) {
-        metrics.observeRejection();
-        const retryAfter = String(queue.retryAfterSeconds());
-        throw new ApiError('queue_full', `server busy: ${limits.maxConcurrent} searches running and ${limits.maxWaiting} waiting; retry in ${retryAfter} s`, { 'retry-after': retryAfter });
-      }
-      // Listening from the start: a client that leaves during its upload or probe is not searched for.
-      const clientGone = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) clientGone.abort(new ApiError('client_closed', 'the client went away before the answer'));
-        ticket.release();
-      });
-      request.searchSlot = { ticket, clientGone: clientGone.signal };
-    },
-  }, async (request) => {
-    const started = performance.now();
-    const upload = await probeUpload(await readUpload(request, limits.maxUploadBytes), limits.maxPixels);
-    const outcome = await runWithDeadline(request.searchSlot!, limits.searchTimeoutMs, queue, (queueMs) => {
-      const { top, minScore, mode } = request.query;
-      return searcher.search(upload.bytes, { top, minScore, mode }).then((result) => ({ result, queueMs }));
-    });
-    const timings = { queue: outcome.queueMs, ...outcome.result.timings, total: performance.now() - started };
-    metrics.observeSearch(outcome.result.timings);
-    return {
-      query: { bytes: upload.bytes.byteLength, ...upload.header },
-      results: outcome.result.results.map((hit) => ({ ...hit, area: areaOf(hit.box, searcher.workspace.doc(hit.docId)), ...docLinks(hit.docId) })),
-      timings: roundTimings(timings),
-    };
-  });
-
-  app.get<{ Params: { id: number } }>('/docs/:id', { schema: { params: docParams } }, async (request) => {
-    const doc = findDoc(searcher, request.params.id);
-    return { id: doc.id, path: doc.path, label: doc.label, width: doc.width, height: doc.height, bytes: doc.bytes, sha256: doc.sha256, chunkCount: doc.chunkCount, ...docLinks(doc.id) };
-  });
-
-  // Image bytes come only from the path the index recorded for a numeric id.
-  app.get<{ Params: { id: number } }>('/docs/:id/image', { schema: { params: docParams } }, async (request, reply) => {
-    const doc = findDoc(searcher, request.params.id);
-    if (sendNotModified(request, reply, doc)) return reply;
-    const stream = createReadStream(doc.path);
-    await new Promise<void>((resolve, reject) => stream.once('open', () => resolve()).once('error', reject)).catch(() => {
-      throw new ApiError('image_missing', `the image file of doc ${doc.id} is no longer on disk`);
-    });
-    return reply.type(CONTENT_TYPES[path.extname(doc.path).toLowerCase()] ?? 'application/octet-stream').send(stream);
-  });
-
-  app.get<{ Params: { id: number } }>('/docs/:id/thumb', { schema: { params: docParams } }, async (request, reply) => {
-    const doc = findDoc(searcher, request.params.id);
-    if (sendNotModified(request, reply, doc)) return reply;
-    const thumb = await thumbs.get(doc.sha256, doc.path).catch(() => {
-      throw new ApiError('image_missing', `cannot make a thumbnail of doc ${doc.id}: its image file is missing or unreadable`);
-    });
-    return reply.type(thumb.contentType).send(thumb.bytes);
-  });
-
+  await app.register(pageRoutes);
+  await app.register(healthRoutes, { searcher, queue, metrics, limits });
+  await app.register(searchRoutes, { searcher, queue, metrics, limits });
+  await app.register(docRoutes, { searcher, thumbs: new ThumbnailCache(limits.thumbSize, limits.thumbCacheBytes) });
   await app.ready();
   return app;
-}
-
-function findDoc(searcher: SearchBackend, id: number): ServedDoc {
-  const doc = searcher.workspace.doc(id);
-  if (!doc) throw new ApiError('doc_not_found', `no doc with id ${id} (the index has ${searcher.workspace.docCount} docs, ids 0..${searcher.workspace.docCount - 1})`);
-  return doc;
-}
-
-/** The best-match box as fractions of the doc's image (what the page overlays on a thumbnail), clamped to it. */
-function areaOf(box: Box, doc: ServedDoc | undefined): { left: number; top: number; width: number; height: number } | undefined {
-  if (!doc || !(doc.width > 0 && doc.height > 0)) return undefined;
-  // Floor the start and the end separately so rounding never pushes the area past the image.
-  const fraction = (value: number, of: number): number => Math.floor(Math.min(1, Math.max(0, value / of)) * 10_000) / 10_000;
-  const left = fraction(box.x, doc.width);
-  const top = fraction(box.y, doc.height);
-  const width = Math.round((fraction(box.x + box.width, doc.width) - left) * 10_000) / 10_000;
-  const height = Math.round((fraction(box.y + box.height, doc.height) - top) * 10_000) / 10_000;
-  return { left, top, width, height };
-}
-
-function docLinks(id: number): { doc: string; image: string; thumb: string } {
-  return { doc: `/docs/${id}`, image: `/docs/${id}/image`, thumb: `/docs/${id}/thumb` };
-}
-
-/** Indexed files are identified by content hash, so the hash is a strong validator. */
-function sendNotModified(request: FastifyRequest, reply: FastifyReply, doc: ServedDoc): boolean {
-  const etag = `"${doc.sha256}"`;
-  reply.header('etag', etag).header('cache-control', 'private, max-age=300');
-  if (request.headers['if-none-match'] !== etag) return false;
-  reply.code(304).send();
-  return true;
-}
-
-/**
- * Wait for a search slot and run the search, answering 503 + Retry-After if both together take
- * longer than `timeoutMs`; leaving the queue early when the client disconnects. A search already
- * running cannot be interrupted: it finishes and keeps its slot until then, so the bound holds.
- */
-async function runWithDeadline<T>(slot: { ticket: Ticket; clientGone: AbortSignal }, timeoutMs: number, queue: SearchQueue, search: (queueMs: number) => Promise<T>): Promise<T> {
-  const timedOut = new AbortController();
-  const queued = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      const retryAfter = String(queue.retryAfterSeconds());
-      const error = new ApiError('search_timeout', `search not finished within ${timeoutMs} ms; the server is overloaded, retry in ${retryAfter} s`, { 'retry-after': retryAfter });
-      timedOut.abort(error);
-      reject(error);
-    }, timeoutMs);
-  });
-  try {
-    const abandoned = AbortSignal.any([slot.clientGone, timedOut.signal]);
-    return await Promise.race([slot.ticket.run(() => search(performance.now() - queued), abandoned), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Any error a route or fastify raised, in the API's vocabulary; anything unforeseen is a 500 without internals. */
@@ -269,10 +109,6 @@ function toFlowerError(err: unknown, limits: ServerLimits, contentType: string |
   const status = e.statusCode;
   if (status && status >= 400 && status < 500) return new ApiError('bad_request', e.message ?? 'bad request');
   return new ApiError('internal_error', 'internal server error (see the server log)');
-}
-
-function roundTimings(timings: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(timings).map(([stage, ms]) => [stage, Math.round(ms * 100) / 100]));
 }
 
 /** The defaults, overridden by whichever limits `options` sets. */
