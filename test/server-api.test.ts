@@ -107,6 +107,10 @@ test.serial('multipart uploads and raw bodies give the same results; top, mode a
   const best = octet.results[0]!.score;
   const filtered = (await (await postImage(daisyQuery, 'image/jpeg', `?top=12&mode=whole&minScore=${best}`)).json()) as SearchBody;
   t.true(filtered.results.length >= 1 && filtered.results.every((h) => h.score >= best));
+  // Every ranking mode the library has is a query mode of the API.
+  const chamfer = (await (await postImage(daisyQuery, 'image/jpeg', '?top=3&mode=chamfer')).json()) as SearchBody;
+  t.is(chamfer.results.length, 3);
+  t.is(chamfer.results[0]!.label, 'daisy');
 });
 
 test.serial('invalid query parameters are 400 with the failing field named', async (t) => {

@@ -3,6 +3,7 @@
  * members it uses, so tests can inject a small fake and the real searcher fits as is.
  */
 import type { QueryResult } from '../flows/search.js';
+import type { RankMode } from '../search/index.js';
 import type { DocRecord } from '../store/index.js';
 
 export type ServedDoc = Omit<DocRecord, 'firstChunk'>;
@@ -10,7 +11,7 @@ export type ServedDoc = Omit<DocRecord, 'firstChunk'>;
 export type SearchOutcome = Pick<QueryResult, 'results' | 'timings'>;
 
 export interface SearchBackend {
-  search(image: Uint8Array, opts: { top: number; minScore?: number; mode?: 'bimatch' | 'whole' }): Promise<SearchOutcome>;
+  search(image: Uint8Array, opts: { top: number; minScore?: number; mode?: RankMode }): Promise<SearchOutcome>;
   readonly workspace: {
     readonly docCount: number;
     readonly chunkCount: number;

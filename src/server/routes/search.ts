@@ -4,6 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Box } from '../../kernels/types.js';
+import { RANK_MODES, type RankMode } from '../../search/index.js';
 import { ApiError } from '../errors.js';
 import type { ServerLimits } from '../limits.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -34,14 +35,14 @@ declare module 'fastify' {
 export const searchRoutes: FastifyPluginAsync<SearchRouteOptions> = async (app, { searcher, queue, metrics, limits }) => {
   app.decorateRequest('searchSlot', null);
 
-  app.post<{ Querystring: { top: number; minScore?: number; mode?: 'bimatch' | 'whole' } }>('/search', {
+  app.post<{ Querystring: { top: number; minScore?: number; mode?: RankMode } }>('/search', {
     schema: {
       querystring: {
         type: 'object',
         properties: {
           top: { type: 'integer', minimum: 1, maximum: limits.maxTop, default: 10 },
           minScore: { type: 'number', minimum: -1, maximum: 1 },
-          mode: { type: 'string', enum: ['bimatch', 'whole'] },
+          mode: { type: 'string', enum: [...RANK_MODES] },
         },
         additionalProperties: false,
       },
