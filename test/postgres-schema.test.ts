@@ -104,3 +104,15 @@ test('a store built with another model or chunking is refused with the same erro
   t.throws(() => reader.assertCompatible({ model: { sha256: 'c'.repeat(64) }, chunking: testChunking }), { instanceOf: IncompatibleIndexError });
   t.notThrows(() => reader.assertCompatible(opts));
 });
+
+test('embeddings are kept inline where a row fits a page, TOASTed where it does not (a 2000-d float32 row still stores)', async (t) => {
+  const storageOf = async (name: string) => (await adminQuery(`SELECT attstorage FROM pg_attribute WHERE attrelid = 'flower.chunks'::regclass AND attname = 'embedding'`, name)).rows[0].attstorage;
+  const small = await createTestDatabase(t);
+  await (await PostgresStore.openForWrite(small.url, opts)).close();
+  t.is(await storageOf(small.name), 'p');
+  const large = await createTestDatabase(t);
+  const store = await PostgresStore.openForWrite(large.url, { ...opts, model: testModel(2000) });
+  t.teardown(() => store.close());
+  t.not(await storageOf(large.name), 'p');
+  t.is((await store.addDocs([makeDoc(0, 2000)])).length, 1);
+});

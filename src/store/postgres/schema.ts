@@ -58,10 +58,19 @@ export const MIGRATIONS: readonly Migration[] = [
         embedding ${vectorType}(${dim}) NOT NULL,
         UNIQUE (doc, ord)
       );
-      -- Inline in the heap page, not TOASTed: a scan reads each vector where its row is.
-      ALTER TABLE ${SCHEMA}.chunks ALTER COLUMN embedding SET STORAGE PLAIN;`,
+      ${inlineEmbeddings(dim, vectorType) ? `ALTER TABLE ${SCHEMA}.chunks ALTER COLUMN embedding SET STORAGE PLAIN;` : ''}`,
   },
 ];
+
+/**
+ * Whether a chunk row, embedding included, fits in one 8 kB heap page: then the embedding is kept
+ * inline (STORAGE PLAIN) instead of out of line (pgvector's default), and an exact search is ~4×
+ * faster (12k rows of 1280-d, 6 queries, k 64: 42 vs 160 ms float32, 40 vs 150 ms float16).
+ * Float32 rows then take a page each (8.3 kB/row against 6.1 kB out of line); float16 2.8 kB.
+ */
+function inlineEmbeddings(dim: number, vectorType: VectorType): boolean {
+  return 8 + dim * (vectorType === 'vector' ? 4 : 2) <= 7900;
+}
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
