@@ -84,8 +84,8 @@ test.serial('a daisy photo finds the indexed daisies first, with links, areas an
   t.deepEqual(body.query, { bytes: daisyQuery.byteLength, format: 'jpeg', width: body.query.width, height: body.query.height });
   t.is(body.results.length, 5);
   t.deepEqual(body.results.map((hit) => hit.rank), [1, 2, 3, 4, 5]);
-  t.is(body.results[0]!.label, 'daisy');
-  for (let i = 1; i < body.results.length; i++) t.true(body.results[i - 1]!.score >= body.results[i]!.score, 'best first');
+  t.is(body.results[0].label, 'daisy');
+  for (let i = 1; i < body.results.length; i++) t.true(body.results[i - 1].score >= body.results[i].score, 'best first');
   for (const hit of body.results) {
     const doc = server.searcher.workspace.doc(hit.docId)!;
     t.is(hit.path, doc.path);
@@ -94,7 +94,7 @@ test.serial('a daisy photo finds the indexed daisies first, with links, areas an
     t.is(hit.image, `/docs/${hit.docId}/image`);
     t.true(hit.area.left >= 0 && hit.area.top >= 0 && hit.area.left + hit.area.width <= 1 && hit.area.top + hit.area.height <= 1, JSON.stringify(hit.area));
   }
-  for (const stage of ['queue', 'decode', 'encode', 'topk', 'rank', 'lookup', 'total']) t.true(body.timings[stage]! >= 0, `timing ${stage}`);
+  for (const stage of ['queue', 'decode', 'encode', 'topk', 'rank', 'lookup', 'total']) t.true(body.timings[stage] >= 0, `timing ${stage}`);
 });
 
 test.serial('multipart uploads and raw bodies give the same results; top, mode and minScore are honoured', async (t) => {
@@ -104,13 +104,13 @@ test.serial('multipart uploads and raw bodies give the same results; top, mode a
   t.deepEqual(((await multipart.json()) as SearchBody).results.map((h) => h.docId), raw.results.map((h) => h.docId));
   const octet = (await (await postImage(daisyQuery, 'application/octet-stream', '?top=12&mode=whole')).json()) as SearchBody;
   t.is(octet.results.length, INDEXED_IMAGES.length);
-  const best = octet.results[0]!.score;
+  const best = octet.results[0].score;
   const filtered = (await (await postImage(daisyQuery, 'image/jpeg', `?top=12&mode=whole&minScore=${best}`)).json()) as SearchBody;
   t.true(filtered.results.length >= 1 && filtered.results.every((h) => h.score >= best));
   // Every ranking mode the library has is a query mode of the API.
   const chamfer = (await (await postImage(daisyQuery, 'image/jpeg', '?top=3&mode=chamfer')).json()) as SearchBody;
   t.is(chamfer.results.length, 3);
-  t.is(chamfer.results[0]!.label, 'daisy');
+  t.is(chamfer.results[0].label, 'daisy');
 });
 
 test.serial('invalid query parameters are 400 with the failing field named', async (t) => {
@@ -160,7 +160,7 @@ test.serial('uploads over the byte limit are 413 (raw and multipart); images ove
 
 test.serial('doc metadata, original image and thumbnail are served by numeric id', async (t) => {
   const doc = server.searcher.workspace.doc(3)!;
-  const meta = await (await fetch(url('/docs/3'))).json();
+  const meta = (await (await fetch(url('/docs/3'))).json()) as Record<string, unknown>;
   t.like(meta, { id: 3, path: doc.path, label: doc.label, width: doc.width, height: doc.height, sha256: doc.sha256, chunkCount: doc.chunkCount, thumb: '/docs/3/thumb' });
   const image = await fetch(url('/docs/3/image'));
   t.is(image.status, 200);
@@ -172,7 +172,7 @@ test.serial('doc metadata, original image and thumbnail are served by numeric id
   t.is(thumb.status, 200);
   const info = await sharp(Buffer.from(await thumb.arrayBuffer())).metadata();
   t.is(info.format, 'jpeg');
-  t.true(Math.max(info.width!, info.height!) <= 256);
+  t.true(Math.max(info.width, info.height) <= 256);
   await expectError(t, await fetch(url(`/docs/${INDEXED_IMAGES.length}`)), 404, 'doc_not_found');
   await expectError(t, await fetch(url('/docs/-1/image')), 400, 'invalid_request');
   await expectError(t, await fetch(url('/docs/abc/thumb')), 400, 'invalid_request');
@@ -208,7 +208,7 @@ test.serial('concurrent searches beyond the queue bound get 429 + Retry-After; a
   const expectedTop = new Map<number, number>();
   for (const n of queries.slice(0, 3)) {
     const body = (await (await postImage(fs.readFileSync(flowerImage(n)), 'image/jpeg', '?top=3')).json()) as SearchBody;
-    expectedTop.set(n, body.results[0]!.docId);
+    expectedTop.set(n, body.results[0].docId);
   }
   const responses = await Promise.all(queries.map(async (n) => {
     const response = await postImage(fs.readFileSync(flowerImage(n)), 'image/jpeg', '?top=3');
@@ -227,7 +227,7 @@ test.serial('concurrent searches beyond the queue bound get 429 + Retry-After; a
     const results = (body as SearchBody).results;
     t.is(results.length, 3);
     const expected = expectedTop.get(n);
-    if (expected !== undefined) t.is(results[0]!.docId, expected, `image ${n} gets the same answer under load`);
+    if (expected !== undefined) t.is(results[0].docId, expected, `image ${n} gets the same answer under load`);
   }
   const health = (await (await fetch(url('/healthz'))).json()) as { status: string; queue: { inFlight: number; waiting: number } };
   t.is(health.status, 'ok');

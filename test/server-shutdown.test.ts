@@ -58,7 +58,7 @@ function readResponse(socket: net.Socket): Promise<string> {
 test('SIGTERM lets an in-flight search finish, refuses new connections, then exits 0', async (t) => {
   const server = startServeProcess(index.workspace);
   const [, url] = await server.waitForStderr(/listening on (http:\/\/\S+)/);
-  const { hostname, port } = new URL(url!);
+  const { hostname, port } = new URL(url);
 
   // A search whose upload is only half sent: in flight, holding a queue ticket.
   const image = fs.readFileSync(flowerImage(805));
@@ -82,7 +82,7 @@ test('SIGTERM lets an in-flight search finish, refuses new connections, then exi
   t.regex(raw, /^HTTP\/1\.1 200 /, 'the in-flight request completed');
   const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { results: { label: string }[] };
   t.is(body.results.length, 3);
-  t.is(body.results[0]!.label, 'daisy');
+  t.is(body.results[0].label, 'daisy');
 
   t.is(await server.exited, 0, server.stderr());
   t.regex(server.stderr(), /stopped/);

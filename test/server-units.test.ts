@@ -38,12 +38,12 @@ test('queue runs at most maxConcurrent searches at once, first come first served
   t.deepEqual(order, [0]);
   t.is(queue.inFlight, 1);
   t.is(queue.waiting, 2);
-  gates[0]!.resolve();
+  gates[0].resolve();
   t.is(await runs[0], 0);
   await new Promise((r) => setImmediate(r));
   t.deepEqual(order, [0, 1]);
-  gates[1]!.resolve();
-  gates[2]!.resolve();
+  gates[1].resolve();
+  gates[2].resolve();
   t.deepEqual(await Promise.all(runs), [0, 1, 2]);
   t.is(queue.inFlight, 0);
 });
@@ -56,8 +56,9 @@ test('a waiting search whose client went away leaves the queue without running',
   const second = queue.tryAdmit()!;
   const abort = new AbortController();
   let ran = false;
-  const waiting = second.run(async () => {
+  const waiting = second.run(() => {
     ran = true;
+    return Promise.resolve();
   }, abort.signal);
   abort.abort(new Error('client closed'));
   await t.throwsAsync(waiting, { message: 'client closed' });
@@ -117,8 +118,8 @@ test('metrics render valid Prometheus text with counters, a cumulative histogram
   // Every sample line belongs to a family declared with # TYPE.
   const families = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
   for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
-    const name = line.split(/[{ ]/)[0]!.replace(/_(bucket|sum|count)$/, '');
-    t.true(families.has(name) || families.has(line.split(/[{ ]/)[0]!), `undeclared metric in: ${line}`);
+    const name = line.split(/[{ ]/)[0].replace(/_(bucket|sum|count)$/, '');
+    t.true(families.has(name) || families.has(line.split(/[{ ]/)[0]), `undeclared metric in: ${line}`);
   }
 });
 
@@ -141,7 +142,7 @@ test('thumbnails are small JPEGs within the size, shared while being made, and e
   t.is(a, b, 'concurrent requests share one thumbnail');
   const meta = await sharp(a.bytes).metadata();
   t.is(meta.format, 'jpeg');
-  t.is(Math.max(meta.width!, meta.height!), 128);
+  t.is(Math.max(meta.width, meta.height), 128);
   t.is(await cache.get('a', '/nonexistent/file.jpg'), a, 'a cached thumbnail does not touch the file again');
   await cache.get('b', flowerImage(802));
   await cache.get('c', flowerImage(803));

@@ -64,8 +64,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // While closing, answer in-flight requests with Connection: close, so their keep-alive
   // sockets do not hold the shutdown open once the last response is out.
   let closing = false;
-  app.addHook('preClose', async () => {
+  app.addHook('preClose', (done) => {
     closing = true;
+    done();
   });
   app.addHook('onSend', async (_request, reply) => {
     // Browsers must take image and JSON responses for what their content type says.

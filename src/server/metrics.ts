@@ -9,10 +9,10 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 
 /** Live values read at scrape time rather than pushed on every change. */
 export interface Gauges {
-  queueWaiting(): number;
-  searchesInFlight(): number;
-  indexDocs(): number;
-  indexChunks(): number;
+  readonly queueWaiting: () => number;
+  readonly searchesInFlight: () => number;
+  readonly indexDocs: () => number;
+  readonly indexChunks: () => number;
 }
 
 export class ServerMetrics {

@@ -108,7 +108,7 @@ export class SearchQueue {
       const onAbort = (): void => {
         const at = this.waiters.indexOf(grant);
         if (at >= 0) this.waiters.splice(at, 1);
-        reject(signal?.reason);
+        reject(signal?.reason as Error);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(grant);

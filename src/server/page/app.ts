@@ -101,7 +101,7 @@ function renderResults(response: SearchResponse, name: string): void {
     .join(' · ');
   const digits = scoreDigits(results.map((hit) => hit.score));
   const bars = barLengths(results.map((hit) => hit.score));
-  resultsGrid.replaceChildren(...results.map((hit, i) => resultCard(hit, bars[i]!, digits)));
+  resultsGrid.replaceChildren(...results.map((hit, i) => resultCard(hit, bars[i], digits)));
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
 import type { ThumbnailCache } from '../thumbs.js';
 import type { SearchBackend, ServedDoc } from '../types.js';
@@ -30,14 +30,14 @@ export function docLinks(id: number): { doc: string; image: string; thumb: strin
   return { doc: `/docs/${id}`, image: `/docs/${id}/image`, thumb: `/docs/${id}/thumb` };
 }
 
-export const docRoutes: FastifyPluginAsync<DocRouteOptions> = async (app, { searcher, thumbs }) => {
+export const docRoutes: FastifyPluginCallback<DocRouteOptions> = (app, { searcher, thumbs }, done) => {
   const findDoc = (id: number): ServedDoc => {
     const doc = searcher.workspace.doc(id);
     if (!doc) throw new ApiError('doc_not_found', `no doc with id ${id} (the index has ${searcher.workspace.docCount} docs, ids 0..${searcher.workspace.docCount - 1})`);
     return doc;
   };
 
-  app.get<{ Params: { id: number } }>('/docs/:id', { schema: { params: docParams } }, async (request) => {
+  app.get<{ Params: { id: number } }>('/docs/:id', { schema: { params: docParams } }, (request) => {
     const doc = findDoc(request.params.id);
     return { id: doc.id, path: doc.path, label: doc.label, width: doc.width, height: doc.height, bytes: doc.bytes, sha256: doc.sha256, chunkCount: doc.chunkCount, ...docLinks(doc.id) };
   });
@@ -60,6 +60,7 @@ export const docRoutes: FastifyPluginAsync<DocRouteOptions> = async (app, { sear
     });
     return reply.type(thumb.contentType).send(thumb.bytes);
   });
+  done();
 };
 
 /** Indexed files are identified by content hash, so the hash is a strong validator. */

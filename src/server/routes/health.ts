@@ -1,5 +1,5 @@
 /** Liveness and load for operators: /healthz as JSON, /metrics in the Prometheus text format. */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { ServerLimits } from '../limits.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { SearchQueue } from '../queue.js';
@@ -12,12 +12,13 @@ export interface HealthRouteOptions {
   readonly limits: ServerLimits;
 }
 
-export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, { searcher, queue, metrics, limits }) => {
-  app.get('/healthz', async () => ({
+export const healthRoutes: FastifyPluginCallback<HealthRouteOptions> = (app, { searcher, queue, metrics, limits }, done) => {
+  app.get('/healthz', () => ({
     status: 'ok',
     docs: searcher.workspace.docCount,
     chunks: searcher.workspace.chunkCount,
     queue: { inFlight: queue.inFlight, waiting: queue.waiting, maxConcurrent: limits.maxConcurrent, maxWaiting: limits.maxWaiting },
   }));
   app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
+  done();
 };

@@ -2,7 +2,7 @@
  * POST /search: admitted to the queue (or refused with 429) before the body is read, the upload
  * checked from its header, then searched within the deadline (503 beyond).
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginCallback } from 'fastify';
 import type { Box } from '../../kernels/types.js';
 import { RANK_MODES, type RankMode } from '../../search/index.js';
 import { ApiError } from '../errors.js';
@@ -32,7 +32,7 @@ declare module 'fastify' {
   }
 }
 
-export const searchRoutes: FastifyPluginAsync<SearchRouteOptions> = async (app, { searcher, queue, metrics, limits }) => {
+export const searchRoutes: FastifyPluginCallback<SearchRouteOptions> = (app, { searcher, queue, metrics, limits }, done) => {
   app.decorateRequest('searchSlot', null);
 
   app.post<{ Querystring: { top: number; minScore?: number; mode?: RankMode } }>('/search', {
@@ -78,6 +78,7 @@ export const searchRoutes: FastifyPluginAsync<SearchRouteOptions> = async (app, 
       timings: roundTimings(timings),
     };
   });
+  done();
 };
 
 /**
