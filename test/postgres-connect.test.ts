@@ -11,10 +11,10 @@ const writeOptions = { model: testModel(8), chunking: testChunking, pool: { conn
 
 async function unavailable(t: ExecutionContext, url: string, expected: RegExp): Promise<string> {
   const err = await t.throwsAsync(PostgresStore.openForWrite(url, writeOptions), { instanceOf: StoreUnavailableError });
-  t.regex(err!.message, expected);
-  t.false(err!.message.includes('\n'), `more than one line: ${err!.message}`);
-  t.is((err as StoreUnavailableError).code, 'store_unavailable');
-  return err!.message;
+  t.regex(err.message, expected);
+  t.false(err.message.includes('\n'), `more than one line: ${err.message}`);
+  t.is(err.code, 'store_unavailable');
+  return err.message;
 }
 
 /** A port on 127.0.0.1 nothing listens on. */

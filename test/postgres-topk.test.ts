@@ -28,7 +28,7 @@ async function storeWith(t: ExecutionContext, docs: NewDoc[], vectorType: 'vecto
 /** Query q's hits as store chunk ids, best first. */
 function hitIds(hits: ChunkHits, q: number): number[] {
   const k = hits.topk.k;
-  return Array.from(hits.topk.ids.subarray(q * k, (q + 1) * k), (slot) => (slot < 0 ? -1 : hits.chunkIds[slot]!));
+  return Array.from(hits.topk.ids.subarray(q * k, (q + 1) * k), (slot) => (slot < 0 ? -1 : hits.chunkIds[slot]));
 }
 
 function recall(approx: ChunkHits, exact: ChunkHits, queries: number): number {
@@ -45,15 +45,22 @@ function recall(approx: ChunkHits, exact: ChunkHits, queries: number): number {
 test('exact top-k is the brute-force top-k (same ids, same scores), with or without an HNSW index; hits feed BiMatch as a local index would', async (t) => {
   const docs = Array.from({ length: 1000 }, (_, i) => makeDoc(i, dim));
   const { store, chunks, matrix } = await storeWith(t, docs);
-  t.is(chunks.length, docs.reduce((n, d) => n + d.chunks.length, 0));
+  t.is(
+    chunks.length,
+    docs.reduce((n, d) => n + d.chunks.length, 0),
+  );
   const Q = 8;
   const k = 25;
   const queries = randomUnitRows(prng(11), Q, dim);
   const truth = tsKernels.cosineTopK({ matrix, rows: chunks.length, dim, queries, k });
   const checkExact = (hits: ChunkHits) => {
     for (let q = 0; q < Q; q++) {
-      t.deepEqual(hitIds(hits, q), Array.from(truth.ids.subarray(q * k, (q + 1) * k), (row) => chunks[row]!.id), `query ${q}`);
-      for (let s = 0; s < k; s++) t.true(Math.abs(hits.topk.scores[q * k + s]! - truth.scores[q * k + s]!) < 1e-5);
+      t.deepEqual(
+        hitIds(hits, q),
+        Array.from(truth.ids.subarray(q * k, (q + 1) * k), (row) => chunks[row].id),
+        `query ${q}`,
+      );
+      for (let s = 0; s < k; s++) t.true(Math.abs(hits.topk.scores[q * k + s] - truth.scores[q * k + s]) < 1e-5);
     }
   };
   const exact = await store.topK(queries, k);
@@ -64,11 +71,22 @@ test('exact top-k is the brute-force top-k (same ids, same scores), with or with
   const docIdsByRow = Int32Array.from(chunks, (c) => c.doc);
   const docIds = [...new Set(chunks.map((c) => c.doc))].sort((a, b) => a - b);
   const globalDoc = new Map(docIds.map((id, i) => [id, i]));
-  const local = tsKernels.biMatch({ topk: truth, queryChunks: Q, chunkDoc: docIdsByRow.map((id) => globalDoc.get(id)!), docChunkCounts: Int32Array.from(docIds, (id) => chunks.filter((c) => c.doc === id).length) });
+  const local = tsKernels.biMatch({
+    topk: truth,
+    queryChunks: Q,
+    chunkDoc: docIdsByRow.map((id) => globalDoc.get(id)!),
+    docChunkCounts: Int32Array.from(docIds, (id) => chunks.filter((c) => c.doc === id).length),
+  });
   const remote = tsKernels.biMatch({ topk: exact.topk, queryChunks: Q, chunkDoc: exact.chunkDoc, docChunkCounts: exact.docChunkCounts });
-  t.deepEqual(Array.from(remote.docs, (d) => exact.docIds[d]), Array.from(local.docs, (d) => docIds[d]));
-  remote.scores.forEach((score, i) => t.true(Math.abs(score - local.scores[i]!) < 1e-6));
-  t.deepEqual(Array.from(remote.bestChunks, (slot) => exact.chunkIds[slot]), Array.from(local.bestChunks, (row) => chunks[row]!.id));
+  t.deepEqual(
+    Array.from(remote.docs, (d) => exact.docIds[d]),
+    Array.from(local.docs, (d) => docIds[d]),
+  );
+  remote.scores.forEach((score, i) => t.true(Math.abs(score - local.scores[i]) < 1e-6));
+  t.deepEqual(
+    Array.from(remote.bestChunks, (slot) => exact.chunkIds[slot]),
+    Array.from(local.bestChunks, (row) => chunks[row].id),
+  );
 
   // A deliberately poor index: HNSW mode misses some (so it does use the index), exact mode still does not.
   await store.buildHnswIndex({ m: 4, efConstruction: 8 });
@@ -80,7 +98,11 @@ test('exact top-k is the brute-force top-k (same ids, same scores), with or with
 test('HNSW recall@k against exact is at least 0.98 on a few thousand random rows', async (t) => {
   const n = 4000;
   const rows = randomUnitRows(prng(7), n, dim);
-  const docs = Array.from({ length: n }, (_, i) => ({ ...makeDoc(i, dim), chunks: [{ kind: 'window' as const, box: { x: 0, y: 0, width: 224, height: 224 } }], vectors: rows.slice(i * dim, (i + 1) * dim) }));
+  const docs = Array.from({ length: n }, (_, i) => ({
+    ...makeDoc(i, dim),
+    chunks: [{ kind: 'window' as const, box: { x: 0, y: 0, width: 224, height: 224 } }],
+    vectors: rows.slice(i * dim, (i + 1) * dim),
+  }));
   const { store } = await storeWith(t, docs);
   const Q = 32;
   const k = 10;
@@ -107,7 +129,11 @@ test('whole-image top-k: exact equals brute force over the whole chunks, HNSW th
   const queries = randomUnitRows(prng(21), Q, dim);
   const truth = tsKernels.cosineTopK({ matrix: wholeMatrix, rows: whole.length, dim, queries, k });
   const exact = await store.topK(queries, k, { wholeOnly: true });
-  for (let q = 0; q < Q; q++) t.deepEqual(hitIds(exact, q), Array.from(truth.ids.subarray(q * k, (q + 1) * k), (i) => whole[i]!.c.id));
+  for (let q = 0; q < Q; q++)
+    t.deepEqual(
+      hitIds(exact, q),
+      Array.from(truth.ids.subarray(q * k, (q + 1) * k), (i) => whole[i].c.id),
+    );
   await store.buildHnswIndex();
   // ef_search = k: a scan of the all-chunks index, filtered, would run out of whole chunks, and a
   // full scan (no index of their own) would miss none.
@@ -143,7 +169,7 @@ test('halfvec: exact top-k keeps recall against float32 brute force', async (t) 
   const hits = await store.topK(queries, k);
   let found = 0;
   for (let q = 0; q < Q; q++) {
-    const expected = new Set(Array.from(truth.ids.subarray(q * k, (q + 1) * k), (row) => chunks[row]!.id));
+    const expected = new Set(Array.from(truth.ids.subarray(q * k, (q + 1) * k), (row) => chunks[row].id));
     found += hitIds(hits, q).filter((id) => expected.has(id)).length;
   }
   t.true(found / (Q * k) >= 0.98, `recall ${found / (Q * k)}`);

@@ -34,11 +34,11 @@ export function postgresTest(file: string): TestFn {
 }
 
 /** Run statements as the test server's superuser, on `database` (default: the admin URL's). */
-export async function adminQuery(sql: string, database?: string): Promise<pg.QueryResult> {
+export async function adminQuery<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, database?: string): Promise<pg.QueryResult<R>> {
   const client = new pg.Client({ connectionString: database ? withDatabase(testPgUrl()!, database) : testPgUrl()! });
   await client.connect();
   try {
-    return await client.query(sql);
+    return await client.query<R>(sql);
   } finally {
     await client.end();
   }

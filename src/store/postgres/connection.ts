@@ -6,13 +6,6 @@
 import pg from 'pg';
 import { StoreUnavailableError } from '../../errors.js';
 
-const INT8_OID = 20;
-
-/** bigint ids come back as numbers (they stay far below 2^53); every other type as pg parses it. */
-const TYPES: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID && format !== 'binary' ? Number : pg.types.getTypeParser(oid, format))) as pg.CustomTypesConfig['getTypeParser'],
-};
-
 export interface PoolOptions {
   /** Connections at most (default 4). */
   max?: number;
@@ -48,7 +41,7 @@ export async function connectPool(url: string, opts: PoolOptions = {}): Promise<
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
     application_name: 'flower-native',
-    types: TYPES,
+    types: bigintsAsNumbers(),
   });
   // An idle connection that dies (server restart, network cut) is dropped and replaced on the next
   // query; without a listener the pool's 'error' event would end the process.
@@ -61,6 +54,13 @@ export async function connectPool(url: string, opts: PoolOptions = {}): Promise<
     throw connectError(url, err);
   }
   return pool;
+}
+
+/** bigint ids come back as numbers (they stay far below 2^53); every other type as pg parses it. */
+function bigintsAsNumbers(): pg.CustomTypesConfig {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(pg.types.builtins.INT8, Number);
+  return types;
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
@@ -106,7 +106,10 @@ export async function ensureVectorExtension(pool: pg.Pool, url: string): Promise
   if (installed.rowCount) return;
   const available = await pool.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`);
   if (!available.rowCount) {
-    throw new StoreUnavailableError(shown, `the PostgreSQL server at ${shown} has no pgvector extension installed: install it on the server (Debian/Ubuntu: postgresql-NN-pgvector; or run the pgvector/pgvector container image)`);
+    throw new StoreUnavailableError(
+      shown,
+      `the PostgreSQL server at ${shown} has no pgvector extension installed: install it on the server (Debian/Ubuntu: postgresql-NN-pgvector; or run the pgvector/pgvector container image)`,
+    );
   }
   try {
     await pool.query('CREATE EXTENSION IF NOT EXISTS vector');
@@ -114,6 +117,10 @@ export async function ensureVectorExtension(pool: pg.Pool, url: string): Promise
     // Another process may have created it a moment ago (CREATE EXTENSION races on the catalog).
     if ((await pool.query(`SELECT 1 FROM pg_extension WHERE extname = 'vector'`)).rowCount) return;
     const reason = (err as Error).message.split('\n')[0];
-    throw new StoreUnavailableError(shown, `pgvector is installed on the server but not enabled in the database at ${shown}, and this role cannot enable it (${reason}): run \`CREATE EXTENSION vector;\` there as a superuser or the database owner`, { cause: err });
+    throw new StoreUnavailableError(
+      shown,
+      `pgvector is installed on the server but not enabled in the database at ${shown}, and this role cannot enable it (${reason}): run \`CREATE EXTENSION vector;\` there as a superuser or the database owner`,
+      { cause: err },
+    );
   }
 }

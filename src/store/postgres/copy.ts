@@ -58,7 +58,7 @@ function writeField(out: Buffer, at: number, field: CopyField): number {
     return at + bytes.length;
   }
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let i = 0; i < bits.length; i++) at = out.writeUInt16BE(halfBits(bits[i]!), at);
+  for (let i = 0; i < bits.length; i++) at = out.writeUInt16BE(halfBits(bits[i]), at);
   return at;
 }
 

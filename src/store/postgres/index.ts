@@ -26,8 +26,6 @@
  * Doc and chunk ids are the store's own (bigint identities, returned as numbers).
  */
 export { PostgresStore } from './store.js';
-export type {
-  ChunkHits, HnswOptions, ListedFile, OpenPostgresForWriteOptions, OpenPostgresOptions, PgChunkRecord, PgDocRecord, Reconciliation, TopKOptions,
-} from './store.js';
+export type { ChunkHits, HnswOptions, ListedFile, OpenPostgresForWriteOptions, OpenPostgresOptions, PgChunkRecord, PgDocRecord, Reconciliation, TopKOptions } from './store.js';
 export { SCHEMA, SCHEMA_VERSION, type StoreIdentity, type VectorType } from './schema.js';
 export { redactUrl, type PoolOptions } from './connection.js';

@@ -72,7 +72,7 @@ function inlineEmbeddings(dim: number, vectorType: VectorType): boolean {
   return 8 + dim * (vectorType === 'vector' ? 4 : 2) <= 7900;
 }
 
-export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 /** Serializes creations and upgrades across every process that opens the store. */
 const SCHEMA_LOCK = 0x666c6f776572; // "flower"
@@ -86,12 +86,12 @@ export async function schemaVersion(db: pg.Pool | pg.PoolClient, shown: string):
             EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'schema_version') AS tbl`,
     [SCHEMA],
   );
-  if (!rows[0]!.ns) return 0;
-  if (!rows[0]!.tbl) {
+  if (!rows[0].ns) return 0;
+  if (!rows[0].tbl) {
     throw new IncompatibleIndexError(shown, [`the database has a schema "${SCHEMA}" without a schema_version table: it was not made by flower-native (drop it or use another database)`]);
   }
   const { rows: versions } = await db.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${SCHEMA}.schema_version`);
-  const version = versions[0]!.version;
+  const version = versions[0].version;
   if (version === null) throw new IncompatibleIndexError(shown, [`the store's schema_version table is empty: its layout is unknown (drop the schema "${SCHEMA}" and re-index)`]);
   return version;
 }
@@ -106,7 +106,7 @@ function refuseNewer(shown: string, version: number, latest: number): never {
  * store and `create` was not given (a reader).
  */
 export async function prepareSchema(pool: pg.Pool, shown: string, create?: StoreIdentity, migrations: readonly Migration[] = MIGRATIONS): Promise<number> {
-  const latest = migrations[migrations.length - 1]!.version;
+  const latest = migrations[migrations.length - 1].version;
   const seen = await schemaVersion(pool, shown);
   if (seen > latest) refuseNewer(shown, seen, latest);
   if (seen === latest || (seen === 0 && !create)) return seen;
@@ -142,7 +142,10 @@ export async function prepareSchema(pool: pg.Pool, shown: string, create?: Store
 async function writeIdentity(client: pg.PoolClient, identity: StoreIdentity): Promise<void> {
   const { name, sha256, dim } = identity.model;
   await client.query(`INSERT INTO ${SCHEMA}.meta (key, value) VALUES ('model', $1), ('chunking', $2), ('vector_type', $3), ('created', $4)`, [
-    JSON.stringify({ name, sha256, dim }), canonicalJson(identity.chunking), JSON.stringify(identity.vectorType), JSON.stringify(new Date().toISOString()),
+    JSON.stringify({ name, sha256, dim }),
+    canonicalJson(identity.chunking),
+    JSON.stringify(identity.vectorType),
+    JSON.stringify(new Date().toISOString()),
   ]);
 }
 
@@ -169,10 +172,15 @@ async function readShape(client: pg.PoolClient, shown: string): Promise<{ dim: n
  * words. The local Workspace.assertCompatible makes the same comparison; it belongs in manifest.ts
  * for both once that file's owner moves it there.
  */
-export function identityDifferences(have: Pick<StoreIdentity, 'model' | 'chunking'>, expected: { model: Pick<ModelIdentity, 'sha256'> & Partial<ModelIdentity>; chunking: Record<string, unknown> }): string[] {
+export function identityDifferences(
+  have: Pick<StoreIdentity, 'model' | 'chunking'>,
+  expected: { model: Pick<ModelIdentity, 'sha256'> & Partial<ModelIdentity>; chunking: Record<string, unknown> },
+): string[] {
   const differences: string[] = [];
   if (have.model.sha256 !== expected.model.sha256) {
-    differences.push(`model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`);
+    differences.push(
+      `model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`,
+    );
   } else if (expected.model.dim !== undefined && have.model.dim !== expected.model.dim) {
     differences.push(`embedding size: the index holds ${have.model.dim}-d vectors, this run makes ${expected.model.dim}-d`);
   }

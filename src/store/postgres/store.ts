@@ -162,7 +162,7 @@ export class PostgresStore {
 
   async counts(): Promise<{ docs: number; chunks: number }> {
     const { rows } = await this.query<{ docs: number; chunks: number | null }>(`SELECT count(*) AS docs, sum(chunk_count)::bigint AS chunks FROM ${SCHEMA}.docs`);
-    return { docs: rows[0]!.docs, chunks: rows[0]!.chunks ?? 0 };
+    return { docs: rows[0].docs, chunks: rows[0].chunks ?? 0 };
   }
 
   /**
@@ -185,7 +185,15 @@ export class PostgresStore {
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], $5::integer[], $6::text[], $7::integer[])
          ON CONFLICT (sha256) DO NOTHING
          RETURNING id, path, sha256, bytes, width, height, label, chunk_count`,
-        [list.map((d) => d.path), list.map((d) => d.sha256), list.map((d) => d.bytes), list.map((d) => d.width), list.map((d) => d.height), list.map((d) => d.label ?? null), list.map((d) => d.chunks.length)],
+        [
+          list.map((d) => d.path),
+          list.map((d) => d.sha256),
+          list.map((d) => d.bytes),
+          list.map((d) => d.width),
+          list.map((d) => d.height),
+          list.map((d) => d.label ?? null),
+          list.map((d) => d.chunks.length),
+        ],
       );
       if (rows.length === 0) return [];
       const added = rows.map(toDocRecord).sort((a, b) => a.id - b.id);
@@ -194,8 +202,13 @@ export class PostgresStore {
         const doc = fresh.get(record.sha256)!;
         doc.chunks.forEach((chunk, ord) => {
           copyRows.push([
-            { int8: record.id }, { int4: ord }, { text: chunk.kind },
-            { int4: chunk.box.x }, { int4: chunk.box.y }, { int4: chunk.box.width }, { int4: chunk.box.height },
+            { int8: record.id },
+            { int4: ord },
+            { text: chunk.kind },
+            { int4: chunk.box.x },
+            { int4: chunk.box.y },
+            { int4: chunk.box.width },
+            { int4: chunk.box.height },
             { vector: doc.vectors, offset: ord * this.dim, dim: this.dim, type: this.vectorType },
           ]);
         });
@@ -256,7 +269,11 @@ export class PostgresStore {
       [docIds],
     );
     return rows.map((r) => ({
-      id: r.id, doc: r.doc, ord: r.ord, kind: r.kind, box: { x: r.x, y: r.y, width: r.w, height: r.h },
+      id: r.id,
+      doc: r.doc,
+      ord: r.ord,
+      kind: r.kind,
+      box: { x: r.x, y: r.y, width: r.w, height: r.h },
       ...(r.embedding === undefined ? {} : { vector: Float32Array.from(JSON.parse(r.embedding) as number[]) }),
     }));
   }
@@ -289,9 +306,11 @@ export class PostgresStore {
       );
       const removed = opts.keepMissing
         ? []
-        : (await client.query<{ id: number; path: string; sha256: string }>(
-          `DELETE FROM ${SCHEMA}.docs d WHERE NOT EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256) RETURNING id, path, sha256`,
-        )).rows.sort((a, b) => a.id - b.id);
+        : (
+            await client.query<{ id: number; path: string; sha256: string }>(
+              `DELETE FROM ${SCHEMA}.docs d WHERE NOT EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256) RETURNING id, path, sha256`,
+            )
+          ).rows.sort((a, b) => a.id - b.id);
       const toIndex = await client.query<ListedFile>(
         `SELECT DISTINCT ON (sha256) path, sha256 FROM listing l WHERE NOT EXISTS (SELECT 1 FROM ${SCHEMA}.docs d WHERE d.sha256 = l.sha256) ORDER BY sha256, path`,
       );
@@ -310,7 +329,10 @@ export class PostgresStore {
    */
   async buildHnswIndex(opts: HnswOptions = {}): Promise<{ ms: number }> {
     const withParams: string[] = [];
-    for (const [name, value] of [['m', opts.m], ['ef_construction', opts.efConstruction]] as const) {
+    for (const [name, value] of [
+      ['m', opts.m],
+      ['ef_construction', opts.efConstruction],
+    ] as const) {
       if (value === undefined) continue;
       if (!Number.isInteger(value) || value < 2) throw new RangeError(`${name} must be an integer ≥ 2, got ${value}`);
       withParams.push(`${name} = ${value}`);
@@ -335,7 +357,7 @@ export class PostgresStore {
 
   async hasHnswIndex(): Promise<boolean> {
     const { rows } = await this.query<{ present: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${SCHEMA}.${HNSW_INDEX}`]);
-    return rows[0]!.present;
+    return rows[0].present;
   }
 
   async close(): Promise<void> {
@@ -404,9 +426,35 @@ export class PostgresStore {
   }
 }
 
-interface DocRow { id: number; path: string; sha256: string; bytes: number; width: number; height: number; label: string | null; chunk_count: number }
-interface ChunkRow { id: number; doc: number; ord: number; kind: ChunkKind; x: number; y: number; w: number; h: number; embedding?: string }
-interface HitRow { q: number; id: number; doc: number; kind: ChunkKind; chunk_count: number; distance: number }
+interface DocRow {
+  id: number;
+  path: string;
+  sha256: string;
+  bytes: number;
+  width: number;
+  height: number;
+  label: string | null;
+  chunk_count: number;
+}
+interface ChunkRow {
+  id: number;
+  doc: number;
+  ord: number;
+  kind: ChunkKind;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  embedding?: string;
+}
+interface HitRow {
+  q: number;
+  id: number;
+  doc: number;
+  kind: ChunkKind;
+  chunk_count: number;
+  distance: number;
+}
 
 function toDocRecord(r: DocRow): PgDocRecord {
   return { id: r.id, path: r.path, sha256: r.sha256, bytes: r.bytes, width: r.width, height: r.height, label: r.label, chunkCount: r.chunk_count };
@@ -418,7 +466,7 @@ function toDocRecord(r: DocRow): PgDocRecord {
  */
 function vectorLiteral(values: Float32Array, offset: number, dim: number): string {
   let text = '[';
-  for (let i = 0; i < dim; i++) text += (i ? ',' : '') + values[offset + i]!;
+  for (let i = 0; i < dim; i++) text += (i ? ',' : '') + values[offset + i];
   return text + ']';
 }
 
@@ -434,7 +482,7 @@ function compactHits(rows: readonly HitRow[], queries: number, k: number): Chunk
   const chunkSlot = new Map(chunkIds.map((id, i) => [id, i]));
   const docSlot = new Map(docIds.map((id, i) => [id, i]));
   const chunkDoc = new Int32Array(chunkIds.length);
-  const chunkKinds: ChunkKind[] = new Array(chunkIds.length);
+  const chunkKinds = new Array<ChunkKind>(chunkIds.length);
   const docChunkCounts = new Int32Array(docIds.length);
   const ids = new Int32Array(queries * k).fill(-1);
   const scores = new Float32Array(queries * k).fill(-Infinity);
@@ -445,7 +493,7 @@ function compactHits(rows: readonly HitRow[], queries: number, k: number): Chunk
     chunkDoc[slot] = doc;
     chunkKinds[slot] = r.kind;
     docChunkCounts[doc] = r.chunk_count;
-    const at = r.q * k + filled[r.q]!++;
+    const at = r.q * k + filled[r.q]++;
     ids[at] = slot;
     scores[at] = -r.distance;
   }
