@@ -19,8 +19,8 @@
  * - topK(queries, k, { mode: 'exact' | 'hnsw', efSearch?, wholeOnly? }) → ChunkHits: per query row
  *   the k nearest chunks by inner product (cosine: vectors are L2-normalized), in a compact local
  *   numbering of the chunks and docs hit (chunkIds / docIds map back) that feeds kernels.biMatch.
- *   'exact' scans (ties by lower chunk id: the same top-k as the kernels' cosineTopK); 'hnsw' uses
- *   the HNSW index with ef_search ≥ k.
+ *   'exact': one scan scores every query (ties by lower chunk id: the same top-k as the kernels'
+ *   cosineTopK); 'hnsw': the HNSW index, ef_search ≥ k (whole-image search has an index of its own).
  * - docs(ids), docChunks(docIds, { vectors? }), counts(), deleteDocs(ids), reconcile(files, { keepMissing? }),
  *   buildHnswIndex / dropHnswIndex / hasHnswIndex, close().
  * Doc and chunk ids are the store's own (bigint identities, returned as numbers).
