@@ -3,15 +3,19 @@
  * 1–64 and thread layouts (replicas × intra-op threads) 1×1, 1×2, 2×1, 2×2, plus 1×2 with
  * onnxruntime's spinning allowed. Each run pushes the same chunks through with enough batches in
  * flight to keep every worker busy; settings are measured round-robin so machine noise spreads
- * over all of them. Standalone: `node dist/bench/encoder.js [--quick] [--runs N]`.
+ * over all of them. Then the float model against its int8 copy at the flows' settings, alternately.
+ * Standalone: `node dist/bench/encoder.js [--quick] [--runs N] [--int8-model <dir>]`.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EncoderPool, defaultEncoderSettings, encoderInfo } from '../src/encoder/index.js';
 import { decodeImage } from '../src/image/index.js';
 import { kernels, slidingWindows } from '../src/kernels/index.js';
 import { loadModel, type LoadedModel } from '../src/model/index.js';
-import { flowerImage, modelDir as fixtureModelDir } from './fixtures.js';
+import { quantizeModel } from '../src/model/quantize.js';
+import { flowerImage, flowersJpgDir, modelDir as fixtureModelDir } from './fixtures.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.js';
 
@@ -19,6 +23,19 @@ export interface EncoderBenchOptions extends Partial<SectionOptions> {
   readonly quick: boolean;
   /** Model folder (default: the fixture model). */
   readonly modelDir?: string;
+  /** int8 copy of the model to compare against (default: quantized from it here, calibrated on the fixture images). */
+  readonly int8ModelDir?: string;
+}
+
+/** fp32 against int8 at one pool setting, measured alternately in the same rounds. */
+export interface PrecisionComparison {
+  readonly replicas: number;
+  readonly intraOpThreads: number;
+  readonly batchSize: number;
+  readonly fp32: { chunksPerSecond: Summary; cpuMsPerChunk: Summary };
+  readonly int8: { chunksPerSecond: Summary; cpuMsPerChunk: Summary };
+  /** int8 chunks/s ÷ fp32 chunks/s, per round. */
+  readonly speedup: Summary;
 }
 
 export interface EncoderBenchSetting {
@@ -46,6 +63,7 @@ export interface EncoderBenchReport extends SectionResult {
     /** The fastest measured setting (spinning off), to compare with the defaults. */
     readonly best: EncoderBenchSetting;
     readonly defaults: ReturnType<typeof defaultEncoderSettings>;
+    readonly precision: { readonly int8Model: string; readonly int8Sha256: string; readonly settings: PrecisionComparison[] };
   };
 }
 
@@ -88,6 +106,53 @@ async function timeRun(pool: EncoderPool, chunks: Float32Array, batchSize: numbe
   await Promise.all(Array.from({ length: 2 * pool.replicas }, worker));
   const cpu = process.cpuUsage(cpuStart);
   return { wall: (performance.now() - start) / 1000, cpu: (cpu.user + cpu.system) / 1e6 };
+}
+
+/**
+ * The float and int8 models at the index flow's setting (2 × 1) and the query flow's (1 × 2), batch 16:
+ * both pools stay open and every round times each in turn, so load drifts hit both.
+ */
+async function comparePrecisions(fp32: LoadedModel, int8: LoadedModel, chunks: Float32Array, runs: number, log: (line: string) => void): Promise<PrecisionComparison[]> {
+  const layouts = [
+    { replicas: 2, intraOpThreads: 1, batchSize: 16 },
+    { replicas: 1, intraOpThreads: 2, batchSize: 16 },
+  ];
+  const count = chunks.length / (3 * fp32.input.width * fp32.input.height);
+  const results: PrecisionComparison[] = [];
+  for (const layout of layouts) {
+    const pools = { fp32: await EncoderPool.open({ model: fp32, ...layout }), int8: await EncoderPool.open({ model: int8, ...layout }) };
+    const samples = { fp32: { rate: [] as number[], cpu: [] as number[] }, int8: { rate: [] as number[], cpu: [] as number[] } };
+    try {
+      for (const pool of Object.values(pools)) await timeRun(pool, chunks, layout.batchSize);
+      for (let run = 0; run < runs; run++) {
+        for (const precision of ['fp32', 'int8'] as const) {
+          const { wall, cpu } = await timeRun(pools[precision], chunks, layout.batchSize);
+          samples[precision].rate.push(count / wall);
+          samples[precision].cpu.push((cpu * 1000) / count);
+        }
+        log(`encoder: ${layout.replicas}x${layout.intraOpThreads}/${layout.batchSize} run ${run + 1}/${runs}: fp32 ${samples.fp32.rate.at(-1)!.toFixed(1)}, int8 ${samples.int8.rate.at(-1)!.toFixed(1)} chunks/s`);
+      }
+    } finally {
+      await pools.fp32.close();
+      await pools.int8.close();
+    }
+    const of = (s: { rate: number[]; cpu: number[] }) => ({ chunksPerSecond: summarize(s.rate), cpuMsPerChunk: summarize(s.cpu) });
+    results.push({ ...layout, fp32: of(samples.fp32), int8: of(samples.int8), speedup: summarize(samples.int8.rate.map((r, i) => r / samples.fp32.rate[i]!)) });
+  }
+  return results;
+}
+
+/** The int8 model to compare: the given folder, or one quantized here into a temp folder (default calibration on the fixture images). */
+async function int8Model(opts: EncoderBenchOptions, log: (line: string) => void): Promise<LoadedModel> {
+  if (opts.int8ModelDir) return loadModel(opts.int8ModelDir);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'flower-bench-int8-'));
+  try {
+    log('encoder: quantizing the model (int8, default calibration)');
+    await quantizeModel({ modelDir: opts.modelDir ?? fixtureModelDir, calibrationDir: flowersJpgDir, outDir: dir });
+    return await loadModel(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function benchEncoder(opts: EncoderBenchOptions): Promise<EncoderBenchReport> {
@@ -136,6 +201,8 @@ export async function benchEncoder(opts: EncoderBenchOptions): Promise<EncoderBe
   } finally {
     for (const pool of pools) await pool.close();
   }
+  const int8 = await int8Model(opts, log);
+  const precision = await comparePrecisions(model, int8, chunks, runs, log);
 
   const referenceSamples = samples.get(key({ ...reference, allowSpinning: false }, reference.batchSize))!;
   const ratios = new Map([...samples].map(([k, v]) => [k, v.map((x, i) => x / referenceSamples[i]!)]));
@@ -160,14 +227,20 @@ export async function benchEncoder(opts: EncoderBenchOptions): Promise<EncoderBe
     tableOf(ratios, 2),
     'Process CPU ms per chunk (all threads; less sensitive to other load on the machine than chunks/s):',
     tableOf(cpuSamples, 1),
+    `fp32 against ${int8.name} (static int8 QDQ, sha256 ${int8.sha256.slice(0, 12)}…), measured alternately in the same rounds:`,
+    markdownTable(
+      ['replicas × intra-op threads', 'batch', 'fp32 chunks/s', 'int8 chunks/s', 'int8 ÷ fp32', 'fp32 CPU ms/chunk', 'int8 CPU ms/chunk'],
+      precision.map((p) => [`${p.replicas} × ${p.intraOpThreads}`, String(p.batchSize), formatSummary(p.fp32.chunksPerSecond, 0), formatSummary(p.int8.chunksPerSecond, 0), formatSummary(p.speedup, 2), formatSummary(p.fp32.cpuMsPerChunk, 1), formatSummary(p.int8.cpuMsPerChunk, 1)]),
+    ),
     `Fastest: ${best.replicas} × ${best.intraOpThreads}, batch ${best.batchSize} (${formatSummary(best.chunksPerSecond, 0)}). Defaults: ${defaults.replicas} × ${defaults.intraOpThreads}, batch ${defaults.batchSize}. Compared against: the issue's 178 images/s at batch 1 and 212 at batch 32 (2 intra-op threads, one process).`,
   ].join('\n\n');
-  return { data: { model: model.name, cores: os.availableParallelism(), onnxruntime: info.onnxruntime, chunksPerRun, reference, settings, best, defaults }, markdown };
+  return { data: { model: model.name, cores: os.availableParallelism(), onnxruntime: info.onnxruntime, chunksPerRun, reference, settings, best, defaults, precision: { int8Model: int8.name, int8Sha256: int8.sha256, settings: precision } }, markdown };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const runsAt = args.indexOf('--runs');
-  const report = await benchEncoder({ quick: args.includes('--quick'), runs: runsAt >= 0 ? Number(args[runsAt + 1]) : undefined });
+  const int8At = args.indexOf('--int8-model');
+  const report = await benchEncoder({ quick: args.includes('--quick'), runs: runsAt >= 0 ? Number(args[runsAt + 1]) : undefined, int8ModelDir: int8At >= 0 ? args[int8At + 1] : undefined });
   process.stdout.write(`${report.markdown}\n`);
 }

@@ -11,6 +11,7 @@ import { registerEval } from './eval-command.js';
 import { EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { registerIndex } from './index-command.js';
 import { registerQuery } from './query-command.js';
+import { registerQuantize } from './quantize-command.js';
 import { registerServe } from './serve-command.js';
 import { printable } from './terminal.js';
 
@@ -23,6 +24,7 @@ registerIndex(program);
 registerQuery(program);
 registerEval(program);
 registerServe(program);
+registerQuantize(program);
 registerDoctor(program);
 
 /** Every (sub)command: usage errors → one line + usage on stderr, exit 2. */

@@ -11,6 +11,9 @@ import { describeGraph, synthesizeEmbedding } from './graph.js';
 
 export { describeGraph, synthesizeEmbedding } from './graph.js';
 
+export const MODEL_PRECISIONS = ['fp32', 'int8'] as const;
+export type ModelPrecision = (typeof MODEL_PRECISIONS)[number];
+
 export interface ModelManifest {
   readonly name: string;
   /** Absolute path of the .onnx file. */
@@ -20,6 +23,9 @@ export interface ModelManifest {
   readonly input: { readonly name: string; readonly width: number; readonly height: number; readonly layout: 'NCHW'; readonly norm: Normalization };
   /** The output the encoder fetches; `synthesized` when loadModel added it to the graph. */
   readonly embedding: { readonly name: string; readonly dim: number; readonly synthesized: boolean };
+  /** model.json's `precision` (fp32 when absent); an int8 model names the float model it was quantized from by sha256. */
+  readonly precision: ModelPrecision;
+  readonly quantizedFrom?: string;
 }
 
 export interface LoadedModel extends ModelManifest {
@@ -37,6 +43,8 @@ interface ModelJson {
   sha256?: string;
   input?: { name?: string; layout?: string; width?: number; height?: number; mean?: number[]; std?: number[]; mean_255?: number[]; std_255?: number[] };
   outputs?: { embedding?: { name?: string; dim?: number }; logits?: { name?: string } };
+  precision?: string;
+  source?: { sha256?: string };
 }
 
 /**
@@ -67,12 +75,14 @@ export async function loadModel(modelDir: string): Promise<LoadedModel> {
     throw new Error(`${file}: not a readable ONNX model (${(err as Error).message})`);
   }
   const input = resolveInput(file, json, graph.input);
+  const precision = resolvePrecision(file, json);
+  const identity = { name: json?.name ?? path.basename(dir), file, sha256, input, ...precision };
 
   const declared = json?.outputs?.embedding;
   if (declared?.name) {
     if (!graph.outputs.includes(declared.name)) throw new Error(`${file}: model.json names the embedding output "${declared.name}", but the graph's outputs are ${graph.outputs.join(', ')}`);
     if (!declared.dim) throw new Error(`${dir}/model.json: outputs.embedding.dim is missing`);
-    return { name: json?.name ?? path.basename(dir), file, sha256, input, embedding: { name: declared.name, dim: declared.dim, synthesized: false }, bytes: original };
+    return { ...identity, embedding: { name: declared.name, dim: declared.dim, synthesized: false }, bytes: original };
   }
   let edited: ReturnType<typeof synthesizeEmbedding>;
   try {
@@ -80,7 +90,7 @@ export async function loadModel(modelDir: string): Promise<LoadedModel> {
   } catch (err) {
     throw new Error(`${file}: no embedding output and none could be synthesized: ${(err as Error).message}`);
   }
-  return { name: json?.name ?? path.basename(dir), file, sha256, input, embedding: { name: edited.name, dim: edited.dim, synthesized: true }, bytes: edited.bytes };
+  return { ...identity, embedding: { name: edited.name, dim: edited.dim, synthesized: true }, bytes: edited.bytes };
 }
 
 async function readManifestJson(dir: string): Promise<ModelJson | undefined> {
@@ -109,6 +119,14 @@ async function soleOnnxFile(dir: string): Promise<string> {
   }
   if (names.length !== 1) throw new Error(`${dir}: no model.json, and ${names.length === 0 ? 'no .onnx file' : `several .onnx files (${names.join(', ')})`} to pick from`);
   return names[0]!;
+}
+
+function resolvePrecision(file: string, json: ModelJson | undefined): Pick<ModelManifest, 'precision' | 'quantizedFrom'> {
+  const precision = json?.precision ?? 'fp32';
+  if (!(MODEL_PRECISIONS as readonly string[]).includes(precision)) throw new Error(`${file}: model.json precision "${precision}" is not one of ${MODEL_PRECISIONS.join(', ')}`);
+  if (precision === 'fp32') return { precision };
+  const source = json?.source?.sha256;
+  return source ? { precision: precision as ModelPrecision, quantizedFrom: source } : { precision: precision as ModelPrecision };
 }
 
 function resolveInput(file: string, json: ModelJson | undefined, graphInput: { name: string; dims: (number | string)[] }): ModelManifest['input'] {
