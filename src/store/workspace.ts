@@ -26,7 +26,7 @@ import {
 } from './manifest.js';
 import { configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
 import { writeSources, type WorkspaceSources } from './sources.js';
-import { completeRebuild, finishInterruptedSwap, READY_MARK, STAGING_DIR } from './swap.js';
+import { completeRebuild, READY_MARK, settleStaging, STAGING_DIR } from './swap.js';
 
 export interface OpenForWriteOptions {
   model: ModelIdentity;
@@ -76,11 +76,9 @@ export class Workspace {
     fs.mkdirSync(dir, { recursive: true });
     const releaseLock = acquireWriteLock(dir);
     try {
-      finishInterruptedSwap(dir);
+      settleStaging(dir);
       const hasIndex = fs.existsSync(path.join(dir, MANIFEST_FILE));
       const staging = path.join(dir, STAGING_DIR);
-      // A staging directory without the READY mark is an interrupted rebuild: nothing to keep.
-      removeIfExists(staging);
       if (opts.rebuild && hasIndex) {
         fs.mkdirSync(staging);
         return Workspace.create(dir, staging, opts, releaseLock);
@@ -105,13 +103,7 @@ export class Workspace {
   /** Open an existing, non-empty index for queries. Sees the index as committed at open time. */
   static openForRead(dir: string): Workspace {
     dir = path.resolve(dir);
-    if (fs.existsSync(path.join(dir, STAGING_DIR, READY_MARK))) {
-      // A finished rebuild whose swap was interrupted: complete it unless a writer is busy here.
-      const release = tryWriteLock(dir);
-      if (release) {
-        try { finishInterruptedSwap(dir); } finally { release(); }
-      }
-    }
+    Workspace.settleStagingForRead(dir);
     if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) {
       throw new NoIndexError(dir, `no index at ${dir}: run \`flower-native index --workspace ${dir}\` first`);
     }
@@ -121,6 +113,34 @@ export class Workspace {
       throw new NoIndexError(dir, `index at ${dir} is empty: no image has been indexed yet (run \`flower-native index\` with a folder of images)`);
     }
     return ws;
+  }
+
+  /**
+   * What a killed writer left in the staging directory is settled by the first opener that can take
+   * the lock, a reader too (a read-only volume has no writer to fear: nothing to do). A live
+   * writer's ready rebuild is being swapped in right now: wait for that, briefly.
+   */
+  private static settleStagingForRead(dir: string): void {
+    const staging = path.join(dir, STAGING_DIR);
+    const deadline = Date.now() + SWAP_WAIT_MS;
+    while (fs.existsSync(staging)) {
+      let release: (() => void) | undefined;
+      try {
+        release = tryWriteLock(dir);
+      } catch {
+        return;
+      }
+      if (release) {
+        try {
+          settleStaging(dir);
+        } finally {
+          release();
+        }
+        return;
+      }
+      if (!fs.existsSync(path.join(staging, READY_MARK)) || Date.now() > deadline) return;
+      sleepSync(20);
+    }
   }
 
   /** Throws IncompatibleIndexError naming every difference between the index and this run. */
@@ -448,6 +468,13 @@ export class Workspace {
   private assertOpen(): void {
     if (this.closed) throw new Error(`workspace ${this.dir} is closed`);
   }
+}
+
+/** How long a reader waits for a live writer's swap to finish (it takes milliseconds). */
+const SWAP_WAIT_MS = 5000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function writeFully(fd: number, data: Float32Array, position: number): void {
