@@ -233,13 +233,33 @@ export class Workspace {
     return added;
   }
 
-  /** The chunk matrix, chunkCount × dim, read in place. */
+  /**
+   * The chunk matrix, chunkCount × dim, read in place. A reader's is the file it opened (mapped at
+   * open, so a swap renaming another in does not change it). A file rewritten in place and shorter
+   * now would kill the process with SIGBUS on the first missing page, which JS cannot catch: its
+   * size is checked on every call, i.e. before every search.
+   */
   matrix(): Float32Array {
     this.assertOpen();
-    this.cache.matrix ??= this.committedRows === 0
-      ? new Float32Array(0)
-      : openMatrixFile(path.join(this.root, MATRIX_FILE), NPY_DATA_OFFSET, this.committedRows, this.dim);
+    this.assertMatrixWhole();
+    this.cache.matrix ??= this.mapMatrix();
     return this.cache.matrix;
+  }
+
+  private mapMatrix(): Float32Array {
+    if (this.committedRows === 0) return new Float32Array(0);
+    // By descriptor where the OS names one, so the mapping is of the very file this workspace opened.
+    const file = this.matrixFd !== undefined && fs.existsSync(`/proc/self/fd/${this.matrixFd}`) ? `/proc/self/fd/${this.matrixFd}` : path.join(this.root, MATRIX_FILE);
+    return openMatrixFile(file, NPY_DATA_OFFSET, this.committedRows, this.dim);
+  }
+
+  private assertMatrixWhole(): void {
+    const need = NPY_DATA_OFFSET + this.committedRows * this.dim * 4;
+    const size = fs.fstatSync(this.matrixFd!).size;
+    if (size < need) {
+      throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: ${path.join(this.root, MATRIX_FILE)} shrank to ${size} bytes under this reader, its ${this.committedRows} committed rows need ${need} ` +
+        '(was it overwritten in place? replace index files by rename, or re-index); searches fail until it is reopened');
+    }
   }
 
   /** All docs, by id. */
@@ -388,44 +408,46 @@ export class Workspace {
     } catch (err) {
       throw new NoIndexError(dir, `index at ${dir} is damaged: cannot open ${dbFile} (${(err as Error).message}); re-index with --rebuild`);
     }
+    let ws: Workspace;
     try {
       configure(db, writable);
       const modelSha = (db.prepare(`SELECT value FROM meta WHERE key = 'model_sha256'`).get() as { value: string } | undefined)?.value;
       if (modelSha !== manifest.model.sha256) {
         throw new NoIndexError(dir, `index at ${dir} is damaged: ${MANIFEST_FILE} and ${DB_FILE} disagree on the model; re-index with --rebuild`);
       }
-      const ws = new Workspace({ dir, root, db, manifest, writable, staged: false, releaseLock });
-      ws.checkMatrixFile();
-      return ws;
+      ws = new Workspace({ dir, root, db, manifest, writable, staged: false, releaseLock });
     } catch (err) {
       db.close();
       if (err instanceof NoIndexError) throw err;
-      throw new Error(`index at ${dir}: cannot read ${dbFile} (${(err as Error).message})`, { cause: err });
-    }
-  }
-
-  /** Check that chunks.npy holds at least the committed rows (readers) — the invariant of addDocs. */
-  private checkMatrixFile(): void {
-    const file = path.join(this.root, MATRIX_FILE);
-    let fd: number;
-    try {
-      fd = fs.openSync(file, this.writable ? 'r+' : 'r');
-    } catch (err) {
-      throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: cannot open ${file} (${(err as Error).message}); re-index with --rebuild`);
+      throw new NoIndexError(dir, `index at ${dir} is damaged: cannot read ${dbFile} (${(err as Error).message}); re-index with --rebuild`);
     }
     try {
-      readMatrixHeader(fd, file, this.dim);
-      const need = NPY_DATA_OFFSET + this.committedRows * this.dim * 4;
-      const size = fs.fstatSync(fd).size;
-      if (size < need) {
-        throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: ${file} has ${size} bytes but ${this.committedRows} committed rows need ${need}; re-index with --rebuild`);
-      }
+      ws.openMatrixFile();
     } catch (err) {
-      fs.closeSync(fd);
+      ws.dispose();
       throw err;
     }
-    if (this.writable) this.matrixFd = fd;
-    else fs.closeSync(fd);
+    return ws;
+  }
+
+  /** Open chunks.npy and check it holds at least the committed rows — the invariant of addDocs. A reader maps it now: its snapshot. */
+  private openMatrixFile(): void {
+    const file = path.join(this.root, MATRIX_FILE);
+    const damaged = (problem: string) => new NoIndexError(this.dir, `index at ${this.dir} is damaged: ${problem}; re-index with --rebuild`);
+    try {
+      this.matrixFd = fs.openSync(file, this.writable ? 'r+' : 'r');
+    } catch (err) {
+      throw damaged(`cannot open ${file} (${(err as Error).message})`);
+    }
+    try {
+      readMatrixHeader(this.matrixFd, file, this.dim);
+    } catch (err) {
+      throw damaged((err as Error).message);
+    }
+    const need = NPY_DATA_OFFSET + this.committedRows * this.dim * 4;
+    const size = fs.fstatSync(this.matrixFd).size;
+    if (size < need) throw damaged(`${file} has ${size} bytes but ${this.committedRows} committed rows need ${need}`);
+    if (!this.writable) this.cache.matrix = this.mapMatrix();
   }
 
   /** Writer only: drop rows past the commit point, make the npy header and manifest agree with SQLite. */
