@@ -7,3 +7,5 @@ export { SOURCES_FILE, readSources } from './sources.js';
 export type { WorkspaceSources } from './sources.js';
 export { NPY_DATA_OFFSET, npyHeader, parseNpyHeader } from './npy.js';
 export type { NpyInfo } from './npy.js';
+export type { DamagedDoc, IntegrityReport } from './integrity.js';
+export type { ListedFile, ReconcileOptions, WorkspaceChanges } from './changes.js';

@@ -53,7 +53,8 @@ CREATE TABLE docs (
   height INTEGER NOT NULL,
   label TEXT,
   chunk_count INTEGER NOT NULL,
-  first_chunk INTEGER NOT NULL
+  first_chunk INTEGER NOT NULL,
+  rows_crc32 INTEGER
 );
 CREATE TABLE chunks (
   row INTEGER PRIMARY KEY,
@@ -69,6 +70,16 @@ export interface DocRow {
   label: string | null; chunk_count: number; first_chunk: number;
 }
 export interface ChunkRow { row: number; doc: number; kind: ChunkKind; x: number; y: number; w: number; h: number }
+
+/** docs.rows_crc32: the CRC-32 of a doc's rows (integrity.ts); NULL for docs committed before it existed. */
+export function hasChecksumColumn(db: Database.Database): boolean {
+  return db.prepare(`SELECT 1 FROM pragma_table_info('docs') WHERE name = 'rows_crc32'`).get() !== undefined;
+}
+
+/** A writer adds the checksum column to an index made before it (older readers ignore the column). */
+export function addChecksumColumn(db: Database.Database): void {
+  if (!hasChecksumColumn(db)) db.exec('ALTER TABLE docs ADD COLUMN rows_crc32 INTEGER');
+}
 
 /** Writers use WAL (readers keep reading while a batch commits); see leaveWalMode for the way out. */
 export function configure(db: Database.Database, writable: boolean): void {

@@ -2,15 +2,17 @@
  * The persistent index: a workspace directory holding
  *  - manifest.json  what built it (format version, model, chunking parameters) and a count summary (manifest.ts);
  *  - chunks.npy     every chunk vector, one float32 L2-normalized row each (npy.ts);
- *  - index.sqlite   doc and chunk metadata, and `committed_rows`, the commit point (metadata.ts);
+ *  - index.sqlite   doc and chunk metadata, each doc's rows' CRC-32, and `committed_rows`, the commit point (metadata.ts, integrity.ts);
  *  - sources.json   the model and data folders it was built from (sources.ts);
  *  - .lock          the single-writer lock (lock.ts).
  *
  * Crash safety: addDocs appends rows past the committed ones, fsyncs them, then commits the
  * metadata (and the new row count) in one SQLite transaction. Rows past the committed count are
  * invisible to readers and cut off by the next writer, so a kill -9 at any moment leaves a
- * consistent index. Rebuilds are staged and swapped in when finished (swap.ts); one writer at a
- * time (lock.ts).
+ * consistent index. Rebuilds, and the compaction that removes docs, are staged and swapped in when
+ * finished (swap.ts); one writer at a time (lock.ts). A writer refuses to append to a damaged index
+ * (integrity.ts). Files are only ever appended to past the committed rows or replaced by rename,
+ * never rewritten in place, so a reader's snapshot stays whole.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,7 +26,9 @@ import {
   canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, MANIFEST_FILE, MATRIX_FILE,
   readManifest, type ModelIdentity, type WorkspaceManifest,
 } from './manifest.js';
-import { configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
+import { checkDatabase, checkRows, quickCheckFile, rowsChecksum, type DamagedDoc, type IntegrityReport } from './integrity.js';
+import { addChecksumColumn, configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
+import { planChanges, type ListedFile, type ReconcileOptions, type WorkspaceChanges } from './changes.js';
 import { writeSources, type WorkspaceSources } from './sources.js';
 import { completeRebuild, READY_MARK, settleStaging, STAGING_DIR } from './swap.js';
 
@@ -41,7 +45,7 @@ export class Workspace {
   readonly dir: string;
   readonly dim: number;
   private readonly root: string;
-  private readonly db: Database.Database;
+  private db: Database.Database;
   private readonly writable: boolean;
   private readonly staged: boolean;
   private manifestData: WorkspaceManifest;
@@ -63,6 +67,12 @@ export class Workspace {
     this.writable = args.writable;
     this.staged = args.staged;
     this.releaseLock = args.releaseLock;
+    this.committedRows = 0;
+    this.committedDocs = 0;
+    this.readCommitPoint();
+  }
+
+  private readCommitPoint(): void {
     // One statement, one snapshot: a concurrent writer cannot slip a commit between the two counts.
     const snap = this.db.prepare(`SELECT (SELECT value FROM meta WHERE key = 'committed_rows') AS rows, (SELECT count(*) FROM docs) AS docs`).get() as { rows: number; docs: number };
     this.committedRows = snap.rows;
@@ -87,6 +97,7 @@ export class Workspace {
       const ws = Workspace.openExisting(dir, dir, true, releaseLock);
       try {
         ws.assertCompatible(opts);
+        ws.assertUndamaged();
         ws.repair();
       } catch (err) {
         ws.dispose();
@@ -113,6 +124,63 @@ export class Workspace {
       throw new NoIndexError(dir, `index at ${dir} is empty: no image has been indexed yet (run \`flower-native index\` with a folder of images)`);
     }
     return ws;
+  }
+
+  /**
+   * Check everything a workspace holds (integrity.ts): the files, SQLite's quick_check, every doc's
+   * rows against their checksum and for NaN/zero/non-unit rows. Reads the committed state without
+   * taking the lock; a missing index is a NoIndexError, damage is reported, not thrown.
+   */
+  static verify(dir: string): IntegrityReport {
+    dir = path.resolve(dir);
+    Workspace.settleStagingForRead(dir);
+    if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) throw new NoIndexError(dir, `no index at ${dir}: nothing to verify`);
+    let ws: Workspace;
+    try {
+      ws = Workspace.openExisting(dir, dir, false);
+    } catch (err) {
+      if (!(err instanceof NoIndexError)) throw err;
+      const files = [err.message, ...quickCheckFile(path.join(dir, DB_FILE))];
+      return { workspace: dir, ok: false, docs: 0, rows: 0, files: [...new Set(files)], damagedDocs: [], unchecksummed: 0 };
+    }
+    try {
+      const { database, damagedDocs, unchecksummed } = ws.inspect();
+      return { workspace: dir, ok: database.length === 0 && damagedDocs.length === 0, docs: ws.committedDocs, rows: ws.committedRows, files: database, damagedDocs, unchecksummed };
+    } finally {
+      ws.close();
+    }
+  }
+
+  /**
+   * Repair what can be repaired: drop the docs whose rows are damaged (the next index run encodes
+   * their files again). Damage to index.sqlite itself cannot be repaired: that needs a rebuild.
+   * Returns the docs dropped.
+   */
+  static dropDamagedDocs(dir: string): DocRecord[] {
+    dir = path.resolve(dir);
+    const releaseLock = acquireWriteLock(dir);
+    let ws: Workspace;
+    try {
+      settleStaging(dir);
+      if (!fs.existsSync(path.join(dir, MANIFEST_FILE))) throw new NoIndexError(dir, `no index at ${dir}: nothing to repair`);
+      ws = Workspace.openExisting(dir, dir, true, releaseLock);
+    } catch (err) {
+      releaseLock();
+      throw err;
+    }
+    try {
+      const { database, damagedDocs } = ws.inspect();
+      if (database.length > 0) {
+        throw new NoIndexError(dir, `index at ${dir} cannot be repaired: ${DB_FILE} is damaged (${database[0]}); re-index it with \`flower-native index --rebuild --workspace ${dir}\``);
+      }
+      const dropped = ws.removeDocs(damagedDocs.map((d) => d.id));
+      ws.repair();
+      ws.close();
+      return dropped;
+    } catch (err) {
+      ws.abort();
+      throw err;
+    }
   }
 
   /**
@@ -182,8 +250,8 @@ export class Workspace {
    * `docs`) are skipped. Returns the records of the docs added.
    */
   addDocs(docs: readonly NewDoc[]): DocRecord[] {
-    this.assertOpen();
-    if (!this.writable || this.matrixFd === undefined) throw new Error(`workspace ${this.dir} was opened for reading: open it with openForWrite to add documents`);
+    this.assertWriter();
+    const fd = this.matrixFd!;
     const seen = new Set<string>();
     const fresh: NewDoc[] = [];
     for (const doc of docs) {
@@ -198,14 +266,14 @@ export class Workspace {
     const rowBytes = this.dim * 4;
     let row = this.committedRows;
     for (const doc of fresh) {
-      writeFully(this.matrixFd, doc.vectors, NPY_DATA_OFFSET + row * rowBytes);
+      writeFully(fd, doc.vectors, NPY_DATA_OFFSET + row * rowBytes);
       row += doc.chunks.length;
     }
-    fs.fdatasyncSync(this.matrixFd);
+    fs.fdatasyncSync(fd);
 
     // 2. The metadata and the new row count commit together: this is the commit point.
     const added: DocRecord[] = [];
-    const insertDoc = this.statements.insertDoc ??= this.db.prepare('INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const insertDoc = this.statements.insertDoc ??= this.db.prepare('INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk, rows_crc32) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const insertChunk = this.statements.insertChunk ??= this.db.prepare('INSERT INTO chunks (row, doc, kind, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const setRows = this.statements.setRows ??= this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'committed_rows'`);
     this.db.transaction(() => {
@@ -216,7 +284,7 @@ export class Workspace {
           id, path: doc.path, sha256: doc.sha256, bytes: doc.bytes, width: doc.width, height: doc.height,
           label: doc.label ?? null, chunkCount: doc.chunks.length, firstChunk: first,
         };
-        insertDoc.run(id, record.path, record.sha256, record.bytes, record.width, record.height, record.label, record.chunkCount, first);
+        insertDoc.run(id, record.path, record.sha256, record.bytes, record.width, record.height, record.label, record.chunkCount, first, rowsChecksum(doc.vectors));
         doc.chunks.forEach((chunk, i) => insertChunk.run(first + i, id, chunk.kind, chunk.box.x, chunk.box.y, chunk.box.width, chunk.box.height));
         added.push(record);
         id += 1;
@@ -229,8 +297,108 @@ export class Workspace {
     this.cache = {};
 
     // 3. The npy header follows (numpy readers); a crash before this is repaired on the next open.
-    fs.writeSync(this.matrixFd, npyHeader(this.committedRows, this.dim), 0, NPY_DATA_OFFSET, 0);
+    fs.writeSync(fd, npyHeader(this.committedRows, this.dim), 0, NPY_DATA_OFFSET, 0);
     return added;
+  }
+
+  /**
+   * Bring the index in line with a listing of the folder it was built from (changes.ts decides):
+   * moved files get their new path, docs whose content is gone are removed. Returns what changed.
+   */
+  reconcile(listing: readonly ListedFile[], opts: ReconcileOptions = {}): WorkspaceChanges {
+    this.assertWriter();
+    const { moves, removals } = planChanges(this.docs(), listing, opts);
+    if (moves.length > 0) {
+      const setPath = this.db.prepare('UPDATE docs SET path = ? WHERE id = ?');
+      this.db.transaction(() => moves.forEach((m) => setPath.run(m.to, m.id)))();
+      this.cache = {};
+    }
+    const sha = new Map(moves.map((m) => [m.id, this.docs()[m.id]!.sha256]));
+    this.removeDocs(removals.map((d) => d.id));
+    return { moved: moves.map((m) => ({ from: m.from, to: m.to, sha256: sha.get(m.id)! })), removed: removals.map((d) => ({ path: d.path, sha256: d.sha256 })) };
+  }
+
+  /**
+   * Remove docs for good. The index is rewritten without them (ids renumbered densely, in the same
+   * order) into the staging directory and swapped in like a rebuild, so a crash at any moment
+   * leaves the old or the new index, queries stay exact, and readers keep the snapshot they opened.
+   * Every kept doc's rows are checked against their checksum on the way. Returns the docs removed.
+   */
+  removeDocs(ids: readonly number[]): DocRecord[] {
+    this.assertWriter();
+    const drop = new Set(ids.filter((id) => this.doc(id) !== undefined));
+    if (drop.size === 0) return [];
+    if (this.staged) throw new Error(`removeDocs: workspace ${this.dir} is being rebuilt; a rebuild holds only the docs added to it`);
+    const removed = this.docs().filter((d) => drop.has(d.id));
+    const staging = path.join(this.dir, STAGING_DIR);
+    removeIfExists(staging);
+    fs.mkdirSync(staging);
+    const copy = Workspace.create(this.dir, staging, { model: this.manifestData.model, chunking: this.manifestData.chunking, created: this.manifestData.created });
+    let handlesClosed = false;
+    try {
+      this.copyDocsInto(copy, drop);
+      this.closeHandles();
+      handlesClosed = true;
+      copy.close(); // the swap
+    } catch (err) {
+      copy.abort();
+      throw err;
+    } finally {
+      if (handlesClosed) {
+        settleStaging(this.dir);
+        this.reopenHandles();
+      }
+    }
+    return removed;
+  }
+
+  /** Every doc not in `drop` with its chunks and rows, in id order, into `copy`, in commits of about COPY_ROWS rows. */
+  private copyDocsInto(copy: Workspace, drop: ReadonlySet<number>): void {
+    const matrix = this.matrix();
+    const chunks = this.db.prepare('SELECT * FROM chunks WHERE row < ? ORDER BY row').iterate(this.committedRows) as IterableIterator<ChunkRow>;
+    const crc = this.db.prepare('SELECT id, rows_crc32 AS crc FROM docs WHERE id < ?').all(this.committedDocs) as { id: number; crc: number | null }[];
+    let batch: NewDoc[] = [];
+    let batchRows = 0;
+    try {
+      for (const doc of this.docs()) {
+        const records = Array.from({ length: doc.chunkCount }, () => toChunkRecord(chunks.next().value as ChunkRow));
+        if (drop.has(doc.id)) continue;
+        const vectors = matrix.slice(doc.firstChunk * this.dim, (doc.firstChunk + doc.chunkCount) * this.dim);
+        const expected = crc[doc.id]!.crc;
+        if (expected !== null && rowsChecksum(vectors) !== expected) {
+          throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: the rows of doc ${doc.id} (${doc.path}) differ from their checksum; see \`flower-native verify --workspace ${this.dir}\``);
+        }
+        batch.push({ path: doc.path, sha256: doc.sha256, bytes: doc.bytes, width: doc.width, height: doc.height, label: doc.label, chunks: records.map((c) => ({ kind: c.kind, box: c.box })), vectors });
+        batchRows += doc.chunkCount;
+        if (batchRows >= COPY_ROWS) {
+          copy.addDocs(batch);
+          batch = [];
+          batchRows = 0;
+        }
+      }
+    } finally {
+      chunks.return?.(); // the statement stays busy until its iterator is done
+    }
+    copy.addDocs(batch);
+  }
+
+  /** Let go of the database and matrix (the database back in rollback mode) while keeping the lock: the files are about to be replaced. */
+  private closeHandles(): void {
+    leaveWalMode(this.db);
+    this.db.close();
+    fs.closeSync(this.matrixFd!);
+    this.matrixFd = undefined;
+  }
+
+  /** A writer's handles on the files in place now (after a swap it made itself, under its lock). */
+  private reopenHandles(): void {
+    this.db = new Database(path.join(this.root, DB_FILE), { fileMustExist: true });
+    configure(this.db, true);
+    this.statements = {};
+    this.cache = {};
+    this.readCommitPoint();
+    this.manifestData = readManifest(this.dir, this.root);
+    this.matrixFd = fs.openSync(path.join(this.root, MATRIX_FILE), 'r+');
   }
 
   /**
@@ -363,7 +531,8 @@ export class Workspace {
     if (this.matrixFd !== undefined) fs.closeSync(this.matrixFd);
   }
 
-  private static create(dir: string, root: string, opts: OpenForWriteOptions, releaseLock: () => void): Workspace {
+  /** A new, empty index in `root`; `created` carries over the creation time of the index a compaction rewrites. */
+  private static create(dir: string, root: string, opts: OpenForWriteOptions & { created?: string }, releaseLock?: () => void): Workspace {
     // The manifest goes first on removal and last on creation: it marks a usable index.
     for (const f of [MANIFEST_FILE, DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, MATRIX_FILE]) removeIfExists(path.join(root, f));
     const db = new Database(path.join(root, DB_FILE));
@@ -381,7 +550,7 @@ export class Workspace {
         formatVersion: FORMAT_VERSION,
         model: { name: opts.model.name, sha256: opts.model.sha256, dim: opts.model.dim },
         chunking: JSON.parse(JSON.stringify(opts.chunking)) as Record<string, unknown>,
-        created: now,
+        created: opts.created ?? now,
         updated: now,
         counts: { docs: 0, chunks: 0 },
         matrix: { file: MATRIX_FILE, dtype: '<f4', dataOffset: NPY_DATA_OFFSET },
@@ -411,6 +580,7 @@ export class Workspace {
     let ws: Workspace;
     try {
       configure(db, writable);
+      if (writable) addChecksumColumn(db);
       const modelSha = (db.prepare(`SELECT value FROM meta WHERE key = 'model_sha256'`).get() as { value: string } | undefined)?.value;
       if (modelSha !== manifest.model.sha256) {
         throw new NoIndexError(dir, `index at ${dir} is damaged: ${MANIFEST_FILE} and ${DB_FILE} disagree on the model; re-index with --rebuild`);
@@ -422,7 +592,7 @@ export class Workspace {
       throw new NoIndexError(dir, `index at ${dir} is damaged: cannot read ${dbFile} (${(err as Error).message}); re-index with --rebuild`);
     }
     try {
-      ws.openMatrixFile();
+      ws.openMatrix();
     } catch (err) {
       ws.dispose();
       throw err;
@@ -431,7 +601,7 @@ export class Workspace {
   }
 
   /** Open chunks.npy and check it holds at least the committed rows — the invariant of addDocs. A reader maps it now: its snapshot. */
-  private openMatrixFile(): void {
+  private openMatrix(): void {
     const file = path.join(this.root, MATRIX_FILE);
     const damaged = (problem: string) => new NoIndexError(this.dir, `index at ${this.dir} is damaged: ${problem}; re-index with --rebuild`);
     try {
@@ -448,6 +618,26 @@ export class Workspace {
     const size = fs.fstatSync(this.matrixFd).size;
     if (size < need) throw damaged(`${file} has ${size} bytes but ${this.committedRows} committed rows need ${need}`);
     if (!this.writable) this.cache.matrix = this.mapMatrix();
+  }
+
+  /** What is damaged, by file and by doc (the integrity.ts checks over the committed state). */
+  private inspect(): { database: string[]; damagedDocs: DamagedDoc[]; unchecksummed: number } {
+    const database = checkDatabase(this.db, this.committedDocs, this.committedRows);
+    // Rows are found through the docs table: when SQLite itself is damaged, there is no trusting that.
+    if (database.length > 0) return { database, damagedDocs: [], unchecksummed: 0 };
+    return { database, ...checkRows(this.db, this.matrixFd!, this.dim, this.committedDocs) };
+  }
+
+  /** A writer never appends to a damaged index: what it added would be lost or mixed up with the damage. */
+  private assertUndamaged(): void {
+    const { database, damagedDocs } = this.inspect();
+    const problems = [...database, ...damagedDocs.map((d) => `doc ${d.id} (${d.path}): ${d.problems.join('; ')}`)];
+    if (problems.length === 0) return;
+    const shown = problems.slice(0, 3).join('\n  - ') + (problems.length > 3 ? `\n  - and ${problems.length - 3} more` : '');
+    const repair = database.length > 0
+      ? `re-index it with \`flower-native index --rebuild --workspace ${this.dir}\``
+      : `drop the damaged docs with \`flower-native verify --repair --workspace ${this.dir}\` (the next index run encodes them again), or re-index with --rebuild`;
+    throw new NoIndexError(this.dir, `index at ${this.dir} is damaged, nothing was added:\n  - ${shown}\nsee \`flower-native verify --workspace ${this.dir}\`; ${repair}`);
   }
 
   /** Writer only: drop rows past the commit point, make the npy header and manifest agree with SQLite. */
@@ -487,10 +677,18 @@ export class Workspace {
     }
   }
 
+  private assertWriter(): void {
+    this.assertOpen();
+    if (!this.writable) throw new Error(`workspace ${this.dir} was opened for reading: open it with openForWrite to change it`);
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new Error(`workspace ${this.dir} is closed`);
   }
 }
+
+/** A compaction commits the docs it copies in groups of about this many rows. */
+const COPY_ROWS = 4096;
 
 /** How long a reader waits for a live writer's swap to finish (it takes milliseconds). */
 const SWAP_WAIT_MS = 5000;
