@@ -10,6 +10,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { NoIndexError } from '../src/errors.js';
 import { NPY_DATA_OFFSET, Workspace } from '../src/store/index.js';
+import { runCli } from './e2e-helpers.js';
 import { makeDoc, testChunking, testModel } from './helpers/store-docs.js';
 
 const DIM = 16;
@@ -119,4 +120,29 @@ test('an index from before checksums verifies by row values, and a writer checks
   ws.addDocs([makeDoc(5, DIM)]);
   ws.close();
   t.like(Workspace.verify(dir), { ok: true, docs: 6, unchecksummed: 5 });
+});
+
+test('flower-native verify: exit 0 and "ok" when sound; the damage by doc and exit 1 when not (--json too); --repair drops the damaged docs', async (t) => {
+  const dir = build(6);
+  const sound = await runCli(['verify', '--workspace', dir]);
+  t.is(sound.code, 0, sound.stderr);
+  t.regex(sound.stdout, /: 6 images, \d+ chunk rows\nok: nothing damaged\n$/);
+
+  pokeRow(dir, firstRow(dir, 4), () => NaN);
+  const damaged = await runCli(['verify', '--workspace', dir]);
+  t.is(damaged.code, 1);
+  t.regex(damaged.stdout, new RegExp(`damaged images: 1\n  doc 4 img/doc-4\\.jpg \\(rows ${firstRow(dir, 4)}\\.\\.\\d+\\): rows differ from their checksum; row ${firstRow(dir, 4)}: NaN or infinite values`));
+  t.regex(damaged.stdout, /verify --repair --workspace/);
+  const json = await runCli(['verify', '--workspace', dir, '--json']);
+  t.is(json.code, 1);
+  t.like(JSON.parse(json.stdout), { ok: false, docs: 6, files: [], damagedDocs: [{ id: 4, path: 'img/doc-4.jpg' }] });
+
+  const repaired = await runCli(['verify', '--workspace', dir, '--repair']);
+  t.is(repaired.code, 0, repaired.stderr);
+  t.regex(repaired.stdout, /repaired: dropped 1 damaged images[^\n]*\n  img\/doc-4\.jpg\n[\s\S]*ok: nothing damaged/);
+  t.like(Workspace.verify(dir), { ok: true, docs: 5 });
+
+  const missing = await runCli(['verify', '--workspace', path.join(dir, 'nope')]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /no index at .*nope: nothing to verify/);
 });

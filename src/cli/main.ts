@@ -13,6 +13,7 @@ import { registerIndex } from './index-command.js';
 import { registerQuery } from './query-command.js';
 import { registerQuantize } from './quantize-command.js';
 import { registerServe } from './serve-command.js';
+import { registerVerify } from './verify-command.js';
 import { printable } from './terminal.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -26,6 +27,7 @@ registerEval(program);
 registerServe(program);
 registerQuantize(program);
 registerDoctor(program);
+registerVerify(program);
 
 /** Every (sub)command: usage errors → one line + usage on stderr, exit 2. */
 function strictUsage(command: Command): void {
