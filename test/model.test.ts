@@ -154,3 +154,15 @@ test('manifest mistakes are reported with the file and what is wrong', async (t)
   const notOnnx = await modelFolder('not-onnx', { ...json, sha256: undefined }, new TextEncoder().encode('definitely not protobuf'));
   await t.throwsAsync(loadModel(notOnnx), { message: /not a readable ONNX model/ });
 });
+
+test('precision: fp32 unless model.json says int8, which names its float source by sha256; anything else is refused', async (t) => {
+  const json = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8'));
+  const fp32 = await loadModel(modelDir);
+  t.is(fp32.precision, 'fp32');
+  t.is(fp32.quantizedFrom, undefined, "a float model's source (its TFLite origin) is not a quantization source");
+  const int8 = await loadModel(await modelFolder('int8', { ...json, file: fixtureOnnx, precision: 'int8', source: { sha256: 'cd'.repeat(32) } }));
+  t.is(int8.precision, 'int8');
+  t.is(int8.quantizedFrom, 'cd'.repeat(32));
+  const fp16 = await modelFolder('fp16', { ...json, file: fixtureOnnx, precision: 'fp16' });
+  await t.throwsAsync(loadModel(fp16), { message: /model\.json precision "fp16" is not one of fp32, int8/ });
+});
