@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { IncompatibleIndexError, NoIndexError } from '../errors.js';
 import { openMatrixFile } from '../kernels/index.js';
 import { NPY_DATA_OFFSET, npyHeader, readMatrixHeader } from './npy.js';
-import { removeIfExists, writeFileAtomic } from '../util/files.js';
+import { removeIfExists, writeError, writeFileAtomic } from '../util/files.js';
 import { acquireWriteLock, tryWriteLock } from './lock.js';
 import {
   canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, MANIFEST_FILE, MATRIX_FILE,
@@ -55,6 +55,8 @@ export class Workspace {
   private releaseLock: (() => void) | undefined;
   private sources: WorkspaceSources | undefined;
   private closed = false;
+  /** Made by this writer (create): an abort before any commit removes it again. */
+  private fresh = false;
   private statements: Partial<Record<'hasDoc' | 'insertDoc' | 'insertChunk' | 'setRows' | 'chunk', Database.Statement>> = {};
   private cache: { matrix?: Float32Array; docs?: DocRecord[]; chunkDoc?: Int32Array; counts?: Int32Array; whole?: Int32Array } = {};
 
@@ -265,18 +267,23 @@ export class Workspace {
     // 1. Rows go past the committed ones (overwriting leftovers of a failed attempt), durably.
     const rowBytes = this.dim * 4;
     let row = this.committedRows;
-    for (const doc of fresh) {
-      writeFully(fd, doc.vectors, NPY_DATA_OFFSET + row * rowBytes);
-      row += doc.chunks.length;
+    try {
+      for (const doc of fresh) {
+        writeFully(fd, doc.vectors, NPY_DATA_OFFSET + row * rowBytes);
+        row += doc.chunks.length;
+      }
+      fs.fdatasyncSync(fd);
+    } catch (err) {
+      this.cutUncommittedRows();
+      throw writeError(path.join(this.root, MATRIX_FILE), err);
     }
-    fs.fdatasyncSync(fd);
 
     // 2. The metadata and the new row count commit together: this is the commit point.
     const added: DocRecord[] = [];
     const insertDoc = this.statements.insertDoc ??= this.db.prepare('INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk, rows_crc32) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     const insertChunk = this.statements.insertChunk ??= this.db.prepare('INSERT INTO chunks (row, doc, kind, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const setRows = this.statements.setRows ??= this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'committed_rows'`);
-    this.db.transaction(() => {
+    const commit = this.db.transaction(() => {
       let id = this.committedDocs;
       let first = this.committedRows;
       for (const doc of fresh) {
@@ -291,7 +298,13 @@ export class Workspace {
         first += doc.chunks.length;
       }
       setRows.run(first);
-    })();
+    });
+    try {
+      commit();
+    } catch (err) {
+      this.cutUncommittedRows();
+      throw writeError(path.join(this.root, DB_FILE), err);
+    }
     this.committedDocs += fresh.length;
     this.committedRows = row;
     this.cache = {};
@@ -299,6 +312,15 @@ export class Workspace {
     // 3. The npy header follows (numpy readers); a crash before this is repaired on the next open.
     fs.writeSync(fd, npyHeader(this.committedRows, this.dim), 0, NPY_DATA_OFFSET, 0);
     return added;
+  }
+
+  /** After a failed add: give back the space of the rows written past the commit point (the next writer would cut them anyway). */
+  private cutUncommittedRows(): void {
+    try {
+      fs.ftruncateSync(this.matrixFd!, NPY_DATA_OFFSET + this.committedRows * this.dim * 4);
+    } catch {
+      // Best effort: the error being reported is the one that matters.
+    }
   }
 
   /**
@@ -496,7 +518,9 @@ export class Workspace {
 
   /**
    * Release a writer after a failure: what addDocs committed stays, but a rebuild is dropped and
-   * the old index stays in place (a half-built rebuild must never replace it).
+   * the old index stays in place (a half-built rebuild must never replace it), and an index this
+   * writer created and committed nothing to is removed. Never throws: the failure that led here is
+   * the one to report.
    */
   abort(): void {
     this.release(false);
@@ -505,23 +529,39 @@ export class Workspace {
   private release(finishRebuild: boolean): void {
     if (this.closed) return;
     this.closed = true;
-    try {
-      if (this.writable) {
-        if (finishRebuild && this.sources) writeSources(this.root, this.sources);
-        this.writeManifest();
-        leaveWalMode(this.db);
+    // Every step is tried, so that a failing one (a full disk) still lets go of the files and the lock.
+    const failures: unknown[] = [];
+    const attempt = (step: () => void) => {
+      try {
+        step();
+      } catch (err) {
+        failures.push(err);
       }
-      this.db.close();
-      if (this.matrixFd !== undefined) fs.closeSync(this.matrixFd);
-      if (this.staged && finishRebuild) {
-        completeRebuild(this.dir);
-      } else if (this.staged) {
-        removeIfExists(path.join(this.dir, STAGING_DIR));
-      }
-    } finally {
-      this.releaseLock?.();
-      this.releaseLock = undefined;
+    };
+    const dbFile = path.join(this.root, DB_FILE);
+    if (this.writable) {
+      if (finishRebuild && this.sources) attempt(() => writeSources(this.root, this.sources!));
+      attempt(() => this.writeManifest());
+      attempt(() => {
+        try {
+          leaveWalMode(this.db);
+        } catch (err) {
+          throw writeError(dbFile, err);
+        }
+      });
     }
+    attempt(() => this.db.close());
+    if (this.matrixFd !== undefined) attempt(() => fs.closeSync(this.matrixFd!));
+    if (this.staged) {
+      // A rebuild is swapped in only when all of it was written; otherwise it is dropped (finished, if it got as far as READY).
+      if (finishRebuild && failures.length === 0) attempt(() => completeRebuild(this.dir));
+      if (!finishRebuild || failures.length > 0) attempt(() => settleStaging(this.dir));
+    } else if (!finishRebuild && this.fresh && this.committedDocs === 0) {
+      attempt(() => removeIndexFiles(this.root)); // the failed run made this empty index: nothing to keep
+    }
+    attempt(() => this.releaseLock?.());
+    this.releaseLock = undefined;
+    if (finishRebuild && failures.length > 0) throw failures[0];
   }
 
   /** Let go of the handles without writing anything (a failed open). */
@@ -533,18 +573,28 @@ export class Workspace {
 
   /** A new, empty index in `root`; `created` carries over the creation time of the index a compaction rewrites. */
   private static create(dir: string, root: string, opts: OpenForWriteOptions & { created?: string }, releaseLock?: () => void): Workspace {
-    // The manifest goes first on removal and last on creation: it marks a usable index.
-    for (const f of [MANIFEST_FILE, DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, MATRIX_FILE]) removeIfExists(path.join(root, f));
-    const db = new Database(path.join(root, DB_FILE));
+    removeIndexFiles(root);
+    const dbFile = path.join(root, DB_FILE);
+    const matrixFile = path.join(root, MATRIX_FILE);
+    let db: Database.Database | undefined;
     let fd: number | undefined;
     try {
-      configure(db, true);
-      db.exec(SCHEMA);
-      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)').run(
-        'format_version', FORMAT_VERSION, 'committed_rows', 0, 'model_sha256', opts.model.sha256);
-      fd = fs.openSync(path.join(root, MATRIX_FILE), 'w+');
-      fs.writeSync(fd, npyHeader(0, opts.model.dim), 0, NPY_DATA_OFFSET, 0);
-      fs.fsyncSync(fd);
+      try {
+        db = new Database(dbFile);
+        configure(db, true);
+        db.exec(SCHEMA);
+        db.prepare('INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)').run(
+          'format_version', FORMAT_VERSION, 'committed_rows', 0, 'model_sha256', opts.model.sha256);
+      } catch (err) {
+        throw writeError(dbFile, err);
+      }
+      try {
+        fd = fs.openSync(matrixFile, 'w+');
+        fs.writeSync(fd, npyHeader(0, opts.model.dim), 0, NPY_DATA_OFFSET, 0);
+        fs.fsyncSync(fd);
+      } catch (err) {
+        throw writeError(matrixFile, err);
+      }
       const now = new Date().toISOString();
       const manifest: WorkspaceManifest = {
         formatVersion: FORMAT_VERSION,
@@ -558,12 +608,18 @@ export class Workspace {
       };
       const ws = new Workspace({ dir, root, db, manifest, writable: true, staged: root !== dir, releaseLock });
       ws.matrixFd = fd;
+      ws.fresh = true;
       ws.sources = opts.sources;
       ws.writeManifest();
       return ws;
     } catch (err) {
-      db.close();
-      if (fd !== undefined) fs.closeSync(fd);
+      try {
+        db?.close();
+        if (fd !== undefined) fs.closeSync(fd);
+        removeIndexFiles(root); // half made: nothing to keep
+      } catch {
+        // The creation error is the one to report.
+      }
       throw err;
     }
   }
@@ -685,6 +741,13 @@ export class Workspace {
   private assertOpen(): void {
     if (this.closed) throw new Error(`workspace ${this.dir} is closed`);
   }
+}
+
+/** The files of an index, the manifest first: it goes first on removal and last on creation, since it marks a usable index. */
+const INDEX_FILES = [MANIFEST_FILE, DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, MATRIX_FILE];
+
+function removeIndexFiles(root: string): void {
+  for (const f of INDEX_FILES) removeIfExists(path.join(root, f));
 }
 
 /** A compaction commits the docs it copies in groups of about this many rows. */

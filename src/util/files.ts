@@ -16,18 +16,33 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Replace `file` with `data` atomically: write a temp file beside it, fsync, rename over. */
+/** Replace `file` with `data` atomically: write a temp file beside it, fsync, rename over. A failure leaves no temp file. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    removeIfExists(tmp);
+    throw writeError(file, err);
   }
-  fs.renameSync(tmp, file);
   fsyncDir(path.dirname(file));
+}
+
+/** The error for a failed write to `file`: it names the file, and a full disk in words (fs's ENOSPC and SQLite's SQLITE_FULL alike). */
+export function writeError(file: string, err: unknown): Error {
+  return new Error(`cannot write ${file}: ${writeFailure(err)}`, { cause: err });
+}
+
+/** Why a write failed, in words. */
+export function writeFailure(err: unknown): string {
+  return isErrno(err, 'ENOSPC', 'EDQUOT', 'SQLITE_FULL') ? `no space left on device (${(err as NodeJS.ErrnoException).code})` : (err as Error).message;
 }
 
 /** fs.rmSync that ignores a missing path. */

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { isErrno } from './files.js';
+import { isErrno, writeFailure } from './files.js';
 
 /** How often a waiter looks at a held lock again. */
 const POLL_MS = 200;
@@ -44,7 +44,7 @@ export function tryLock(file: string): (() => void) | undefined {
         fs.truncateSync(file, 0);
         continue;
       }
-      throw new Error(`cannot take the lock ${file}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`cannot take the lock ${file}: ${writeFailure(err)}`, { cause: err });
     }
     const id = fileId(file)!;
     held.add(id);
