@@ -53,6 +53,7 @@ for (let round = 0; round < rounds; round++) {
 }
 process.stdout.write(`top-k ${rows}×${DIM}, k ${K}, ${rounds} rounds: median (min–max) ms\n`);
 for (const build of builds) {
-  process.stdout.write(`${build.name}\n  Q = 1 ${formatSummary(summarize(build.q1))}   Q = 7 ${formatSummary(summarize(build.q7))}   ` +
-    `Q7/Q1 per round ${formatSummary(summarizeRatio(build.q7, build.q1), 2)}\n`);
+  process.stdout.write(
+    `${build.name}\n  Q = 1 ${formatSummary(summarize(build.q1))}   Q = 7 ${formatSummary(summarize(build.q7))}   ` + `Q7/Q1 per round ${formatSummary(summarizeRatio(build.q7, build.q1), 2)}\n`,
+  );
 }

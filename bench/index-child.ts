@@ -22,6 +22,7 @@ let batchesInFlight = 0;
 let busySince = 0;
 /** The pool settings the flow really used (its YAML may override the encoder's defaults). */
 let encoder: { replicas: number; intraOpThreads: number; batchSize: number } | undefined;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with the pool as `this` (encode.apply below)
 const encode = EncoderPool.prototype.encode;
 EncoderPool.prototype.encode = async function (this: EncoderPool, ...args: Parameters<typeof encode>) {
   encoder ??= { replicas: this.replicas, intraOpThreads: this.intraOpThreads, batchSize: this.batchSize };
@@ -48,6 +49,7 @@ const extractChunks = kernels.extractChunks.bind(kernels);
 /** Store commits (SQLite transaction + matrix append) and the final close (manifest, rebuild swap). */
 let writeMs = 0;
 for (const method of ['addDocs', 'close'] as const) {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with the workspace as `this` (original.apply below)
   const original = Workspace.prototype[method] as (...args: unknown[]) => unknown;
   (Workspace.prototype as unknown as Record<string, unknown>)[method] = function (this: Workspace, ...args: unknown[]) {
     const start = performance.now();

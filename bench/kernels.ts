@@ -76,7 +76,8 @@ function benchTopK(native: Kernels, ts: Kernels, runs: number, log: (line: strin
   }
   const tsRuns = Math.min(runs, 3);
   log(`kernels: TS top-k (${tsRuns} runs)`);
-  const ts1: number[] = [], ts7: number[] = [];
+  const ts1: number[] = [],
+    ts7: number[] = [];
   for (let run = 0; run < tsRuns; run++) {
     ts1.push(timeOnce(() => ts.cosineTopK(input(1))));
     ts7.push(timeOnce(() => ts.cosineTopK(input(7))));
@@ -84,10 +85,19 @@ function benchTopK(native: Kernels, ts: Kernels, runs: number, log: (line: strin
   const matrixGB = (rows * DIM * 4) / 1e9;
   const nativeGBs = t.n1.map((ms) => matrixGB / (ms / 1e3));
   return {
-    rows, dim: DIM, k: K, threads,
-    bandwidthSumGBs: summarize(t.sum), bandwidthCopyGBs: summarize(t.copy), bandwidthSumOneThreadGBs: summarize(t.sum1),
-    nativeQ1Ms: summarize(t.n1), nativeQ7Ms: summarize(t.n7), usearchQ1Ms: summarize(t.u1), usearchQ7Ms: summarize(t.u7),
-    tsQ1Ms: summarize(ts1), tsQ7Ms: summarize(ts7),
+    rows,
+    dim: DIM,
+    k: K,
+    threads,
+    bandwidthSumGBs: summarize(t.sum),
+    bandwidthCopyGBs: summarize(t.copy),
+    bandwidthSumOneThreadGBs: summarize(t.sum1),
+    nativeQ1Ms: summarize(t.n1),
+    nativeQ7Ms: summarize(t.n7),
+    usearchQ1Ms: summarize(t.u1),
+    usearchQ7Ms: summarize(t.u7),
+    tsQ1Ms: summarize(ts1),
+    tsQ7Ms: summarize(ts7),
     nativeQ1GBs: summarize(nativeGBs),
     /** Native Q=1 streaming rate over the probe's sum rate, per run (target ≥ 0.8). */
     nativeQ1OfBandwidth: summarizeRatio(nativeGBs, t.sum),
@@ -110,14 +120,23 @@ async function benchChunks(native: Kernels, ts: Kernels, runs: number) {
   const norm = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } as const;
   const out = new Float32Array(boxes.length * 3 * 224 * 224);
   const images = 20;
-  const per = async (k: Kernels) => (await timeRuns(runs, () => { for (let i = 0; i < images; i++) k.extractChunks(image, boxes, norm, out, 0); })).map((ms) => ms / images);
-  const nativeMs = await per(native), tsMs = await per(ts);
+  const per = async (k: Kernels) =>
+    (
+      await timeRuns(runs, () => {
+        for (let i = 0; i < images; i++) k.extractChunks(image, boxes, norm, out, 0);
+      })
+    ).map((ms) => ms / images);
+  const nativeMs = await per(native),
+    tsMs = await per(ts);
   return { image: `${width}x${height} RGB`, chunks: boxes.length, nativeMsPerImage: summarize(nativeMs), tsMsPerImage: summarize(tsMs), tsOverNative: summarizeRatio(tsMs, nativeMs) };
 }
 
 /** BiMatch for 7 query chunks × k = 100 over 100k chunks in docs of 7, native vs TS. */
 async function benchBiMatch(native: Kernels, ts: Kernels, runs: number) {
-  const rows = 100_000, dim = 64, chunksPerDoc = 7, queryChunks = 7;
+  const rows = 100_000,
+    dim = 64,
+    chunksPerDoc = 7,
+    queryChunks = 7;
   const matrix = new Float32Array(rows * dim);
   fillUnitRows(matrix, dim, 3);
   const queries = new Float32Array(queryChunks * dim);
@@ -128,8 +147,14 @@ async function benchBiMatch(native: Kernels, ts: Kernels, runs: number) {
   const docChunkCounts = Int32Array.from({ length: docs }, (_, d) => Math.min(chunksPerDoc, rows - d * chunksPerDoc));
   const input = { topk, queryChunks, chunkDoc, docChunkCounts };
   const calls = 200;
-  const per = async (k: Kernels) => (await timeRuns(runs, () => { for (let i = 0; i < calls; i++) k.biMatch(input); })).map((ms) => (ms / calls) * 1e3);
-  const nativeUs = await per(native), tsUs = await per(ts);
+  const per = async (k: Kernels) =>
+    (
+      await timeRuns(runs, () => {
+        for (let i = 0; i < calls; i++) k.biMatch(input);
+      })
+    ).map((ms) => (ms / calls) * 1e3);
+  const nativeUs = await per(native),
+    tsUs = await per(ts);
   return { queryChunks, k: K, docs, nativeUsPerCall: summarize(nativeUs), tsUsPerCall: summarize(tsUs), tsOverNative: summarizeRatio(tsUs, nativeUs) };
 }
 
@@ -163,7 +188,8 @@ function benchScale(native: Kernels, rows: number, runs: number, log: (line: str
     const rssOpen = process.memoryUsage().rss;
     const queries = new Float32Array(7 * DIM);
     fillUnitRows(queries, DIM, 5);
-    const q1: number[] = [], q7: number[] = [];
+    const q1: number[] = [],
+      q7: number[] = [];
     for (let run = 0; run < runs; run++) {
       log(`kernels: top-k ${rows} mapped run ${run + 1}/${runs}`);
       q1.push(timeOnce(() => native.cosineTopK({ matrix: matrix!, rows, dim: DIM, queries: queries.subarray(0, DIM), k: K })));
@@ -171,11 +197,14 @@ function benchScale(native: Kernels, rows: number, runs: number, log: (line: str
     }
     const rssScanned = process.memoryUsage().rss;
     return {
-      rows, openMs,
+      rows,
+      openMs,
       rssBytesPerRowAfterOpen: (rssOpen - rssBefore) / rows,
       /** Resident after scans: the mapped pages the page cache holds (file-backed, reclaimable). */
       rssBytesPerRowAfterScan: (rssScanned - rssBefore) / rows,
-      q1Ms: summarize(q1), q7Ms: summarize(q7), q7OverQ1: summarizeRatio(q7, q1),
+      q1Ms: summarize(q1),
+      q7Ms: summarize(q7),
+      q7OverQ1: summarizeRatio(q7, q1),
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -191,7 +220,8 @@ export async function benchKernels(options: Partial<SectionOptions> & { quick: b
   if (info.kernels !== 'native') {
     return { data: { info, skipped: info.reason }, markdown: `Native kernels not loaded (${info.reason}): nothing to compare.` };
   }
-  const native = loadKernels('native'), ts = loadKernels('ts');
+  const native = loadKernels('native'),
+    ts = loadKernels('ts');
   const chunks = await benchChunks(native, ts, runs);
   const bimatch = await benchBiMatch(native, ts, runs);
   const topk = benchTopK(native, ts, runs, log);
@@ -203,26 +233,33 @@ export async function benchKernels(options: Partial<SectionOptions> & { quick: b
   const markdown = [
     `Native kernels: SIMD ${info.simd} (supported: ${info.simdSupported?.join(', ')}), ${topk.threads} threads; median (min–max) of ${runs} runs.`,
     '',
-    markdownTable(['kernel', 'native', 'TS', 'TS / native', 'target'], [
-      row(`chunk extraction, ms per ${chunks.image} image (${chunks.chunks} chunks)`, chunks.nativeMsPerImage, chunks.tsMsPerImage, chunks.tsOverNative, '≥ 5×'),
-      row(`BiMatch, µs per call (${bimatch.queryChunks} query chunks × k ${bimatch.k})`, bimatch.nativeUsPerCall, bimatch.tsUsPerCall, bimatch.tsOverNative, '≥ 10×'),
-      row(`top-k ${topk.rows / 1000}k×${DIM}, Q = 7, ms`, topk.nativeQ7Ms, topk.tsQ7Ms, topk.tsOverNativeQ7, ''),
-    ]),
+    markdownTable(
+      ['kernel', 'native', 'TS', 'TS / native', 'target'],
+      [
+        row(`chunk extraction, ms per ${chunks.image} image (${chunks.chunks} chunks)`, chunks.nativeMsPerImage, chunks.tsMsPerImage, chunks.tsOverNative, '≥ 5×'),
+        row(`BiMatch, µs per call (${bimatch.queryChunks} query chunks × k ${bimatch.k})`, bimatch.nativeUsPerCall, bimatch.tsUsPerCall, bimatch.tsOverNative, '≥ 10×'),
+        row(`top-k ${topk.rows / 1000}k×${DIM}, Q = 7, ms`, topk.nativeQ7Ms, topk.tsQ7Ms, topk.tsOverNativeQ7, ''),
+      ],
+    ),
     '',
-    markdownTable(['top-k 100k×1280, k = 100', 'Q = 1', 'Q = 7', 'target'], [
-      row('native, ms', topk.nativeQ1Ms, topk.nativeQ7Ms, ''),
-      row('usearch exactSearch (IP), ms', topk.usearchQ1Ms, topk.usearchQ7Ms, ''),
-      row('TS, ms', topk.tsQ1Ms, topk.tsQ7Ms, ''),
-      row('usearch / native', topk.usearchOverNativeQ1, topk.usearchOverNativeQ7, '≥ 5× at Q = 7'),
-      ['native Q=7 / Q=1', '', f(topk.nativeQ7OverQ1, 2), '≤ 1.3'],
-      row('native Q=1 streaming, GB/s', topk.nativeQ1GBs, '', ''),
-      [`memory probe (${topk.threads} threads): sum / copy GB/s`, `${f(topk.bandwidthSumGBs)} / ${f(topk.bandwidthCopyGBs)}`, '', ''],
-      ['native Q=1 rate / probe sum rate', f(topk.nativeQ1OfBandwidth, 2), '', '≥ 0.8'],
-    ]),
+    markdownTable(
+      ['top-k 100k×1280, k = 100', 'Q = 1', 'Q = 7', 'target'],
+      [
+        row('native, ms', topk.nativeQ1Ms, topk.nativeQ7Ms, ''),
+        row('usearch exactSearch (IP), ms', topk.usearchQ1Ms, topk.usearchQ7Ms, ''),
+        row('TS, ms', topk.tsQ1Ms, topk.tsQ7Ms, ''),
+        row('usearch / native', topk.usearchOverNativeQ1, topk.usearchOverNativeQ7, '≥ 5× at Q = 7'),
+        ['native Q=7 / Q=1', '', f(topk.nativeQ7OverQ1, 2), '≤ 1.3'],
+        row('native Q=1 streaming, GB/s', topk.nativeQ1GBs, '', ''),
+        [`memory probe (${topk.threads} threads): sum / copy GB/s`, `${f(topk.bandwidthSumGBs)} / ${f(topk.bandwidthCopyGBs)}`, '', ''],
+        ['native Q=1 rate / probe sum rate', f(topk.nativeQ1OfBandwidth, 2), '', '≥ 0.8'],
+      ],
+    ),
     '',
-    markdownTable(['memory-mapped .npy', 'open ms', 'RSS B/row open', 'RSS B/row scanned', 'Q = 1 ms', 'Q = 7 ms', 'Q7/Q1'], scale.map((s) => [
-      `${s.rows / 1000}k×${DIM}`, s.openMs.toFixed(2), s.rssBytesPerRowAfterOpen.toFixed(1), s.rssBytesPerRowAfterScan.toFixed(0), f(s.q1Ms), f(s.q7Ms), f(s.q7OverQ1, 2),
-    ])),
+    markdownTable(
+      ['memory-mapped .npy', 'open ms', 'RSS B/row open', 'RSS B/row scanned', 'Q = 1 ms', 'Q = 7 ms', 'Q7/Q1'],
+      scale.map((s) => [`${s.rows / 1000}k×${DIM}`, s.openMs.toFixed(2), s.rssBytesPerRowAfterOpen.toFixed(1), s.rssBytesPerRowAfterScan.toFixed(0), f(s.q1Ms), f(s.q7Ms), f(s.q7OverQ1, 2)]),
+    ),
     options.quick ? '\n(1M rows skipped with --quick.)' : '',
   ].join('\n');
   return { data, markdown };

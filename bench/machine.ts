@@ -29,7 +29,10 @@ function cpuSimd(): string {
   if (process.arch === 'arm64') return 'neon';
   let flags: Set<string>;
   try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^(flags|Features)\s*:/.test(l));
+    const line = fs
+      .readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => /^(flags|Features)\s*:/.test(l));
     flags = new Set((line?.split(':')[1] ?? '').trim().split(/\s+/));
   } catch {
     return 'unknown';
@@ -52,6 +55,7 @@ export function machineInfo(): MachineInfo {
 }
 
 export function machineMarkdown(m: MachineInfo): string {
-  const kernels = m.kernels.kernels === 'native' ? `native (${m.kernels.simd}${m.kernels.threads ? `, ${m.kernels.threads} top-k threads` : ''})` : `TypeScript (${m.kernels.reason ?? 'native not loaded'})`;
+  const kernels =
+    m.kernels.kernels === 'native' ? `native (${m.kernels.simd}${m.kernels.threads ? `, ${m.kernels.threads} top-k threads` : ''})` : `TypeScript (${m.kernels.reason ?? 'native not loaded'})`;
   return `**Machine**: ${m.cpuModel}, ${m.cores} cores, CPU SIMD ${m.cpuSimd}, ${m.memoryGiB} GiB RAM, Node ${m.node} on ${m.platform}; kernels: ${kernels}.`;
 }

@@ -59,11 +59,7 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
 
   const sections: BenchResults['sections'] = {};
   const failed: BenchResults['failed'] = {};
-  const blocks: string[] = [
-    `# flower-native benchmark${options.quick ? ' (--quick)' : ''}`,
-    `${date}, ${runs} runs per figure: median (min–max).`,
-    machineMarkdown(machine),
-  ];
+  const blocks: string[] = [`# flower-native benchmark${options.quick ? ' (--quick)' : ''}`, `${date}, ${runs} runs per figure: median (min–max).`, machineMarkdown(machine)];
   for (const section of SECTIONS) {
     if (!wanted.has(section.key)) continue;
     log(`bench: ${section.title}…`);

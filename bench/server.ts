@@ -75,18 +75,21 @@ function load(opts: { url: string; connections: number; seconds: number; maxRequ
   return new Promise((resolve, reject) => {
     const latencies: number[] = [];
     const statuses = new Map<number, number>();
-    const instance = autocannon({
-      url: opts.url,
-      connections: opts.connections,
-      duration: opts.seconds,
-      maxOverallRequests: Math.max(opts.connections, opts.maxRequests),
-      method: opts.method ?? 'GET',
-      headers: opts.bodies ? { 'content-type': 'image/jpeg' } : {},
-      requests: opts.bodies?.map((body) => ({ body })),
-    }, (err, result) => {
-      if (err) reject(err);
-      else resolve({ seconds: result.duration, latencies, statuses, errors: result.errors + result.timeouts });
-    });
+    const instance = autocannon(
+      {
+        url: opts.url,
+        connections: opts.connections,
+        duration: opts.seconds,
+        maxOverallRequests: Math.max(opts.connections, opts.maxRequests),
+        method: opts.method ?? 'GET',
+        headers: opts.bodies ? { 'content-type': 'image/jpeg' } : {},
+        requests: opts.bodies?.map((body) => ({ body })),
+      },
+      (err, result) => {
+        if (err) reject(err);
+        else resolve({ seconds: result.duration, latencies, statuses, errors: result.errors + result.timeouts });
+      },
+    );
     instance.on('response', (_client, status, _bytes, ms) => {
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       if (status === 200) latencies.push(ms);
@@ -100,10 +103,10 @@ async function startServer(workspace: string): Promise<{ url: string; child: Chi
   const child = spawn(process.execPath, [cli, 'serve', '--workspace', workspace, '--port', '0', '--no-log'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
+    child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]!);
+      if (match) resolve(match[1]);
     });
     child.once('exit', (code) => reject(new Error(`flower-native serve exited with ${code} before listening:\n${stderr}`)));
   });
@@ -182,7 +185,7 @@ function levelOf(connections: number, runs: LoadRun[]): ServerLoadLevel {
   const p = (q: number) => summarize(usable.length ? usable.map((run) => percentile(run.latencies, q)) : [NaN]);
   return {
     connections,
-    searchesPerSecond: summarize(runs.map((run, i) => answered[i]! / run.seconds)),
+    searchesPerSecond: summarize(runs.map((run, i) => answered[i] / run.seconds)),
     p50Ms: p(50),
     p99Ms: p(99),
     answered: answered.reduce((a, b) => a + b, 0),
@@ -199,7 +202,7 @@ function markdownOf(data: ServerBenchReport['data']): string {
     formatSummary(level.p99Ms, 0),
     `${level.answered} / ${level.refused429}${level.otherErrors ? ` / ${level.otherErrors} other` : ''}`,
   ]);
-  const single = data.search[0]!;
+  const single = data.search[0];
   const busiest = data.search.reduce((a, b) => (b.searchesPerSecond.median > a.searchesPerSecond.median ? b : a));
   return [
     `POST /search?top=10 with fixture JPEGs over loopback (autocannon) against \`flower-native serve\` in its own process: ${data.docs} docs, ${data.chunks} chunks; server limits ${data.maxConcurrent} running + ${data.maxWaiting} waiting; ${data.runsPerLevel} runs per level, each ≤ ${data.secondsPerRunMax} s. Latencies are of 200 answers.`,

@@ -16,15 +16,21 @@ export const INDEXED_IMAGES: readonly number[] = [0, 9, 10].flatMap((cls) => [1,
 /** The fixture's labels.csv rows by file name (image_0001.jpg → "image_0001.jpg,0,daffodil"). */
 function fixtureLabelRows(): Map<string, string> {
   const lines = fs.readFileSync(path.join(flowersDir, 'labels.csv'), 'utf8').split(/\r?\n/).slice(1).filter(Boolean);
-  return new Map(lines.map((line) => {
-    const [file, ...rest] = line.split(',');
-    return [path.basename(file!), [path.basename(file!), ...rest].join(',')];
-  }));
+  return new Map(
+    lines.map((line) => {
+      const [file, ...rest] = line.split(',');
+      return [path.basename(file), [path.basename(file), ...rest].join(',')];
+    }),
+  );
 }
 
 /** Class name of fixture image n, from the fixture labels.csv. */
 export function classOf(image: number): string {
-  return fixtureLabelRows().get(path.basename(flowerImage(image)))?.split(',')[2] ?? 'unknown';
+  return (
+    fixtureLabelRows()
+      .get(path.basename(flowerImage(image)))
+      ?.split(',')[2] ?? 'unknown'
+  );
 }
 
 export interface SmallIndex {

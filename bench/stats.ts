@@ -27,7 +27,7 @@ export function percentile(samples: readonly number[], p: number): number {
   const pos = ((xs.length - 1) * p) / 100;
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
-  return xs[lo]! + (xs[hi]! - xs[lo]!) * (pos - lo);
+  return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo);
 }
 
 export function median(samples: readonly number[]): number {
@@ -36,13 +36,13 @@ export function median(samples: readonly number[]): number {
 
 export function summarize(samples: readonly number[]): Summary {
   const xs = sorted(samples);
-  return { median: median(xs), min: xs[0]!, max: xs[xs.length - 1]!, runs: xs.length };
+  return { median: median(xs), min: xs[0], max: xs[xs.length - 1], runs: xs.length };
 }
 
 /** Summary of a per-run ratio a/b, each ratio taken inside the same run (noise cancels out). */
 export function summarizeRatio(numerators: readonly number[], denominators: readonly number[]): Summary {
   if (numerators.length !== denominators.length) throw new RangeError(`ratio needs paired runs: ${numerators.length} vs ${denominators.length}`);
-  return summarize(numerators.map((n, i) => n / denominators[i]!));
+  return summarize(numerators.map((n, i) => n / denominators[i]));
 }
 
 /** "12.3 (11.9–13.0)", or just "12.3" for a single run. */

@@ -7,19 +7,7 @@
  *   const { results } = await searcher.search('query.jpg', { top: 10 });
  *   await searcher.close();
  */
-export {
-  FlowerError,
-  InputError,
-  SkipDoc,
-  FlowError,
-  NoIndexError,
-  IncompatibleIndexError,
-  IndexLockedError,
-  NoNetworkError,
-  ChecksumError,
-  StoreUnavailableError,
-  type ErrorCode,
-} from './errors.js';
+export { FlowerError, InputError, SkipDoc, FlowError, NoIndexError, IncompatibleIndexError, IndexLockedError, NoNetworkError, ChecksumError, StoreUnavailableError, type ErrorCode } from './errors.js';
 export { findImages } from './dataset/index.js';
 export { indexImages, chunkingOf, type IndexOptions, type IndexProgress, type IndexSummary } from './flows/indexing.js';
 export { openIndex, type OpenIndexOptions, type QueryHit, type QueryResult, type Searcher, type SearchImageOptions } from './flows/search.js';
@@ -44,16 +32,7 @@ export { loadFlow, parseFlow, flowFile, builtinFlowsDir, type FlowSpec, type Pod
 export { RunningFlow, type FlowOutcome } from './flows/runner.js';
 export { readSources, type WorkspaceSources } from './store/index.js';
 export { builtinExecutors } from './executors/builtin.js';
-export {
-  type Executor,
-  type ExecutorClass,
-  type ExecutorContext,
-  type FlowChunk,
-  type FlowDoc,
-  type FlowImage,
-  type FlowServices,
-  type ParamSpec,
-} from './executors/types.js';
+export { type Executor, type ExecutorClass, type ExecutorContext, type FlowChunk, type FlowDoc, type FlowImage, type FlowServices, type ParamSpec } from './executors/types.js';
 export { kernels, kernelInfo, slidingWindows, D_MISS, type Box, type KernelInfo, type Kernels, type Normalization, type RawImage } from './kernels/index.js';
 export { IMAGE_EXTENSIONS, type DecodedImage } from './image/index.js';
 export { loadModel, type LoadedModel, type ModelManifest } from './model/index.js';

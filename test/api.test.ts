@@ -19,7 +19,10 @@ test('index, search by bytes, leave-one-out from stored chunks, rebuild', async 
   t.is(summary.total.chunks, summary.chunks);
   t.true(summary.imagesPerSecond > 0);
   t.is(progress.length, 6);
-  t.deepEqual(progress.map((p) => p.done), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual(
+    progress.map((p) => p.done),
+    [1, 2, 3, 4, 5, 6],
+  );
   t.is(progress.at(-1)!.chunks, summary.chunks);
 
   const searcher = await openIndex(workspace);
@@ -27,7 +30,7 @@ test('index, search by bytes, leave-one-out from stored chunks, rebuild', async 
     const bytes = new Uint8Array(await fs.readFile(flowerImage(82)));
     const fromBytes = await searcher.search(bytes, { top: 3, name: 'upload' });
     t.is(fromBytes.query, 'upload');
-    t.is(path.basename(fromBytes.results[0]!.path), 'image_0082.jpg');
+    t.is(path.basename(fromBytes.results[0].path), 'image_0082.jpg');
 
     // Leave-one-out straight from the stored vectors: the doc itself never comes back.
     const ws = searcher.workspace;
@@ -35,11 +38,17 @@ test('index, search by bytes, leave-one-out from stored chunks, rebuild', async 
     const kinds = ws.docChunks(doc.id).map((chunk) => chunk.kind);
     const vectors = ws.matrix().slice(doc.firstChunk * ws.dim, (doc.firstChunk + doc.chunkCount) * ws.dim);
     const withSelf = await searcher.searchChunks(vectors, kinds, { top: 6 });
-    t.is(withSelf.results[0]!.docId, doc.id);
-    t.true(withSelf.results[0]!.score > 0.999999, 'stored vectors match themselves');
+    t.is(withSelf.results[0].docId, doc.id);
+    t.true(withSelf.results[0].score > 0.999999, 'stored vectors match themselves');
     const loo = await searcher.searchChunks(vectors, kinds, { top: 6, excludeDoc: doc.id });
     t.false(loo.results.some((hit) => hit.docId === doc.id));
-    t.deepEqual(loo.results.map((hit) => hit.docId), withSelf.results.filter((hit) => hit.docId !== doc.id).map((hit) => hit.docId).slice(0, loo.results.length));
+    t.deepEqual(
+      loo.results.map((hit) => hit.docId),
+      withSelf.results
+        .filter((hit) => hit.docId !== doc.id)
+        .map((hit) => hit.docId)
+        .slice(0, loo.results.length),
+    );
     const whole = await searcher.searchChunks(vectors, kinds, { top: 6, mode: 'whole', excludeDoc: doc.id });
     t.is(whole.results.length, 5);
     t.false(whole.results.some((hit) => hit.docId === doc.id));

@@ -10,8 +10,24 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { projectRoot } from '../bench/fixtures.js';
+import type { BenchResults } from '../bench/run.js';
+import type { Summary } from '../bench/stats.js';
 
 const run = promisify(execFile);
+
+/** The end-to-end section's figures that this test reads. */
+interface EndToEndFigures {
+  readonly images: number;
+  readonly indexRuns: number;
+  readonly indexing: Record<'imagesPerSecond' | 'chunksPerSecond' | 'wallSeconds' | 'peakRssMiB' | 'encoderBusyShare', Summary> & {
+    readonly chunks: number;
+    readonly stageSeconds: Record<string, Summary>;
+  };
+  /** Per stage, per percentile. */
+  readonly latency: Record<string, Record<string, Summary>>;
+}
+
+type Results = Omit<BenchResults, 'sections'> & { readonly sections: { readonly endToEnd: EndToEndFigures } };
 
 test('bench --quick writes a results JSON with machine, figures and summaries', async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-bench-test-'));
@@ -21,7 +37,7 @@ test('bench --quick writes a results JSON with machine, figures and summaries', 
   const { stdout } = await run(process.execPath, args).catch((error: { stderr?: string }) => {
     throw new Error(`bench failed:\n${error.stderr}`);
   });
-  const results = JSON.parse(fs.readFileSync(out, 'utf8'));
+  const results = JSON.parse(fs.readFileSync(out, 'utf8')) as Results;
   t.is(results.version, 1);
   t.true(results.quick);
   t.is(results.runs, 1);
@@ -31,16 +47,14 @@ test('bench --quick writes a results JSON with machine, figures and summaries', 
   const e2e = results.sections.endToEnd;
   t.is(e2e.images, 17);
   t.is(e2e.indexRuns, 1);
-  for (const figure of ['imagesPerSecond', 'chunksPerSecond', 'wallSeconds', 'peakRssMiB', 'encoderBusyShare']) {
+  for (const figure of ['imagesPerSecond', 'chunksPerSecond', 'wallSeconds', 'peakRssMiB', 'encoderBusyShare'] as const) {
     t.deepEqual(Object.keys(e2e.indexing[figure]).sort(), ['max', 'median', 'min', 'runs'], figure);
     t.true(e2e.indexing[figure].median > 0, `${figure} is positive`);
   }
   t.true(e2e.indexing.chunks >= 17 * 2, 'every image gave windows and a whole-image chunk');
-  t.deepEqual(Object.keys(e2e.indexing.stageSeconds), [
-    'read + hash', 'decode + resize', 'chunk: boxes + whole-image resize', 'chunk: crop + normalize into the batch', 'encode', 'write',
-  ]);
+  t.deepEqual(Object.keys(e2e.indexing.stageSeconds), ['read + hash', 'decode + resize', 'chunk: boxes + whole-image resize', 'chunk: crop + normalize into the batch', 'encode', 'write']);
   t.deepEqual(Object.keys(e2e.latency), ['total', 'decode', 'encode', 'topk', 'rank', 'lookup']);
-  for (const stage of Object.values(e2e.latency) as Record<string, { median: number }>[]) t.deepEqual(Object.keys(stage), ['p50', 'p95', 'p99']);
+  for (const stage of Object.values(e2e.latency)) t.deepEqual(Object.keys(stage), ['p50', 'p95', 'p99']);
   t.true(e2e.latency.total.p50.median >= e2e.latency.encode.p50.median, 'a query takes at least its encode time');
 
   t.regex(stdout, /^# flower-native benchmark \(--quick\)/);

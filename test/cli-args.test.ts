@@ -18,8 +18,8 @@ for (const [name, args, message] of cases) {
     const result = await runCli(args);
     t.is(result.code, 2);
     const lines = result.stderr.split('\n').filter((line) => line && !line.includes('native addon did not load'));
-    t.regex(lines[0]!, /^error: /);
-    t.regex(lines[0]!, message);
+    t.regex(lines[0], /^error: /);
+    t.regex(lines[0], message);
     t.regex(lines.at(-1)!, /^usage: flower-native/);
     t.true(lines.length <= 3, 'error, maybe a suggestion, usage');
     t.is(result.stdout, '');

@@ -4,9 +4,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  MODEL_REGISTRY, cacheDir, downloadFile, ensureModel, type DownloadProgress, type ModelEntry,
-} from '../src/download/index.js';
+import { MODEL_REGISTRY, cacheDir, downloadFile, ensureModel, type DownloadProgress, type ModelEntry } from '../src/download/index.js';
 import { ChecksumError, NoNetworkError } from '../src/errors.js';
 import { loadModel } from '../src/model/index.js';
 import { closedPort, startFileServer, type FileServer } from './helpers/file-server.js';
@@ -39,8 +37,15 @@ async function serving<T>(misbehave: FileServer['misbehave'], fn: () => Promise<
   }
 }
 
+/** The parts of a model.json these tests read. */
+interface ModelJson {
+  readonly sha256: string;
+  readonly input: { readonly name: string; readonly mean: [number, number, number]; readonly std: [number, number, number] };
+  readonly outputs: ModelEntry['outputs'];
+}
+
 // The registry entry of the default model, pointed at the fixture model (which has its own embedding output).
-const fixtureJson = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8'));
+const fixtureJson = JSON.parse(fs.readFileSync(path.join(modelDir, 'model.json'), 'utf8')) as ModelJson;
 const fixtureEntry = (url: string): ModelEntry => ({
   description: 'fixture model',
   url,
@@ -58,7 +63,10 @@ test.serial('ensureModel downloads a registry model (through a redirect) with pr
   const progress: DownloadProgress[] = [];
   const { value: dir, requests } = await serving({}, () => ensureModel('fixture', { cacheDir: cache, registry, onProgress: (p) => progress.push(p) }));
   t.is(dir, path.join(cache, 'models', 'fixture'));
-  t.deepEqual(requests.map((r) => r.path), ['/redirect/models/mobilenet_v2_1.0_224/model.onnx', '/models/mobilenet_v2_1.0_224/model.onnx']);
+  t.deepEqual(
+    requests.map((r) => r.path),
+    ['/redirect/models/mobilenet_v2_1.0_224/model.onnx', '/models/mobilenet_v2_1.0_224/model.onnx'],
+  );
   t.true(progress.length > 2);
   t.true(progress.every((p, i) => i === 0 || p.received >= progress[i - 1].received));
   t.deepEqual(progress.at(-1), { url: registry.fixture.url, file: path.join(dir, 'model.onnx'), received: registry.fixture.bytes, total: registry.fixture.bytes });
@@ -79,13 +87,15 @@ test.serial('two fills of the same cache entry at once: one downloads, the other
   const cache = tempDir();
   const registry = { fixture: fixtureEntry(`${server.url}/models/mobilenet_v2_1.0_224/model.onnx`) };
   const waits: string[] = [];
-  const { value: dirs, requests } = await serving({}, () => Promise.all([
-    ensureModel('fixture', { cacheDir: cache, registry }),
-    ensureModel('fixture', { cacheDir: cache, registry, onWait: (message) => waits.push(message) }),
-  ]));
+  const { value: dirs, requests } = await serving({}, () =>
+    Promise.all([ensureModel('fixture', { cacheDir: cache, registry }), ensureModel('fixture', { cacheDir: cache, registry, onWait: (message) => waits.push(message) })]),
+  );
   const dir = path.join(cache, 'models', 'fixture');
   t.deepEqual(dirs, [dir, dir]);
-  t.deepEqual(requests.map((r) => r.range), [undefined]);
+  t.deepEqual(
+    requests.map((r) => r.range),
+    [undefined],
+  );
   t.deepEqual(waits, [`waiting for process ${process.pid}, which is downloading model fixture into ${dir}`]);
   t.is((await loadModel(dir)).sha256, fixtureJson.sha256);
   t.deepEqual(fs.readdirSync(path.join(cache, 'models')).sort(), ['fixture']);
@@ -107,7 +117,7 @@ test.serial('the built-in mobilenetv2-7 entry: its size and sha256 are enforced,
   // The fixture bytes under the registry's checksum are refused.
   const err = await t.throwsAsync(ensureModel('mobilenetv2-7', { cacheDir: cache, url: fixtureUrl }));
   t.true(err instanceof ChecksumError);
-  t.regex(err!.message, /expected 14246826 bytes, got 13968038 bytes/);
+  t.regex(err.message, /expected 14246826 bytes, got 13968038 bytes/);
   t.false(fs.existsSync(path.join(cache, 'models', 'mobilenetv2-7', 'model.json')));
   await t.throwsAsync(ensureModel('resnet-9000', { cacheDir: cache }), { message: /unknown model "resnet-9000": the known models are mobilenetv2-7/ });
 
@@ -115,10 +125,23 @@ test.serial('the built-in mobilenetv2-7 entry: its size and sha256 are enforced,
   const entry = MODEL_REGISTRY['mobilenetv2-7'];
   t.like(entry, { sha256: 'c1c513582d56afceff8516c73804e484c81c6a830712ab6d682253f4a3cd042f', bytes: 14246826 });
   const dir = await ensureModel('mobilenetv2-7', { cacheDir: cache, url: fixtureUrl, registry: { 'mobilenetv2-7': { ...entry, sha256: fixtureJson.sha256, bytes: fixtureEntry('').bytes } } });
-  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  // t.like checks the written model.json; only `outputs` is read by key, and `embedding` must be absent.
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as { readonly outputs: Partial<ModelEntry['outputs']> };
   t.like(json, {
-    name: 'mobilenetv2-7', file: 'model.onnx', sha256: fixtureJson.sha256,
-    input: { name: 'input', layout: 'NCHW', width: 224, height: 224, channels: 'RGB', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], mean_255: [123.675, 116.28, 103.53], std_255: [58.395, 57.12, 57.375] },
+    name: 'mobilenetv2-7',
+    file: 'model.onnx',
+    sha256: fixtureJson.sha256,
+    input: {
+      name: 'input',
+      layout: 'NCHW',
+      width: 224,
+      height: 224,
+      channels: 'RGB',
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+      mean_255: [123.675, 116.28, 103.53],
+      std_255: [58.395, 57.12, 57.375],
+    },
     source: { url: entry.url },
   });
   t.is(json.outputs.embedding, undefined);
@@ -128,7 +151,10 @@ test.serial('a connection cut mid-file is resumed with a Range request', async (
   const dest = path.join(tempDir(), 'image.jpg');
   const cut = Math.floor(image.length / 3);
   const { requests } = await serving({ cutAfter: cut, cuts: 1 }, () => downloadFile({ url: `${server.url}${imagePath}`, dest, sha256: imageSha }));
-  t.deepEqual(requests.map((r) => r.range), [undefined, `bytes=${cut}-`]);
+  t.deepEqual(
+    requests.map((r) => r.range),
+    [undefined, `bytes=${cut}-`],
+  );
   t.deepEqual(fs.readFileSync(dest), image);
   t.false(fs.existsSync(`${dest}.part`));
 });
@@ -137,20 +163,29 @@ test.serial('a partial from an earlier run is resumed; one whose bytes are bad i
   const dest = path.join(tempDir(), 'image.jpg');
   fs.writeFileSync(`${dest}.part`, image.subarray(0, 1000));
   const resumed = await serving({}, () => downloadFile({ url: `${server.url}${imagePath}`, dest, sha256: imageSha }));
-  t.deepEqual(resumed.requests.map((r) => r.range), ['bytes=1000-']);
+  t.deepEqual(
+    resumed.requests.map((r) => r.range),
+    ['bytes=1000-'],
+  );
   t.deepEqual(fs.readFileSync(dest), image);
 
   // Complete already (killed before the rename), size unknown: the server's 416 says so.
   const dest3 = path.join(tempDir(), 'image.jpg');
   fs.writeFileSync(`${dest3}.part`, image);
   const complete = await serving({}, () => downloadFile({ url: `${server.url}${imagePath}`, dest: dest3, sha256: imageSha }));
-  t.deepEqual(complete.requests.map((r) => r.range), [`bytes=${image.length}-`]);
+  t.deepEqual(
+    complete.requests.map((r) => r.range),
+    [`bytes=${image.length}-`],
+  );
   t.deepEqual(fs.readFileSync(dest3), image);
 
   const dest2 = path.join(tempDir(), 'image.jpg');
   fs.writeFileSync(`${dest2}.part`, Buffer.alloc(1000, 7));
   const restarted = await serving({}, () => downloadFile({ url: `${server.url}${imagePath}`, dest: dest2, sha256: imageSha }));
-  t.deepEqual(restarted.requests.map((r) => r.range), ['bytes=1000-', undefined]);
+  t.deepEqual(
+    restarted.requests.map((r) => r.range),
+    ['bytes=1000-', undefined],
+  );
   t.deepEqual(fs.readFileSync(dest2), image);
 });
 
@@ -158,7 +193,10 @@ test.serial('a server that ignores Range sends the whole file, which replaces th
   const dest = path.join(tempDir(), 'image.jpg');
   fs.writeFileSync(`${dest}.part`, image.subarray(0, 1000));
   const { requests } = await serving({ ignoreRange: true }, () => downloadFile({ url: `${server.url}${imagePath}`, dest, sha256: imageSha }));
-  t.deepEqual(requests.map((r) => r.range), ['bytes=1000-']);
+  t.deepEqual(
+    requests.map((r) => r.range),
+    ['bytes=1000-'],
+  );
   t.deepEqual(fs.readFileSync(dest), image);
 
   // And cut mid-file, it restarts from zero each time rather than appending a second copy.
@@ -172,7 +210,7 @@ test.serial('a checksum mismatch deletes the download and says what was expected
   const dest = path.join(tempDir(), 'image.jpg');
   const wrong = '0'.repeat(64);
   const err = await t.throwsAsync(downloadFile({ url: `${server.url}${imagePath}`, dest, sha256: wrong }), { instanceOf: ChecksumError });
-  t.regex(err!.message, new RegExp(`checksum mismatch for .*image_0001\\.jpg: expected sha256 ${wrong}, got sha256 ${imageSha}; the download was deleted`));
+  t.regex(err.message, new RegExp(`checksum mismatch for .*image_0001\\.jpg: expected sha256 ${wrong}, got sha256 ${imageSha}; the download was deleted`));
   t.false(fs.existsSync(dest));
   t.false(fs.existsSync(`${dest}.part`));
 });
@@ -181,11 +219,11 @@ test.serial('connection refused, a silent server and HTTP errors give clear mess
   const dest = path.join(tempDir(), 'model.onnx');
   const port = await closedPort();
   const refused = await t.throwsAsync(downloadFile({ url: `http://127.0.0.1:${port}/model.onnx`, dest }), { instanceOf: NoNetworkError });
-  t.regex(refused!.message, new RegExp(`^no network: cannot reach http://127\\.0\\.0\\.1:${port}/model\\.onnx \\(ECONNREFUSED\\): pass --data/--model, or set FLOWER_NATIVE_CACHE`));
+  t.regex(refused.message, new RegExp(`^no network: cannot reach http://127\\.0\\.0\\.1:${port}/model\\.onnx \\(ECONNREFUSED\\): pass --data/--model, or set FLOWER_NATIVE_CACHE`));
 
   const cache = tempDir();
   const viaModel = await t.throwsAsync(ensureModel('fixture', { cacheDir: cache, registry: { fixture: fixtureEntry(`http://127.0.0.1:${port}/m.onnx`) } }), { instanceOf: NoNetworkError });
-  t.regex(viaModel!.message, /pass --model <folder>, or set FLOWER_NATIVE_CACHE to a folder that has models\/fixture\/model\.onnx/);
+  t.regex(viaModel.message, /pass --model <folder>, or set FLOWER_NATIVE_CACHE to a folder that has models\/fixture\/model\.onnx/);
 
   await serving({ silent: true }, async () => {
     await t.throwsAsync(downloadFile({ url: `${server.url}${imagePath}`, dest, timeoutMs: 300 }), { instanceOf: NoNetworkError, message: /no answer in 0\.3 s/ });
@@ -204,7 +242,10 @@ test('the cache folder is ~/.cache/flower-native unless $FLOWER_NATIVE_CACHE or 
     t.is(cacheDir(), '/tmp/fn-cache');
     t.is(cacheDir('/elsewhere'), '/elsewhere');
   } finally {
-    for (const [key, value] of [['FLOWER_NATIVE_CACHE', saved.cache], ['XDG_CACHE_HOME', saved.xdg]] as const) {
+    for (const [key, value] of [
+      ['FLOWER_NATIVE_CACHE', saved.cache],
+      ['XDG_CACHE_HOME', saved.xdg],
+    ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }

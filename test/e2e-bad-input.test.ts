@@ -32,7 +32,13 @@ test('good, odd and broken files together: the good and odd ones are indexed, ea
   const ws = Workspace.openForRead(workspace);
   try {
     t.is(ws.docCount, 7);
-    t.deepEqual(ws.docs().map((doc) => path.relative(data, doc.path)).sort(), ['jpg/image_0001.jpg', 'jpg/image_0081.jpg', 'jpg/image_0161.jpg', 'odd/alpha.png', 'odd/cmyk.jpg', 'odd/deep16.png', 'odd/gray.png']);
+    t.deepEqual(
+      ws
+        .docs()
+        .map((doc) => path.relative(data, doc.path))
+        .sort(),
+      ['jpg/image_0001.jpg', 'jpg/image_0081.jpg', 'jpg/image_0161.jpg', 'odd/alpha.png', 'odd/cmyk.jpg', 'odd/deep16.png', 'odd/gray.png'],
+    );
   } finally {
     ws.close();
   }

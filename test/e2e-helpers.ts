@@ -24,7 +24,13 @@ export function subset(classes: number, perClass: number, offset = 0): number[] 
 export async function makeDataDir(images: number[], dir?: string): Promise<string> {
   const data = dir ?? (await tempDir('data'));
   await fs.mkdir(path.join(data, 'jpg'), { recursive: true });
-  const labels = new Map((await fs.readFile(path.join(flowersDir, 'labels.csv'), 'utf8')).trim().split('\n').slice(1).map((line) => [line.split(',')[0]!, line] as const));
+  const labels = new Map(
+    (await fs.readFile(path.join(flowersDir, 'labels.csv'), 'utf8'))
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => [line.split(',')[0], line] as const),
+  );
   const rows = ['file,class_id,class_name'];
   for (const n of images) {
     const file = `jpg/${path.basename(flowerImage(n))}`;

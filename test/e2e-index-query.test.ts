@@ -18,7 +18,12 @@ test.before(async () => {
   firstRun = await runCli(['index', '--data', data, '--model', modelDir, '--workspace', workspace]);
 });
 
-interface JsonOutput { workspace: string; mode: string; queries: QueryResult[]; errors: unknown[] }
+interface JsonOutput {
+  workspace: string;
+  mode: string;
+  queries: QueryResult[];
+  errors: unknown[];
+}
 
 async function queryJson(...args: string[]): Promise<JsonOutput> {
   const result = await runCli(['query', ...args, '--workspace', workspace, '--json']);
@@ -39,16 +44,19 @@ test('index prints a summary and exits 0', (t) => {
 test('a query with an indexed image finds itself first, scored ~1, and ranks its class above the others', async (t) => {
   const out = await queryJson(flowerImage(1), flowerImage(81), '--top', '12');
   t.is(out.queries.length, 2);
-  for (const [query, n] of [[out.queries[0]!, 1], [out.queries[1]!, 81]] as const) {
+  for (const [query, n] of [
+    [out.queries[0], 1],
+    [out.queries[1], 81],
+  ] as const) {
     const [first] = query.results;
-    t.is(path.basename(first!.path), path.basename(flowerImage(n)));
-    t.true(first!.score > 0.99999 && first!.score <= 1, `self score ${first!.score}`);
-    t.is(first!.label, label(n));
-    t.true(query.results.length >= 8, 'docs with no chunk among any query chunk\'s top-k are not ranked');
+    t.is(path.basename(first.path), path.basename(flowerImage(n)));
+    t.true(first.score > 0.99999 && first.score <= 1, `self score ${first.score}`);
+    t.is(first.label, label(n));
+    t.true(query.results.length >= 8, "docs with no chunk among any query chunk's top-k are not ranked");
     const ranks = (same: boolean) => query.results.filter((hit) => (hit.label === label(n)) === same).map((hit) => hit.rank);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    t.true(mean(ranks(true)) < mean(ranks(false)), `same-class docs rank higher: ${ranks(true)} vs ${ranks(false)}`);
-    for (let i = 1; i < query.results.length; i++) t.true(query.results[i - 1]!.score >= query.results[i]!.score);
+    t.true(mean(ranks(true)) < mean(ranks(false)), `same-class docs rank higher: ${ranks(true).join(',')} vs ${ranks(false).join(',')}`);
+    for (let i = 1; i < query.results.length; i++) t.true(query.results[i - 1].score >= query.results[i].score);
   }
 });
 
@@ -58,10 +66,10 @@ test('--json has the documented shape', async (t) => {
   t.is(out.mode, 'bimatch');
   t.deepEqual(out.errors, []);
   const [query] = out.queries;
-  t.is(query!.query, flowerImage(2));
-  t.deepEqual(Object.keys(query!.timings).sort(), ['decode', 'encode', 'lookup', 'rank', 'topk']);
-  t.is(query!.results.length, 3);
-  for (const [i, hit] of query!.results.entries()) {
+  t.is(query.query, flowerImage(2));
+  t.deepEqual(Object.keys(query.timings).sort(), ['decode', 'encode', 'lookup', 'rank', 'topk']);
+  t.is(query.results.length, 3);
+  for (const [i, hit] of query.results.entries()) {
     t.deepEqual(Object.keys(hit).sort(), ['box', 'docId', 'label', 'path', 'rank', 'score']);
     t.is(hit.rank, i + 1);
     t.true(hit.score >= 0 && hit.score <= 1);
@@ -74,9 +82,12 @@ test('results are the same from a new process as from the API in this one', asyn
   const searcher = await openIndex(workspace);
   try {
     const here = await searcher.search(flowerImage(162), { top: 5 });
-    const there = (await queryJson(flowerImage(162), '--top', '5')).queries[0]!;
-    t.deepEqual(there.results.map((hit) => hit.docId), here.results.map((hit) => hit.docId));
-    for (const [i, hit] of there.results.entries()) t.true(Math.abs(hit.score - here.results[i]!.score) < 1e-9);
+    const there = (await queryJson(flowerImage(162), '--top', '5')).queries[0];
+    t.deepEqual(
+      there.results.map((hit) => hit.docId),
+      here.results.map((hit) => hit.docId),
+    );
+    for (const [i, hit] of there.results.entries()) t.true(Math.abs(hit.score - here.results[i].score) < 1e-9);
   } finally {
     await searcher.close();
   }
@@ -88,12 +99,12 @@ test('text output shows rank, score, label, box and path; --min-score and --mode
   t.regex(text.stdout, /BiMatch score/);
   t.regex(text.stdout, /^\s+1\s+1\.0000\d\d\s+daffodil\s+\d+x\d+\+\d+\+\d+\s+\S+\/image_0003\.jpg$/m);
   const strict = await queryJson(flowerImage(3), '--min-score', '0.999999');
-  t.true(strict.queries[0]!.results.every((hit) => hit.score >= 0.999999));
-  t.is(strict.queries[0]!.results[0]!.path.endsWith('image_0003.jpg'), true);
+  t.true(strict.queries[0].results.every((hit) => hit.score >= 0.999999));
+  t.is(strict.queries[0].results[0].path.endsWith('image_0003.jpg'), true);
   const whole = await queryJson(flowerImage(3), '--mode', 'whole', '--top', '12');
   t.is(whole.mode, 'whole');
-  t.is(path.basename(whole.queries[0]!.results[0]!.path), 'image_0003.jpg');
-  t.true(whole.queries[0]!.results[0]!.score > 0.9999);
+  t.is(path.basename(whole.queries[0].results[0].path), 'image_0003.jpg');
+  t.true(whole.queries[0].results[0].score > 0.9999);
 });
 
 test('re-running index adds nothing; the index holds each image once', async (t) => {
@@ -105,7 +116,10 @@ test('re-running index adds nothing; the index holds each image once', async (t)
   try {
     t.is(ws.docCount, 12);
     t.is(new Set(ws.docs().map((doc) => doc.sha256)).size, 12);
-    t.deepEqual(ws.docs().map((doc) => doc.label), images.map(label));
+    t.deepEqual(
+      ws.docs().map((doc) => doc.label),
+      images.map(label),
+    );
   } finally {
     ws.close();
   }

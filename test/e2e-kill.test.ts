@@ -57,7 +57,7 @@ test('an index run killed with SIGKILL mid-way is completed by the next run', as
     t.is(matrix.length, row * ws.dim);
     for (const r of [0, row - 1]) {
       let norm = 0;
-      for (let i = r * ws.dim; i < (r + 1) * ws.dim; i++) norm += matrix[i]! * matrix[i]!;
+      for (let i = r * ws.dim; i < (r + 1) * ws.dim; i++) norm += matrix[i] * matrix[i];
       t.true(Math.abs(norm - 1) < 1e-3, `row ${r} is a written, normalized vector`);
     }
   } finally {

@@ -37,8 +37,8 @@ test('a flow with the flip crafter indexes mirrored images: a mirrored query mat
     const searcher = await openIndex(workspace);
     try {
       const { results } = await searcher.search(mirrored, { top: 4 });
-      t.is(path.basename(results[0]!.path), 'image_0081.jpg');
-      return results[0]!.score;
+      t.is(path.basename(results[0].path), 'image_0081.jpg');
+      return results[0].score;
     } finally {
       await searcher.close();
     }

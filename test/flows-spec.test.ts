@@ -21,7 +21,10 @@ pods:
 ${extra}`;
 
 async function flowError(source: string, file = '/flows/x.yml'): Promise<FlowError> {
-  const err = await parseFlow(source, file).then(() => undefined, (e: unknown) => e);
+  const err = await parseFlow(source, file).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof FlowError)) throw new Error(`expected a FlowError, got ${String(err)}`);
   return err;
 }
@@ -43,8 +46,11 @@ test('the shipped flows parse, in needs order, with defaults filled in', async (
 
 test('a pod without needs follows the pod above it', async (t) => {
   const flow = await parseFlow(base(), '/flows/x.yml');
-  t.deepEqual(flow.pods.map((pod) => pod.needs), [[], ['loader'], ['normalizer']]);
-  t.deepEqual(flow.pods[2]!.params, { window: 224, stride: 112, whole: true, max_chunks: 64 });
+  t.deepEqual(
+    flow.pods.map((pod) => pod.needs),
+    [[], ['loader'], ['normalizer']],
+  );
+  t.deepEqual(flow.pods[2].params, { window: 224, stride: 112, whole: true, max_chunks: 64 });
 });
 
 test('a typo in a with: key is an error naming file, line, key and pod, with a suggestion', async (t) => {
@@ -77,14 +83,17 @@ test('unknown needs, cycles, unknown executors and misplaced replicas are errors
 
 test('a custom executor module is resolved relative to the flow file and its declared params are checked', async (t) => {
   const dir = await tempDir('spec');
-  await fs.writeFile(path.join(dir, 'tagger.js'), `export default class Tagger {
+  await fs.writeFile(
+    path.join(dir, 'tagger.js'),
+    `export default class Tagger {
   static params = { tag: { default: 'x' } };
   constructor(params) { this.tag = params.tag; }
   process(doc) { doc.tags.tag = this.tag; }
-}\n`);
+}\n`,
+  );
   const file = path.join(dir, 'flow.yml');
   const flow = await parseFlow('pods:\n  tagger:\n    uses: ./tagger.js\n    with:\n      tag: hello\n', file);
-  t.deepEqual(flow.pods[0]!.params, { tag: 'hello' });
+  t.deepEqual(flow.pods[0].params, { tag: 'hello' });
   const err = await flowError('pods:\n  tagger:\n    uses: ./tagger.js\n    with:\n      tga: hello\n', file);
   t.regex(err.message, /:5: unknown key 'tga' in pod 'tagger' with: \(did you mean 'tag'\?\)$/);
   await fs.writeFile(path.join(dir, 'not-an-executor.js'), 'export default 42;\n');
@@ -93,5 +102,5 @@ test('a custom executor module is resolved relative to the flow file and its dec
 
 test('a missing flow file is a clear error', async (t) => {
   const err = await t.throwsAsync(loadFlow('/nonexistent/flow.yml'), { instanceOf: FlowError });
-  t.is(err!.message, '/nonexistent/flow.yml: cannot read flow file (ENOENT)');
+  t.is(err.message, '/nonexistent/flow.yml: cannot read flow file (ENOENT)');
 });

@@ -36,11 +36,10 @@ function runScript<Result>(script: string, env: Record<string, string | undefine
 
 test('the locations are the local builds, then a prebuilt binary for this platform', (t) => {
   const root = path.resolve(path.dirname(kernelsIndex), '../../..');
-  t.deepEqual(addonLocations().map(({ file }) => path.relative(root, file)), [
-    path.join('build', 'Release', 'flower_native.node'),
-    path.join('build', 'Debug', 'flower_native.node'),
-    path.join('prebuilds', `${process.platform}-${process.arch}`, 'flower_native.node'),
-  ]);
+  t.deepEqual(
+    addonLocations().map(({ file }) => path.relative(root, file)),
+    [path.join('build', 'Release', 'flower_native.node'), path.join('build', 'Debug', 'flower_native.node'), path.join('prebuilds', `${process.platform}-${process.arch}`, 'flower_native.node')],
+  );
 });
 
 test('when no location loads, one error lists every location tried with its own failure', (t) => {
@@ -53,7 +52,10 @@ test('when no location loads, one error lists every location tried with its own 
     { file: path.join(dir, 'also-missing.node'), source: 'third' },
   ];
   const error = t.throws(() => loadAddon(locations), { instanceOf: AddonLoadError });
-  t.deepEqual(error.failures.map(({ file, source }) => ({ file, source })), locations);
+  t.deepEqual(
+    error.failures.map(({ file, source }) => ({ file, source })),
+    locations,
+  );
   t.is(error.failures[0].error, 'not found');
   t.not(error.failures[1].error, 'not found');
   t.false(error.failures[1].error.includes(junk), 'the file is not repeated in its own failure');
@@ -87,7 +89,10 @@ test('importing the kernels loads and prints nothing; the first kernel call fall
   t.deepEqual(result.ids, [1, 1]);
   t.is(result.name, 'ts');
   t.is(result.info.kernels, 'ts');
-  t.deepEqual(result.info.tried?.map(({ file }) => file), addonLocations().map(({ file }) => file));
+  t.deepEqual(
+    result.info.tried?.map(({ file }) => file),
+    addonLocations().map(({ file }) => file),
+  );
   for (const { file, error } of result.info.tried ?? []) t.is(error, fs.existsSync(file) ? 'simulated dlopen failure' : 'not found', file);
   t.is(stderr[0], 'imported', 'nothing printed at import');
   t.is(stderr.length, 2, stderr.join('\n'));
@@ -130,6 +135,10 @@ test('FLOWER_NATIVE_KERNELS=ts never loads the addon and prints nothing', (t) =>
 test('the addon and its internal controls are reachable only through native.ts, not the public entry points', async (t) => {
   for (const entry of ['../src/index.js', '../src/kernels/index.js']) {
     const exported = Object.keys((await import(entry)) as object);
-    t.deepEqual(exported.filter((name) => /addon|^_|setSimd|setThreads|bandwidth/i.test(name)), [], entry);
+    t.deepEqual(
+      exported.filter((name) => /addon|^_|setSimd|setThreads|bandwidth/i.test(name)),
+      [],
+      entry,
+    );
   }
 });

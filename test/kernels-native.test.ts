@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadKernels, openMatrixFile, type Box, type RawImage, type TopKInput, type TopKResult } from '../src/kernels/index.js';
+import { loadKernels, openMatrixFile, type Box, type KernelInfo, type RawImage, type TopKInput, type TopKResult } from '../src/kernels/index.js';
 import { internalAddon } from '../src/kernels/native.js';
 import { prng } from './helpers/prng.js';
 
@@ -128,9 +128,11 @@ nativeTest('top-k: random unit vectors match TS within 1e-5, every SIMD path', a
 nativeTest('top-k: more queries than one kernel pass takes (40 > 32), and rows longer than one dimension slice (4100 > 2048), match exactly', async (t) => {
   await forEachSimd((level) => {
     const rand = prng(40);
-    for (const [rows, dim, queryCount] of [[250, 67, 40], [40, 4100, 5]]) {
-      const input = { matrix: new Float32Array(rows * dim).map(() => int(rand, -3, 3) / 4), rows, dim, k: 9,
-        queries: new Float32Array(queryCount * dim).map(() => int(rand, -3, 3) / 4) };
+    for (const [rows, dim, queryCount] of [
+      [250, 67, 40],
+      [40, 4100, 5],
+    ]) {
+      const input = { matrix: new Float32Array(rows * dim).map(() => int(rand, -3, 3) / 4), rows, dim, k: 9, queries: new Float32Array(queryCount * dim).map(() => int(rand, -3, 3) / 4) };
       assertTopKMatches(t, input, ts.cosineTopK(input), native.cosineTopK(input), `simd=${level} ${queryCount} queries, dim ${dim}`, true);
     }
   })();
@@ -138,9 +140,9 @@ nativeTest('top-k: more queries than one kernel pass takes (40 > 32), and rows l
 
 nativeTest('top-k: the result does not depend on the number of threads', (t) => {
   const rand = prng(7);
-  const rows = 5000, dim = 256;
-  const input = { matrix: new Float32Array(rows * dim).map(() => int(rand, -3, 3) / 4), rows, dim, k: 50,
-    queries: new Float32Array(3 * dim).map(() => int(rand, -3, 3) / 4) };
+  const rows = 5000,
+    dim = 256;
+  const input = { matrix: new Float32Array(rows * dim).map(() => int(rand, -3, 3) / 4), rows, dim, k: 50, queries: new Float32Array(3 * dim).map(() => int(rand, -3, 3) / 4) };
   const threads = addon!.threads();
   try {
     addon!._setThreads(1);
@@ -157,17 +159,25 @@ nativeTest('top-k: the result does not depend on the number of threads', (t) => 
 
 nativeTest('top-k: edge cases match the TS semantics (k > rows, k = 0, rows = 0, no queries)', (t) => {
   const matrix = Float32Array.of(1, 0, 0, 1, 0.6, 0.8, NaN, 0, 0, 0, 1, 0);
-  for (const [rows, k, queries] of [[6, 100, [0, 1]], [6, 0, [1, 0]], [0, 5, [1, 0]], [6, 3, []], [6, 6, [NaN, 1]]] as const) {
+  for (const [rows, k, queries] of [
+    [6, 100, [0, 1]],
+    [6, 0, [1, 0]],
+    [0, 5, [1, 0]],
+    [6, 3, []],
+    [6, 6, [NaN, 1]],
+  ] as const) {
     const input = { matrix, rows, dim: 2, queries: Float32Array.from(queries), k };
-    t.deepEqual(native.cosineTopK(input), ts.cosineTopK(input), `rows=${rows} k=${k} queries=${queries}`);
+    t.deepEqual(native.cosineTopK(input), ts.cosineTopK(input), `rows=${rows} k=${k} queries=${queries.join(',')}`);
   }
 });
 
 function randomImage(rand: () => number): { image: RawImage; boxes: Box[] } {
   const channels = ([1, 3, 4] as const)[int(rand, 0, 2)];
-  const width = int(rand, 1, 90), height = int(rand, 1, 90);
+  const width = int(rand, 1, 90),
+    height = int(rand, 1, 90);
   const image = { data: new Uint8Array(width * height * channels).map(() => int(rand, 0, 255)), width, height, channels };
-  const bw = int(rand, 1, width), bh = int(rand, 1, height);
+  const bw = int(rand, 1, width),
+    bh = int(rand, 1, height);
   const boxes = Array.from({ length: int(rand, 1, 5) }, () => ({ x: int(rand, 0, width - bw), y: int(rand, 0, height - bh), width: bw, height: bh }));
   return { image, boxes };
 }
@@ -179,7 +189,8 @@ nativeTest('extractChunks: random images, channels and boxes match TS within 1e-
     const norm = { mean: [rand(), rand(), rand()], std: [0.1 + rand(), 0.1 + rand(), 0.1 + rand()] } as const;
     const firstSlot = int(rand, 0, 2);
     const size = (firstSlot + boxes.length + 1) * 3 * boxes[0].width * boxes[0].height;
-    const expected = new Float32Array(size).fill(-7), got = new Float32Array(size).fill(-7);
+    const expected = new Float32Array(size).fill(-7),
+      got = new Float32Array(size).fill(-7);
     ts.extractChunks(image, boxes, norm, expected, firstSlot);
     native.extractChunks(image, boxes, norm, got, firstSlot);
     let worst = 0;
@@ -233,7 +244,8 @@ nativeTest('validation: the TS layer rejects bad arguments before the addon (sam
 
 nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async (t) => {
   const a = addon!;
-  const m = new Float32Array(8), q = new Float32Array(2);
+  const m = new Float32Array(8),
+    q = new Float32Array(2);
   t.throws(() => a.cosineTopK(new Float64Array(8) as unknown as Float32Array, 4, 2, q, 1), { instanceOf: TypeError });
   t.throws(() => a.cosineTopK(m, 4, 2, [0, 0] as unknown as Float32Array, 1), { instanceOf: TypeError });
   t.throws(() => a.cosineTopK(m, 4, 2, q, -1), { instanceOf: RangeError });
@@ -249,7 +261,9 @@ nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async 
   t.throws(() => a.biMatch(Int32Array.of(0), Float32Array.of(1), 1, 1, Int32Array.of(0), Int32Array.of(0)), { instanceOf: RangeError });
   t.throws(() => a.biMatch(Int32Array.of(0), Float32Array.of(1), 2, 1, Int32Array.of(0), Int32Array.of(1)), { instanceOf: RangeError });
   t.throws(() => a.biMatch(Float32Array.of(0) as unknown as Int32Array, Float32Array.of(1), 1, 1, Int32Array.of(0), Int32Array.of(1)), { instanceOf: TypeError });
-  const img = new Uint8Array(12), out = new Float32Array(12), meanStd = Float64Array.of(0, 0, 0, 1, 1, 1);
+  const img = new Uint8Array(12),
+    out = new Float32Array(12),
+    meanStd = Float64Array.of(0, 0, 0, 1, 1, 1);
   t.throws(() => a.extractChunks(img, 2, 2, 3, Int32Array.of(1, 0), 2, 2, meanStd, out, 0), { instanceOf: RangeError }, 'box outside');
   t.throws(() => a.extractChunks(img, 2, 2, 3, Int32Array.of(0, 0), 2, 2, meanStd, out, 1), { instanceOf: RangeError }, 'out too small');
   t.throws(() => a.extractChunks(img, 3, 2, 3, Int32Array.of(0, 0), 2, 2, meanStd, out, 0), { instanceOf: RangeError }, 'image too small');
@@ -270,7 +284,7 @@ nativeTest('openMatrixFile maps the file copy-on-write: the data reads back, wri
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernels-native-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'm.bin');
-  const values = Float32Array.from({ length: 3 * 64 }, (_, i) => ((i % 7) - 3) / 4);  // exact dot products
+  const values = Float32Array.from({ length: 3 * 64 }, (_, i) => ((i % 7) - 3) / 4); // exact dot products
   fs.writeFileSync(file, Buffer.concat([Buffer.alloc(128), Buffer.from(values.buffer)]));
   const mapped = openMatrixFile(file, 128, 3, 64);
   t.deepEqual(mapped, values);
@@ -283,9 +297,14 @@ nativeTest('openMatrixFile maps the file copy-on-write: the data reads back, wri
 
 nativeTest('environment: FLOWER_NATIVE_SIMD forces a lower path (never a higher one), FLOWER_NATIVE_KERNELS=ts forces TS', (t) => {
   const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/kernels/index.js');
-  const info = (env: Record<string, string>) => JSON.parse(execFileSync(process.execPath,
-    ['--input-type=module', '-e', `import { kernelInfo } from ${JSON.stringify(index)}; console.log(JSON.stringify(kernelInfo()))`],
-    { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  const info = (env: Record<string, string>) =>
+    JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', `import { kernelInfo } from ${JSON.stringify(index)}; console.log(JSON.stringify(kernelInfo()))`], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    ) as KernelInfo;
   for (const level of simdLevels) t.is(info({ FLOWER_NATIVE_SIMD: level }).simd, level);
   t.is(info({ FLOWER_NATIVE_SIMD: 'avx512' }).simd, simdLevels.includes('avx512') ? 'avx512' : simdLevels[0]);
   t.deepEqual(info({ FLOWER_NATIVE_KERNELS: 'ts' }), { kernels: 'ts', simd: 'none', reason: 'FLOWER_NATIVE_KERNELS=ts' });

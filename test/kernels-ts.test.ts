@@ -5,21 +5,41 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadKernels, openMatrixFile, slidingWindows, type Box } from '../src/kernels/index.js';
+import { loadKernels, openMatrixFile, slidingWindows, type Box, type KernelInfo } from '../src/kernels/index.js';
 
 const ts = loadKernels('ts');
 
 test('slidingWindows: stride steps, last window snapped to the border, no duplicates', (t) => {
   const origins = (boxes: Box[]) => boxes.map((b) => [b.x, b.y]);
-  t.deepEqual(origins(slidingWindows(256, 300, 224, 112)), [[0, 0], [32, 0], [0, 76], [32, 76]]);
-  t.deepEqual(origins(slidingWindows(448, 256, 224, 112)), [[0, 0], [112, 0], [224, 0], [0, 32], [112, 32], [224, 32]]);
+  t.deepEqual(origins(slidingWindows(256, 300, 224, 112)), [
+    [0, 0],
+    [32, 0],
+    [0, 76],
+    [32, 76],
+  ]);
+  t.deepEqual(origins(slidingWindows(448, 256, 224, 112)), [
+    [0, 0],
+    [112, 0],
+    [224, 0],
+    [0, 32],
+    [112, 32],
+    [224, 32],
+  ]);
   t.deepEqual(slidingWindows(224, 224, 224, 112), [{ x: 0, y: 0, width: 224, height: 224 }]);
   // 336 = 224 + 112: the stride lands exactly on the border, so no extra snapped window.
-  t.deepEqual(origins(slidingWindows(336, 224, 224, 112)), [[0, 0], [112, 0]]);
+  t.deepEqual(origins(slidingWindows(336, 224, 224, 112)), [
+    [0, 0],
+    [112, 0],
+  ]);
 });
 
 test('slidingWindows: every pixel covered, boxes inside the image, for many sizes', (t) => {
-  for (const [w, h] of [[256, 256], [257, 300], [500, 256], [1000, 743]]) {
+  for (const [w, h] of [
+    [256, 256],
+    [257, 300],
+    [500, 256],
+    [1000, 743],
+  ]) {
     const boxes = slidingWindows(w, h, 224, 112);
     const covered = new Uint8Array(w * h);
     const seen = new Set<string>();
@@ -29,7 +49,10 @@ test('slidingWindows: every pixel covered, boxes inside the image, for many size
       seen.add(`${b.x},${b.y}`);
       for (let y = b.y; y < b.y + b.height; y++) covered.fill(1, y * w + b.x, y * w + b.x + b.width);
     }
-    t.true(covered.every((c) => c === 1), `${w}x${h}: every pixel covered`);
+    t.true(
+      covered.every((c) => c === 1),
+      `${w}x${h}: every pixel covered`,
+    );
   }
 });
 
@@ -52,11 +75,7 @@ test('extractChunks: crop, planar layout and (x/255 - mean)/std, at the slot off
   const out = new Float32Array(2 * 12).fill(7);
   ts.extractChunks({ data: rgb, width: 3, height: 2, channels: 3 }, [{ x: 1, y: 0, width: 2, height: 2 }], norm, out, 1);
   t.deepEqual([...out.subarray(0, 12)], new Array(12).fill(7), 'slot 0 untouched');
-  t.deepEqual([...out.subarray(12)], [
-    v(10, 0), v(20, 0), v(11, 0), v(21, 0),
-    v(101, 1), v(102, 1), v(101, 1), v(102, 1),
-    v(0, 2), v(0, 2), v(255, 2), v(255, 2),
-  ]);
+  t.deepEqual([...out.subarray(12)], [v(10, 0), v(20, 0), v(11, 0), v(21, 0), v(101, 1), v(102, 1), v(101, 1), v(102, 1), v(0, 2), v(0, 2), v(255, 2), v(255, 2)]);
   t.is(out[20], -2);
   t.is(out[22], 2);
 
@@ -189,11 +208,14 @@ test('without a built addon the kernels fall back to TS, saying so once on stder
   delete env.FLOWER_NATIVE_KERNELS;
   const stderrFile = path.join(dir, 'stderr.txt');
   const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', fs.openSync(stderrFile, 'w')] });
-  const result = JSON.parse(stdout);
+  const result = JSON.parse(stdout) as { info: KernelInfo & { reason: string }; name: string; ids: number[] };
   t.is(result.name, 'ts');
   t.is(result.info.kernels, 'ts');
   t.regex(result.info.reason, /native addon did not load/);
   t.deepEqual(result.ids, [1]);
-  const warnings = fs.readFileSync(stderrFile, 'utf8').split('\n').filter((line) => line.includes('TypeScript kernels'));
+  const warnings = fs
+    .readFileSync(stderrFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('TypeScript kernels'));
   t.is(warnings.length, 1, 'one warning line');
 });

@@ -46,7 +46,7 @@ interface LockEntry {
 /** A consumer lockfile: the tarball plus the production packages of our lockfile, each with its registry tarball URL (so no metadata lookup is needed). */
 function consumerLock(tarballSpec: string): object {
   const ours = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
-  const packageEntry = Object.fromEntries(Object.entries(ours.packages['']!).filter(([key]) => key !== 'name' && key !== 'devDependencies'));
+  const packageEntry = Object.fromEntries(Object.entries(ours.packages['']).filter(([key]) => key !== 'name' && key !== 'devDependencies'));
   const packages: Record<string, LockEntry> = {
     '': { name: 'flower-consumer', version: '1.0.0', dependencies: { 'flower-native': tarballSpec } },
     'node_modules/flower-native': { ...packageEntry, resolved: tarballSpec },
@@ -64,7 +64,9 @@ async function localBetterSqlitePrebuild(dir: string): Promise<string> {
   const packageDir = path.join(projectRoot, 'node_modules', 'better-sqlite3');
   const { version } = JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { version: string };
   fs.mkdirSync(dir);
-  await create({ gzip: true, cwd: packageDir, file: path.join(dir, `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`) }, ['build/Release/better_sqlite3.node']);
+  await create({ gzip: true, cwd: packageDir, file: path.join(dir, `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`) }, [
+    'build/Release/better_sqlite3.node',
+  ]);
   return dir;
 }
 
@@ -75,15 +77,28 @@ test('the packed tarball ships no bench or tests, installs offline into an empty
   // --ignore-scripts: `prepare` would rebuild the whole tree; the suite runs after `tsc -p .` already.
   const { stdout: packJson } = await sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], projectRoot, cleanEnv({}));
   const [packed] = JSON.parse(packJson) as { filename: string; files: { path: string }[] }[];
-  const files = packed!.files.map((file) => file.path);
-  t.deepEqual(files.filter((file) => /^dist\/(bench|test)\//.test(file)), [], 'no dist/bench, no dist/test');
-  for (const file of ['dist/src/cli/main.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/server/index.js', 'dist/src/server/index.d.ts', 'scripts/build-native.mjs', 'flows/index.yml', 'flows/query.yml']) {
+  const files = packed.files.map((file) => file.path);
+  t.deepEqual(
+    files.filter((file) => /^dist\/(bench|test)\//.test(file)),
+    [],
+    'no dist/bench, no dist/test',
+  );
+  for (const file of [
+    'dist/src/cli/main.js',
+    'dist/src/index.js',
+    'dist/src/index.d.ts',
+    'dist/src/server/index.js',
+    'dist/src/server/index.d.ts',
+    'scripts/build-native.mjs',
+    'flows/index.yml',
+    'flows/query.yml',
+  ]) {
     t.true(files.includes(file), `ships ${file}`);
   }
 
   const consumer = path.join(tmp, 'consumer');
   fs.mkdirSync(consumer);
-  const spec = `file:../${packed!.filename}`;
+  const spec = `file:../${packed.filename}`;
   fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'flower-consumer', version: '1.0.0', private: true, dependencies: { 'flower-native': spec } }, null, 2));
   fs.writeFileSync(path.join(consumer, 'package-lock.json'), JSON.stringify(consumerLock(spec), null, 2));
   const installEnv = cleanEnv({
@@ -105,11 +120,18 @@ test('the packed tarball ships no bench or tests, installs offline into an empty
 
   const queried = await sh('npx', ['--no', '--offline', 'flower-native', 'query', flowerImage(4), '--workspace', workspace, '--top', '3', '--json'], consumer, env);
   const [answer] = (JSON.parse(queried.stdout) as { queries: { results: { rank: number; path: string }[] }[] }).queries;
-  t.deepEqual(answer!.results.map((hit) => hit.rank), [1, 2, 3]);
-  t.true([1, 2, 3].map((n) => path.join(data, path.basename(flowerImage(n)))).includes(answer!.results[0]!.path), 'a daffodil query finds a daffodil first');
+  t.deepEqual(
+    answer.results.map((hit) => hit.rank),
+    [1, 2, 3],
+  );
+  t.true([1, 2, 3].map((n) => path.join(data, path.basename(flowerImage(n)))).includes(answer.results[0].path), 'a daffodil query finds a daffodil first');
 
   // The bin link directly: `npx` does not pass SIGTERM on to the command it started.
-  const server = spawn(path.join(consumer, 'node_modules', '.bin', 'flower-native'), ['serve', '--workspace', workspace, '--port', '0', '--no-log'], { cwd: consumer, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawn(path.join(consumer, 'node_modules', '.bin', 'flower-native'), ['serve', '--workspace', workspace, '--port', '0', '--no-log'], {
+    cwd: consumer,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   t.teardown(() => server.kill('SIGKILL'));
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
@@ -117,7 +139,7 @@ test('the packed tarball ships no bench or tests, installs offline into an empty
     server.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       const listening = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (listening) resolve(listening[1]!);
+      if (listening) resolve(listening[1]);
     });
     void exited.then((code) => reject(new Error(`serve exited (${code}) before listening:\n${stderr}`)));
   });

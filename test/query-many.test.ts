@@ -22,7 +22,9 @@ async function smallIndex(): Promise<string> {
 
 /** A tiny image (one window + the whole-image chunk) so hundreds of queries stay quick. */
 function tinyPng(shade: number): Promise<Buffer> {
-  return sharp({ create: { width: 32, height: 32, channels: 3, background: { r: shade, g: 200 - shade, b: 90 } } }).png().toBuffer();
+  return sharp({ create: { width: 32, height: 32, channels: 3, background: { r: shade, g: 200 - shade, b: 90 } } })
+    .png()
+    .toBuffer();
 }
 
 test(`query with ${QUERY_FILES} image paths on its command line answers every one`, async (t) => {
@@ -54,10 +56,10 @@ test(`${API_SEARCHES} searches through one Searcher all answer, the same image t
     let rssPeak = 0;
     const rssStart = process.memoryUsage().rss;
     for (let i = 0; i < API_SEARCHES; i++) {
-      const result = await searcher.search(images[i % 2]!, { top: 2 });
+      const result = await searcher.search(images[i % 2], { top: 2 });
       t.deepEqual(
         result.results.map((hit) => [hit.docId, hit.score]),
-        first[i % 2]!.results.map((hit) => [hit.docId, hit.score]),
+        first[i % 2].results.map((hit) => [hit.docId, hit.score]),
       );
       if (i % 100 === 0) rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
     }

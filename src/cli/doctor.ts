@@ -16,14 +16,16 @@ export function registerDoctor(program: Command): void {
         return;
       }
       const { kernels, encoder, image } = report;
-      process.stdout.write([
-        `node        ${report.node} (${report.platform})`,
-        `kernels     ${kernels.kernels}, SIMD ${kernels.simd}${kernels.simdSupported ? ` (supported: ${kernels.simdSupported.join(', ')})` : ''}${kernels.threads ? `, ${kernels.threads} top-k threads` : ''}${kernels.addon ? `, from ${kernels.addon}` : ''}` +
-          (kernels.tried ? ' - native addon did not load:' : kernels.reason ? ` - ${kernels.reason}` : ''),
-        ...(kernels.tried ?? []).map(({ file, source, error }) => `              ${file} (${source}): ${error}`),
-        `onnxruntime ${encoder.onnxruntime}, ${encoder.cores} cores: ${encoder.settings.replicas} replica(s) x ${encoder.settings.intraOpThreads} intra-op thread(s), batch ${encoder.settings.batchSize}`,
-        `            session options ${JSON.stringify(encoder.session)}`,
-        `sharp       ${image.sharp}, libvips ${image.libvips}, concurrency ${image.concurrency}, cache ${image.cache ? 'on' : 'off'}`,
-      ].join('\n') + '\n');
+      process.stdout.write(
+        [
+          `node        ${report.node} (${report.platform})`,
+          `kernels     ${kernels.kernels}, SIMD ${kernels.simd}${kernels.simdSupported ? ` (supported: ${kernels.simdSupported.join(', ')})` : ''}${kernels.threads ? `, ${kernels.threads} top-k threads` : ''}${kernels.addon ? `, from ${kernels.addon}` : ''}` +
+            (kernels.tried ? ' - native addon did not load:' : kernels.reason ? ` - ${kernels.reason}` : ''),
+          ...(kernels.tried ?? []).map(({ file, source, error }) => `              ${file} (${source}): ${error}`),
+          `onnxruntime ${encoder.onnxruntime}, ${encoder.cores} cores: ${encoder.settings.replicas} replica(s) x ${encoder.settings.intraOpThreads} intra-op thread(s), batch ${encoder.settings.batchSize}`,
+          `            session options ${JSON.stringify(encoder.session)}`,
+          `sharp       ${image.sharp}, libvips ${image.libvips}, concurrency ${image.concurrency}, cache ${image.cache ? 'on' : 'off'}`,
+        ].join('\n') + '\n',
+      );
     });
 }

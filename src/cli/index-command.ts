@@ -11,6 +11,7 @@ interface IndexCliOptions {
   workspace: string;
   flow?: string;
   rebuild?: boolean;
+  keepMissing?: boolean;
   quiet?: boolean;
   replicas?: number;
   batchSize?: number;
@@ -25,6 +26,7 @@ export function registerIndex(program: Command): void {
     .option('-m, --model <dir>', 'model folder (model.json + .onnx); default: the cached default model, downloaded when missing')
     .option('-f, --flow <file>', 'index flow YAML (default: the shipped flows/index.yml)')
     .option('--rebuild', 'start the index over (the old one stays readable until the new one is complete)')
+    .option('--keep-missing', 'keep the images whose files are gone from the folder (by default a re-run removes them from the index)')
     .option('-q, --quiet', 'no progress and no summary')
     .option('--replicas <n>', 'encoder workers (overrides the flow)', positiveInt)
     .option('--batch-size <n>', 'chunks per encoder batch (overrides the flow)', positiveInt)
@@ -42,6 +44,7 @@ export function registerIndex(program: Command): void {
           download,
           flow: opts.flow,
           rebuild: opts.rebuild,
+          keepMissing: opts.keepMissing,
           replicas: opts.replicas,
           batchSize: opts.batchSize,
           onProgress: (p) => {

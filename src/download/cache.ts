@@ -38,14 +38,17 @@ export function packageRoot(): string {
  * the other waits for it (told through `onWait`, naming `what` is being downloaded) and then finds
  * it ready. The lock files stay, in `<cache>/locks`, apart from the entries.
  */
-export async function fillCacheEntry(dir: string, ready: () => boolean, fill: () => Promise<void>, what: string,
-  onWait?: (message: string) => void): Promise<void> {
+export async function fillCacheEntry(dir: string, ready: () => boolean, fill: () => Promise<void>, what: string, onWait?: (message: string) => void): Promise<void> {
   if (ready()) return;
   const kindDir = path.dirname(dir);
   const locks = path.join(path.dirname(kindDir), 'locks');
   fs.mkdirSync(kindDir, { recursive: true });
   fs.mkdirSync(locks, { recursive: true });
-  await withLock(path.join(locks, `${path.basename(kindDir)}-${path.basename(dir)}.lock`), async () => {
-    if (!ready()) await fill();
-  }, (pid) => onWait?.(`waiting for process ${pid ?? '?'}, which is downloading ${what} into ${dir}`));
+  await withLock(
+    path.join(locks, `${path.basename(kindDir)}-${path.basename(dir)}.lock`),
+    async () => {
+      if (!ready()) await fill();
+    },
+    (pid) => onWait?.(`waiting for process ${pid ?? '?'}, which is downloading ${what} into ${dir}`),
+  );
 }

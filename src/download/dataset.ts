@@ -13,8 +13,23 @@ import { downloadFile, sha256File, type DownloadHooks } from './http.js';
 export const FLOWERS_URL = 'https://www.robots.ox.ac.uk/~vgg/data/flowers/17/17flowers.tgz';
 /** In class order: images 1-80 are class 0, 81-160 class 1, and so on. */
 export const FLOWER_CLASSES = [
-  'daffodil', 'snowdrop', 'lily_valley', 'bluebell', 'crocus', 'iris', 'tigerlily', 'tulip', 'fritillary',
-  'sunflower', 'daisy', 'colts_foot', 'dandelion', 'cowslip', 'buttercup', 'windflower', 'pansy',
+  'daffodil',
+  'snowdrop',
+  'lily_valley',
+  'bluebell',
+  'crocus',
+  'iris',
+  'tigerlily',
+  'tulip',
+  'fritillary',
+  'sunflower',
+  'daisy',
+  'colts_foot',
+  'dandelion',
+  'cowslip',
+  'buttercup',
+  'windflower',
+  'pansy',
 ] as const;
 export const IMAGES_PER_CLASS = 80;
 
@@ -63,8 +78,13 @@ export async function ensureDataset(opts: EnsureDatasetOptions = {}): Promise<st
   const datasets = path.join(cacheDir(opts.cacheDir), 'datasets');
   const dir = path.join(datasets, '17flowers');
   // labels.csv exists only in a folder that was checked completely and renamed into place.
-  await fillCacheEntry(dir, () => fs.existsSync(path.join(dir, 'labels.csv')), () => fillDataset(datasets, dir, opts),
-    'the 17 flowers dataset', opts.onWait);
+  await fillCacheEntry(
+    dir,
+    () => fs.existsSync(path.join(dir, 'labels.csv')),
+    () => fillDataset(datasets, dir, opts),
+    'the 17 flowers dataset',
+    opts.onWait,
+  );
   return dir;
 }
 
@@ -77,7 +97,10 @@ async function fillDataset(datasets: string, dir: string, opts: EnsureDatasetOpt
   const archive = path.join(cacheDir(opts.cacheDir), 'downloads', '17flowers.tgz');
   if (!fs.existsSync(archive)) {
     await downloadFile({
-      url, dest: archive, onProgress: opts.onProgress, timeoutMs: opts.timeoutMs,
+      url,
+      dest: archive,
+      onProgress: opts.onProgress,
+      timeoutMs: opts.timeoutMs,
       offlineHint: `pass --data <folder of images>, or set FLOWER_NATIVE_CACHE to a folder that has datasets/17flowers`,
     });
   }

@@ -148,7 +148,7 @@ async function transfer(opts: DownloadOptions, part: string, offset: number): Pr
       await new Promise<void>((resolve, reject) => {
         res.on('data', (chunk: Buffer) => {
           try {
-            for (let done = 0; done < chunk.length; ) done += fs.writeSync(fd, chunk, done);
+            for (let done = 0; done < chunk.length;) done += fs.writeSync(fd, chunk, done);
           } catch (err) {
             reject(new Error(`cannot write ${part}: ${(err as Error).message}`));
             res.destroy();

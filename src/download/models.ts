@@ -58,18 +58,24 @@ export async function ensureModel(name: string = DEFAULT_MODEL, opts: EnsureMode
   const modelFile = path.join(dir, 'model.onnx');
   const manifestFile = path.join(dir, 'model.json');
   // model.json is written only after model.onnx was verified and renamed into place.
-  await fillCacheEntry(dir, () => fs.existsSync(manifestFile) && fs.existsSync(modelFile), async () => {
-    await downloadFile({
-      url: opts.url ?? mirrorUrl(path.posix.basename(new URL(entry.url).pathname)) ?? entry.url,
-      dest: modelFile,
-      sha256: entry.sha256,
-      size: entry.bytes,
-      onProgress: opts.onProgress,
-      timeoutMs: opts.timeoutMs,
-      offlineHint: `pass --model <folder>, or set FLOWER_NATIVE_CACHE to a folder that has models/${name}/model.onnx + model.json`,
-    });
-    writeFileAtomic(manifestFile, JSON.stringify(modelJson(name, entry), null, 2) + '\n');
-  }, `model ${name}`, opts.onWait);
+  await fillCacheEntry(
+    dir,
+    () => fs.existsSync(manifestFile) && fs.existsSync(modelFile),
+    async () => {
+      await downloadFile({
+        url: opts.url ?? mirrorUrl(path.posix.basename(new URL(entry.url).pathname)) ?? entry.url,
+        dest: modelFile,
+        sha256: entry.sha256,
+        size: entry.bytes,
+        onProgress: opts.onProgress,
+        timeoutMs: opts.timeoutMs,
+        offlineHint: `pass --model <folder>, or set FLOWER_NATIVE_CACHE to a folder that has models/${name}/model.onnx + model.json`,
+      });
+      writeFileAtomic(manifestFile, JSON.stringify(modelJson(name, entry), null, 2) + '\n');
+    },
+    `model ${name}`,
+    opts.onWait,
+  );
   return dir;
 }
 

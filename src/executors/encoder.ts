@@ -63,13 +63,26 @@ export class Encoder implements Executor {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      const target: Pending = { vectors, remaining: chunks.length, resolve: () => { doc.vectors = vectors; resolve(); }, reject };
+      const target: Pending = {
+        vectors,
+        remaining: chunks.length,
+        resolve: () => {
+          doc.vectors = vectors;
+          resolve();
+        },
+        reject,
+      };
       // Consecutive chunks cut from the same image go to extractChunks together.
       let start = 0;
       while (start < chunks.length) {
         let end = start + 1;
-        while (end < chunks.length && chunks[end]!.image === chunks[start]!.image) end++;
-        this.enqueue(chunks[start]!.image, chunks.slice(start, end).map((chunk) => chunk.box), target, start);
+        while (end < chunks.length && chunks[end].image === chunks[start].image) end++;
+        this.enqueue(
+          chunks[start].image,
+          chunks.slice(start, end).map((chunk) => chunk.box),
+          target,
+          start,
+        );
         start = end;
       }
       this.scheduleIdleFlush();
@@ -109,22 +122,25 @@ export class Encoder implements Executor {
     this.filled = 0;
     this.slices = [];
     this.inFlight++;
-    pool.encode(batch.subarray(0, count * pool.chunkSize), count).then(
-      (out) => {
-        const dim = pool.dim;
-        for (const slice of slices) {
-          slice.target.vectors.set(out.subarray(slice.batchRow * dim, (slice.batchRow + slice.count) * dim), slice.docRow * dim);
-          slice.target.remaining -= slice.count;
-          if (slice.target.remaining === 0) slice.target.resolve();
-        }
-      },
-      (err: unknown) => {
-        for (const slice of slices) slice.target.reject(err);
-      },
-    ).finally(() => {
-      this.inFlight--;
-      if (this.filled > 0) this.scheduleIdleFlush();
-    });
+    pool
+      .encode(batch.subarray(0, count * pool.chunkSize), count)
+      .then(
+        (out) => {
+          const dim = pool.dim;
+          for (const slice of slices) {
+            slice.target.vectors.set(out.subarray(slice.batchRow * dim, (slice.batchRow + slice.count) * dim), slice.docRow * dim);
+            slice.target.remaining -= slice.count;
+            if (slice.target.remaining === 0) slice.target.resolve();
+          }
+        },
+        (err: unknown) => {
+          for (const slice of slices) slice.target.reject(err);
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        if (this.filled > 0) this.scheduleIdleFlush();
+      });
   }
 
   async close(): Promise<void> {

@@ -25,9 +25,10 @@ export class ChunkIndexer implements Executor {
     const entry = (doc.entry ??= {});
     entry.chunks = chunks.map(({ kind, box }) => ({
       kind,
-      box: kind === 'whole'
-        ? { x: 0, y: 0, width: image.sourceWidth, height: image.sourceHeight }
-        : { x: Math.round(box.x * sx), y: Math.round(box.y * sy), width: Math.round(box.width * sx), height: Math.round(box.height * sy) },
+      box:
+        kind === 'whole'
+          ? { x: 0, y: 0, width: image.sourceWidth, height: image.sourceHeight }
+          : { x: Math.round(box.x * sx), y: Math.round(box.y * sy), width: Math.round(box.width * sx), height: Math.round(box.height * sy) },
     }));
     entry.vectors = vectors;
   }

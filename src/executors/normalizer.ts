@@ -24,6 +24,9 @@ export class Normalizer implements Executor {
 
   async process(doc: FlowDoc): Promise<void> {
     if (!doc.bytes) throw new Error(`normalizer: ${doc.uri} has no bytes (put a loader before the normalizer)`);
-    doc.image = await decodeImage({ name: doc.uri, bytes: doc.bytes }, { shorterSide: this.opts.shorter_side, maxPixels: this.opts.max_pixels, minSide: this.opts.min_side, maxAspectRatio: this.opts.max_aspect_ratio });
+    doc.image = await decodeImage(
+      { name: doc.uri, bytes: doc.bytes },
+      { shorterSide: this.opts.shorter_side, maxPixels: this.opts.max_pixels, minSide: this.opts.min_side, maxAspectRatio: this.opts.max_aspect_ratio },
+    );
   }
 }

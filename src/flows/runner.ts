@@ -53,17 +53,20 @@ export class RunningFlow {
     const podTime = new Map<string, number>();
     for (const { spec, executor } of this.pods) {
       const ready = Promise.all(spec.needs.map((need) => finished.get(need)!));
-      finished.set(spec.name, ready.then(async () => {
-        input.signal?.throwIfAborted();
-        const start = performance.now();
-        try {
-          await executor.process(doc);
-        } finally {
-          const ms = performance.now() - start;
-          podTime.set(spec.name, ms);
-          this.podTime.set(spec.name, this.podTime.get(spec.name)! + ms);
-        }
-      }));
+      finished.set(
+        spec.name,
+        ready.then(async () => {
+          input.signal?.throwIfAborted();
+          const start = performance.now();
+          try {
+            await executor.process(doc);
+          } finally {
+            const ms = performance.now() - start;
+            podTime.set(spec.name, ms);
+            this.podTime.set(spec.name, this.podTime.get(spec.name)! + ms);
+          }
+        }),
+      );
     }
     // Wait for every branch, even after one failed, so no pod still works on a document we let go.
     const settled = await Promise.allSettled(finished.values());
@@ -80,7 +83,7 @@ export class RunningFlow {
    */
   async runAll(inputs: AsyncIterable<{ uri: string }> | Iterable<{ uri: string }>, onOutcome: (outcome: FlowOutcome) => void | Promise<void>): Promise<void> {
     const inFlight: Promise<FlowOutcome>[] = [];
-    let failed: unknown;
+    let failed: { error: unknown } | undefined;
     const drainOne = async (): Promise<void> => {
       const next = inFlight.shift()!;
       const outcome = await next;
@@ -94,12 +97,12 @@ export class RunningFlow {
         if (inFlight.length >= this.spec.prefetch) await drainOne();
       }
       while (inFlight.length) await drainOne();
-    } catch (err) {
-      failed = err;
+    } catch (error) {
+      failed = { error };
     }
     // Let documents already started finish before the caller closes the executors.
     await Promise.allSettled(inFlight);
-    if (failed !== undefined) throw failed;
+    if (failed) throw failed.error;
   }
 
   async close(): Promise<void> {
@@ -115,7 +118,7 @@ function asSkip(err: unknown, uri: string): SkipDoc | undefined {
 }
 
 async function closeAll(executors: Executor[]): Promise<void> {
-  const results = await Promise.allSettled(executors.map((executor) => executor.close?.()));
+  const results = await Promise.allSettled(executors.map(async (executor) => executor.close?.()));
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failure) throw failure.reason;
 }

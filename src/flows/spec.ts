@@ -62,7 +62,7 @@ export async function parseFlow(source: string, file: string): Promise<FlowSpec>
   const lines = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false });
   const firstError = doc.errors[0];
-  if (firstError) throw new FlowError(name, lines.linePos(firstError.pos[0]).line, firstError.message.split('\n')[0]!);
+  if (firstError) throw new FlowError(name, lines.linePos(firstError.pos[0]).line, firstError.message.split('\n')[0]);
   const lineOf = (node: Node | Pair | null | undefined): number | undefined => {
     const range = node && 'range' in node ? node.range : node && 'key' in node ? (node.key as Node | null)?.range : undefined;
     return range ? lines.linePos(range[0]).line : undefined;
@@ -76,7 +76,7 @@ export async function parseFlow(source: string, file: string): Promise<FlowSpec>
   checkKeys(root, TOP_KEYS, 'at top level', fail);
   const flowName = optionalScalar(root, 'name', 'string', fail) ?? path.basename(file, path.extname(file));
   const prefetch = optionalScalar(root, 'prefetch', 'number', fail) ?? DEFAULT_PREFETCH;
-  if (!Number.isInteger(prefetch) || prefetch < 1) fail(root.get('prefetch', true) as Node, `prefetch must be an integer >= 1, got ${prefetch}`);
+  if (!Number.isInteger(prefetch) || prefetch < 1) fail(root.get('prefetch', true), `prefetch must be an integer >= 1, got ${prefetch}`);
   const podsNode = root.get('pods', true) as Node | undefined;
   if (!isMap(podsNode) || podsNode.items.length === 0) return fail(podsNode ?? root, '`pods:` must be a non-empty mapping of pod name to pod');
 
@@ -98,7 +98,7 @@ export async function parseFlow(source: string, file: string): Promise<FlowSpec>
     const params = checkParams(withNode as YAMLMap | undefined, executor.params, podName, fail);
     const needsNode = pod.get('needs', true) as Node | undefined;
     let needs: string[];
-    if (needsNode === undefined) needs = raw.length ? [raw[raw.length - 1]!.name] : [];
+    if (needsNode === undefined) needs = raw.length ? [raw[raw.length - 1].name] : [];
     else if (isScalar(needsNode) && typeof needsNode.value === 'string') needs = [needsNode.value];
     else if (isSeq(needsNode) && needsNode.items.every((item) => isScalar(item) && typeof item.value === 'string')) {
       needs = needsNode.items.map((item) => String((item as { value: string }).value));
@@ -118,7 +118,13 @@ export async function parseFlow(source: string, file: string): Promise<FlowSpec>
   const pods = raw.map(({ needsNode: _, ...pod }) => ({ ...pod, needs: pod.needs.filter((need) => need !== 'gateway') }));
   const ordered = topologicalOrder(pods, (pod, cycle) => fail(byName.get(pod)!.needsNode, `needs form a cycle: ${cycle.join(' -> ')}`));
   if (ordered.filter((pod) => pod.needs.length === 0).length !== 1) {
-    fail(podsNode, `a flow has exactly one entry pod (without needs), found: ${ordered.filter((pod) => pod.needs.length === 0).map((pod) => pod.name).join(', ')}`);
+    fail(
+      podsNode,
+      `a flow has exactly one entry pod (without needs), found: ${ordered
+        .filter((pod) => pod.needs.length === 0)
+        .map((pod) => pod.name)
+        .join(', ')}`,
+    );
   }
   return { file, name: flowName, prefetch, pods: ordered };
 }
@@ -144,7 +150,7 @@ function checkParams(withNode: YAMLMap | undefined, specs: ExecutorClass['params
   const given = new Map<string, { value: unknown; pair: Pair }>();
   for (const pair of withNode?.items ?? []) {
     const key = String((pair.key as { value?: unknown }).value ?? pair.key);
-    const value = isScalar(pair.value) ? pair.value.value : (pair.value as Node | null)?.toJSON();
+    const value: unknown = isScalar(pair.value) ? pair.value.value : (pair.value as Node | null)?.toJSON();
     given.set(key, { value, pair });
   }
   if (!specs) return Object.fromEntries([...given].map(([key, { value }]) => [key, value]));
@@ -225,11 +231,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     }
     previous = current;
   }
-  return previous[b.length]!;
+  return previous[b.length];
 }
 
 /** The file as users wrote it: relative to the working directory when inside it. */

@@ -175,7 +175,7 @@ async function fileSize(file: string): Promise<number> {
 
 /** Turn sharp/libvips messages into a short reason; the libvips detail is kept after a colon. */
 function describeSharpError(err: unknown, format: string | undefined): string {
-  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
   if (/unsupported image format/i.test(message)) return 'not an image (unknown format)';
   if (/exceeds pixel limit/i.test(message)) return 'image too large: exceeds the pixel limit';
   if (/is empty/i.test(message)) return 'empty file';

@@ -121,7 +121,12 @@ function windowStarts(side: number, window: number, stride: number): number[] {
  * Full coverage needs stride <= window (a larger stride samples windows with gaps between them).
  */
 export function slidingWindows(width: number, height: number, window: number, stride: number): Box[] {
-  for (const [name, value] of [['width', width], ['height', height], ['window', window], ['stride', stride]] as const) {
+  for (const [name, value] of [
+    ['width', width],
+    ['height', height],
+    ['window', window],
+    ['stride', stride],
+  ] as const) {
     if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
     if (!Number.isInteger(value) || value < 1 || value > MAX_INT32) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
@@ -145,7 +150,11 @@ const MAX_EXTERNAL_BYTES = bufferConstants.MAX_LENGTH;
  */
 export function openMatrixFile(file: string, byteOffset: number, rows: number, dim: number): Float32Array {
   if (typeof file !== 'string') throw new TypeError(`file must be a string, got ${typeof file}`);
-  for (const [name, value] of [['byteOffset', byteOffset], ['rows', rows], ['dim', dim]] as const) {
+  for (const [name, value] of [
+    ['byteOffset', byteOffset],
+    ['rows', rows],
+    ['dim', dim],
+  ] as const) {
     if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
   }
@@ -169,7 +178,7 @@ export function openMatrixFile(file: string, byteOffset: number, rows: number, d
   const fd = fs.openSync(file, 'r');
   try {
     // In windows of at most 1 GiB: a Uint8Array view cannot span more than 4 GiB.
-    for (let done = 0; done < matrix.byteLength; ) {
+    for (let done = 0; done < matrix.byteLength;) {
       const window = new Uint8Array(matrix.buffer, done, Math.min(matrix.byteLength - done, 1 << 30));
       const read = fs.readSync(fd, window, 0, window.length, byteOffset + done);
       if (read === 0) throw new RangeError(`${file}: ended early while reading the matrix`);

@@ -11,8 +11,18 @@ import type { BiMatchResult, Box, Kernels, Normalization, RawImage, TopKInput, T
 
 /** The kernels and settings flower_native.node exports (see native/*_binding.cc), internal controls aside. */
 export interface Addon {
-  extractChunks(data: Uint8Array, width: number, height: number, channels: number, origins: Int32Array,
-    boxWidth: number, boxHeight: number, meanStd: Float64Array, out: Float32Array, firstSlot: number): void;
+  extractChunks(
+    data: Uint8Array,
+    width: number,
+    height: number,
+    channels: number,
+    origins: Int32Array,
+    boxWidth: number,
+    boxHeight: number,
+    meanStd: Float64Array,
+    out: Float32Array,
+    firstSlot: number,
+  ): void;
   cosineTopK(matrix: Float32Array, rows: number, dim: number, queries: Float32Array, k: number): TopKResult;
   cosineTopKAsync(matrix: Float32Array, rows: number, dim: number, queries: Float32Array, k: number): Promise<TopKResult>;
   biMatch(ids: Int32Array, scores: Float32Array, k: number, queryChunks: number, chunkDoc: Int32Array, docChunkCounts: Int32Array): BiMatchResult;
@@ -48,8 +58,7 @@ export interface FailedLocation extends AddonLocation {
 /** Every location tried, each with its failure. */
 export class AddonLoadError extends Error {
   constructor(readonly failures: FailedLocation[]) {
-    super(`flower_native.node did not load from any of its ${failures.length} locations:\n` +
-      failures.map(({ file, source, error }) => `  ${file} (${source}): ${error}`).join('\n'));
+    super(`flower_native.node did not load from any of its ${failures.length} locations:\n` + failures.map(({ file, source, error }) => `  ${file} (${source}): ${error}`).join('\n'));
   }
 }
 
@@ -76,7 +85,9 @@ export function loadAddon(locations: readonly AddonLocation[] = addonLocations()
       return { addon: require(location.file) as InternalAddon, file: location.file };
     } catch (error) {
       // dlopen's messages start with the file's name, which the list already gives.
-      const message = String((error as Error).message).split('\n')[0].replace(`${location.file}: `, '');
+      const message = String((error as Error).message)
+        .split('\n')[0]
+        .replace(`${location.file}: `, '');
       failures.push({ ...location, error: (error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? 'not found' : message });
     }
   }
@@ -134,7 +145,6 @@ export function nativeKernels(addon: Addon): Kernels {
     // Small searches run inline: a hop to the libuv pool and back costs more than they do.
     cosineTopKAsync: async ({ matrix, rows, dim, queries, k }: TopKInput) =>
       rows * queries.length < SYNC_WORK_LIMIT ? addon.cosineTopK(matrix, rows, dim, queries, k) : addon.cosineTopKAsync(matrix, rows, dim, queries, k),
-    biMatch: ({ topk, queryChunks, chunkDoc, docChunkCounts }) =>
-      addon.biMatch(topk.ids, topk.scores, topk.k, queryChunks, chunkDoc, docChunkCounts),
+    biMatch: ({ topk, queryChunks, chunkDoc, docChunkCounts }) => addon.biMatch(topk.ids, topk.scores, topk.k, queryChunks, chunkDoc, docChunkCounts),
   };
 }

@@ -2,17 +2,7 @@
  * Pure-TypeScript kernels: the fallback when the addon is missing and the oracle the native
  * kernels are tested against. Written for clarity first; arguments are already validated.
  */
-import {
-  D_MISS,
-  type BiMatchInput,
-  type BiMatchResult,
-  type Box,
-  type Kernels,
-  type Normalization,
-  type RawImage,
-  type TopKInput,
-  type TopKResult,
-} from './types.js';
+import { D_MISS, type BiMatchInput, type BiMatchResult, type Box, type Kernels, type Normalization, type RawImage, type TopKInput, type TopKResult } from './types.js';
 
 function extractChunks(image: RawImage, boxes: readonly Box[], norm: Normalization, out: Float32Array, firstSlot: number): void {
   const { data, width, channels } = image;
@@ -89,7 +79,7 @@ function biMatch({ topk, queryChunks, chunkDoc, docChunkCounts }: BiMatchInput):
 
   const ranked: { doc: number; score: number; bestChunk: number }[] = [];
   const bestPerQuery = new Float64Array(queryChunks);
-  for (let start = 0; start < hits.length; ) {
+  for (let start = 0; start < hits.length;) {
     const doc = hits[start].doc;
     let end = start;
     while (end < hits.length && hits[end].doc === doc) end++;
@@ -100,7 +90,7 @@ function biMatch({ topk, queryChunks, chunkDoc, docChunkCounts }: BiMatchInput):
     let bestChunk = -1;
     let bestDistance = Infinity;
     bestPerQuery.fill(Infinity);
-    for (let i = start; i < end; ) {
+    for (let i = start; i < end;) {
       const row = hits[i].row;
       let rowBest = Infinity;
       for (; i < end && hits[i].row === row; i++) {
@@ -145,6 +135,7 @@ export const tsKernels: Kernels = {
   simd: 'none',
   extractChunks,
   cosineTopK,
-  cosineTopKAsync: async (input) => cosineTopK(input),
+  // Computes at once (no pool to hand it to); a bad argument rejects the promise instead of throwing.
+  cosineTopKAsync: (input) => new Promise((resolve) => resolve(cosineTopK(input))),
   biMatch,
 };

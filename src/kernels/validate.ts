@@ -7,9 +7,9 @@ import type { BiMatchInput, Box, Normalization, RawImage, TopKInput } from './ty
 /** Largest k, row count or result size accepted: ids are int32 and typed arrays have limits. */
 export const MAX_INT32 = 2 ** 31 - 1;
 
-function requireType(value: unknown, type: Function, what: string): void {
+function requireType(value: unknown, type: abstract new (...args: never[]) => object, what: string): void {
   if (!(value instanceof type)) {
-    const got = value === null ? 'null' : typeof value === 'object' ? (value as object).constructor?.name ?? 'object' : typeof value;
+    const got = value === null ? 'null' : typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
     throw new TypeError(`${what} must be a ${type.name}, got ${got}`);
   }
 }
@@ -28,13 +28,17 @@ export function checkExtractChunks(image: RawImage, boxes: readonly Box[], norm:
   const width = requireInt(image.width, 'image.width', 1);
   const height = requireInt(image.height, 'image.height', 1);
   if (image.channels !== 1 && image.channels !== 3 && image.channels !== 4) {
-    throw new RangeError(`image.channels must be 1, 3 or 4, got ${image.channels}`);
+    throw new RangeError(`image.channels must be 1, 3 or 4, got ${String(image.channels)}`);
   }
   if (image.data.length < width * height * image.channels) {
     throw new RangeError(`image.data holds ${image.data.length} bytes, a ${width}x${height}x${image.channels} image needs ${width * height * image.channels}`);
   }
-  if (!Array.isArray(boxes)) throw new TypeError('boxes must be an array of Box');
-  for (const [name, values] of [['mean', norm?.mean], ['std', norm?.std]] as const) {
+  const boxesValue: unknown = boxes; // tested through an unknown: Array.isArray's `any[]` guard would make every box `any` below
+  if (!Array.isArray(boxesValue)) throw new TypeError('boxes must be an array of Box');
+  for (const [name, values] of [
+    ['mean', norm?.mean],
+    ['std', norm?.std],
+  ] as const) {
     if (!values || values.length !== 3 || !values.every((v) => typeof v === 'number' && Number.isFinite(v))) {
       throw new TypeError(`norm.${name} must be three finite numbers`);
     }

@@ -66,12 +66,17 @@ export async function startFileServer(root: string): Promise<FileServer> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    get misbehave() { return state.misbehave; },
-    set misbehave(value: Misbehaviour) { state.misbehave = value; },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    get misbehave() {
+      return state.misbehave;
+    },
+    set misbehave(value: Misbehaviour) {
+      state.misbehave = value;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
