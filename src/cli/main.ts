@@ -18,9 +18,7 @@ import { printable } from './terminal.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const program = new Command('flower-native')
-  .description('image similarity search: index a folder of images, query it with images')
-  .version(pkg.version);
+const program = new Command('flower-native').description('image similarity search: index a folder of images, query it with images').version(pkg.version);
 registerIndex(program);
 registerQuery(program);
 registerEval(program);
