@@ -1,2 +1,3 @@
-export { findImages } from './images.js';
+export { findImages, listImages } from './images.js';
+export type { ImageListing } from './images.js';
 export { readLabelsCsv } from './labels.js';
