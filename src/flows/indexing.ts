@@ -6,18 +6,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { findImages, readLabelsCsv } from '../dataset/index.js';
+import { listImages, readLabelsCsv } from '../dataset/index.js';
 import type { DownloadHooks } from '../download/index.js';
 import { Chunker } from '../executors/chunker.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type ModelManifest } from '../model/index.js';
-import { Workspace, type NewDoc } from '../store/index.js';
+import { Workspace, type ListedFile, type NewDoc, type WorkspaceChanges } from '../store/index.js';
 import { RunningFlow } from './runner.js';
 import { resolveDataDir, resolveModelDir } from './sources.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
-
-// The folder walk lives in dataset/; re-exported for the library's entry point, which still names it here.
 
 export interface IndexOptions {
   /**
@@ -32,6 +30,8 @@ export interface IndexOptions {
   flow?: string;
   /** Start the index over (the old one stays readable until the new one is complete). */
   rebuild?: boolean;
+  /** Keep the docs of files gone from the folder (by default a finished run removes them). */
+  keepMissing?: boolean;
   /** Encoder workers, overriding the flow's `replicas`. */
   replicas?: number;
   /** Chunks per encoder batch, overriding the flow's `batch_size`. */
@@ -61,10 +61,14 @@ export interface IndexSummary {
   readonly indexed: number;
   /** Chunks added by this run. */
   readonly chunks: number;
-  /** Files already in the index (same content). */
+  /** Files already in the index (same content), moved ones included. */
   readonly unchanged: number;
-  /** Files that could not be indexed, with the reason. */
+  /** Files that could not be indexed, with the reason (broken symbolic links and link loops of the folder too). */
   readonly skipped: readonly { file: string; reason: string }[];
+  /** Indexed content found under another path now (moved or renamed): the doc's path was updated from `from` to `to`. */
+  readonly moved: readonly { from: string; to: string }[];
+  /** Docs removed because their content is gone from the folder (none with keepMissing); they never come up in results again. */
+  readonly removed: readonly { file: string; sha256: string }[];
   readonly seconds: number;
   /** Docs added per second of this run. */
   readonly imagesPerSecond: number;
@@ -83,7 +87,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const workspaceDir = path.resolve(opts.workspace);
   // Each folder is resolved here once; the model's is recorded in sources.json.
   const dataDir = await resolveDataDir(opts.data, opts.download);
-  const files = await findImages(dataDir, workspaceDir);
+  const { files, skipped: unwalkable } = await listImages(dataDir, workspaceDir);
   const spec = await loadFlow(flowFile('index', opts.flow));
   const modelDir = await resolveModelDir(opts.model, opts.download);
   const model = await loadModel(modelDir);
@@ -102,6 +106,9 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   let chunks = 0;
   let unchanged = 0;
   const skipped: { file: string; reason: string }[] = [];
+  // What the folder holds now, by content, for moves and removals: files the loader hashed, and those it could not read.
+  const listing: ListedFile[] = [];
+  const unreadable: string[] = [];
   let pending: NewDoc[] = [];
   let lastCommit = performance.now();
   const commit = () => {
@@ -114,10 +121,13 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
 
   let flow: RunningFlow | undefined;
   let total = { docs: 0, chunks: 0 };
+  let changes: WorkspaceChanges = { moved: [], removed: [] };
   let finished = false;
   try {
     flow = await RunningFlow.open(spec, services);
     await flow.runAll(files.map((file) => ({ uri: file })), ({ doc, skipped: skip }) => {
+      if (doc.sha256) listing.push({ path: doc.uri, sha256: doc.sha256 });
+      else unreadable.push(doc.uri);
       if (skip?.expected) unchanged++;
       else if (skip) skipped.push({ file: skip.file, reason: skip.reason });
       else pending.push(doc.entry as NewDoc);
@@ -128,6 +138,8 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
       });
     });
     commit();
+    // Only a run that saw the whole folder knows what is gone from it.
+    changes = workspace.reconcile(listing, { keepMissing: opts.keepMissing, under: dataDir, unreadable });
     finished = true;
   } finally {
     try {
@@ -141,8 +153,9 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   }
   const seconds = (performance.now() - started) / 1000;
   return {
-    workspace: workspaceDir, files: files.length, indexed, chunks, unchanged, skipped, seconds,
+    workspace: workspaceDir, files: files.length, indexed, chunks, unchanged, skipped: [...unwalkable, ...skipped], seconds,
     imagesPerSecond: indexed / seconds, total, podTime: Object.fromEntries(flow.podTime),
+    moved: changes.moved.map(({ from, to }) => ({ from, to })), removed: changes.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
   };
 }
 
