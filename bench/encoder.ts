@@ -6,7 +6,6 @@
  * over all of them. Then the float model against its int8 copy at the flows' settings, alternately.
  * Standalone: `node dist/bench/encoder.js [--quick] [--runs N] [--int8-model <dir>]`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +13,7 @@ import { EncoderPool, defaultEncoderSettings, encoderInfo } from '../src/encoder
 import { decodeImage } from '../src/image/index.js';
 import { kernels, slidingWindows } from '../src/kernels/index.js';
 import { loadModel, type LoadedModel } from '../src/model/index.js';
-import { quantizeModel } from '../src/model/quantize.js';
+import { quantizedCopy } from '../src/model/quantize.js';
 import { flowerImage, flowersJpgDir, modelDir as fixtureModelDir } from './fixtures.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.js';
@@ -137,22 +136,17 @@ async function comparePrecisions(fp32: LoadedModel, int8: LoadedModel, chunks: F
       await pools.int8.close();
     }
     const of = (s: { rate: number[]; cpu: number[] }) => ({ chunksPerSecond: summarize(s.rate), cpuMsPerChunk: summarize(s.cpu) });
-    results.push({ ...layout, fp32: of(samples.fp32), int8: of(samples.int8), speedup: summarize(samples.int8.rate.map((r, i) => r / samples.fp32.rate[i]!)) });
+    results.push({ ...layout, fp32: of(samples.fp32), int8: of(samples.int8), speedup: summarize(samples.int8.rate.map((r, i) => r / samples.fp32.rate[i])) });
   }
   return results;
 }
 
-/** The int8 model to compare: the given folder, or one quantized here into a temp folder (default calibration on the fixture images). */
+/** The int8 model to compare: the given folder, or the fixture model's int8 copy (default calibration on the fixture images), kept in the temp folder between runs. */
 async function int8Model(opts: EncoderBenchOptions, log: (line: string) => void): Promise<LoadedModel> {
   if (opts.int8ModelDir) return loadModel(opts.int8ModelDir);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'flower-bench-int8-'));
-  try {
-    log('encoder: quantizing the model (int8, default calibration)');
-    await quantizeModel({ modelDir: opts.modelDir ?? fixtureModelDir, calibrationDir: flowersJpgDir, outDir: dir });
-    return await loadModel(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const float = await loadModel(opts.modelDir ?? fixtureModelDir);
+  log('encoder: int8 copy of the model (quantized on first use)');
+  return quantizedCopy({ modelDir: opts.modelDir ?? fixtureModelDir, calibrationDir: flowersJpgDir, outDir: path.join(os.tmpdir(), `flower-native-bench-int8-${float.sha256.slice(0, 16)}`) });
 }
 
 export async function benchEncoder(opts: EncoderBenchOptions): Promise<EncoderBenchReport> {
@@ -190,7 +184,7 @@ export async function benchEncoder(opts: EncoderBenchOptions): Promise<EncoderBe
     for (let run = 0; run < runs; run++) {
       for (const [i, layout] of layouts.entries()) {
         for (const batch of batchSizes) {
-          const { wall, cpu } = await timeRun(pools[i]!, chunks, batch);
+          const { wall, cpu } = await timeRun(pools[i], chunks, batch);
           const k = key(layout, batch);
           samples.set(k, [...(samples.get(k) ?? []), chunksPerRun / wall]);
           cpuSamples.set(k, [...(cpuSamples.get(k) ?? []), (cpu * 1000) / chunksPerRun]);
@@ -205,7 +199,7 @@ export async function benchEncoder(opts: EncoderBenchOptions): Promise<EncoderBe
   const precision = await comparePrecisions(model, int8, chunks, runs, log);
 
   const referenceSamples = samples.get(key({ ...reference, allowSpinning: false }, reference.batchSize))!;
-  const ratios = new Map([...samples].map(([k, v]) => [k, v.map((x, i) => x / referenceSamples[i]!)]));
+  const ratios = new Map([...samples].map(([k, v]) => [k, v.map((x, i) => x / referenceSamples[i])]));
   const settings: EncoderBenchSetting[] = layouts.flatMap((l) =>
     batchSizes.map((batchSize) => {
       const k = key(l, batchSize);

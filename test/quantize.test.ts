@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -11,7 +11,7 @@ import { kernels, slidingWindows } from '../src/kernels/index.js';
 import { calibrate } from '../src/model/calibrate.js';
 import { loadModel, type LoadedModel } from '../src/model/index.js';
 import { quantizeGraph, uint8Params } from '../src/model/qdq.js';
-import { quantizeModel, type QuantizeResult } from '../src/model/quantize.js';
+import { quantizedCopy, quantizeModel, type QuantizeResult } from '../src/model/quantize.js';
 import { flowerImage, modelDir } from '../bench/fixtures.js';
 
 const { onnx } = onnxProto;
@@ -118,6 +118,23 @@ test('int8 embeddings agree with fp32 on held-out fixture chunks (measured on AV
   t.true(cosines.length > 100);
   t.true(mean >= 0.99, `mean cosine ${mean}`);
   t.true(Math.min(...cosines) >= 0.975, `min cosine ${Math.min(...cosines)}`);
+});
+
+test('quantizedCopy reuses the int8 copy of this float model, and replaces one made from another model', async (t) => {
+  const calibrationDir = path.join(dir, 'calibration');
+  const before = await stat(result.file);
+  const reused = await quantizedCopy({ modelDir, calibrationDir, outDir: result.outDir });
+  t.is(reused.sha256, result.sha256);
+  t.is((await stat(result.file)).mtimeMs, before.mtimeMs, 'not written again');
+
+  const foreign = path.join(dir, 'foreign');
+  await cp(result.outDir, foreign, { recursive: true });
+  const json = JSON.parse(await readFile(path.join(foreign, 'model.json'), 'utf8')) as { source: { sha256: string } };
+  await writeFile(path.join(foreign, 'model.json'), JSON.stringify({ ...json, source: { ...json.source, sha256: 'ef'.repeat(32) } }));
+  t.is((await loadModel(foreign)).quantizedFrom, 'ef'.repeat(32));
+  const remade = await quantizedCopy({ modelDir, calibrationDir, outDir: foreign });
+  t.is(remade.quantizedFrom, fp32.sha256);
+  t.is(remade.sha256, result.sha256, 'the same calibration gives the same bytes');
 });
 
 test('an int8 model is not quantized again', async (t) => {

@@ -76,6 +76,19 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   return { outDir, file, sha256, bytes: quantized.bytes.byteLength, source: model.sha256, images: files.length, chunks: chunkCount, quantizedNodes: quantized.quantizedNodes, foldedClips: quantized.foldedClips };
 }
 
+/**
+ * The int8 copy of the float model in `opts.outDir`: reused when its model.json names this float
+ * model as its source and its file checks out, quantized afresh otherwise (missing, damaged, or
+ * made from another model). What a flow asking for int8 needs, with a folder of its own per model.
+ */
+export async function quantizedCopy(opts: QuantizeOptions & { readonly outDir: string }): Promise<LoadedModel> {
+  const float = await loadModel(opts.modelDir);
+  const existing = await loadModel(opts.outDir).catch(() => undefined);
+  if (existing?.precision === 'int8' && existing.quantizedFrom === float.sha256) return existing;
+  await quantizeModel(opts);
+  return loadModel(opts.outDir);
+}
+
 /** `count` files spread evenly over the list (all of them when it is shorter), so every part of a sorted, class-ordered folder is seen. */
 function pickEvenly(files: string[], count: number): string[] {
   if (files.length <= count) return files;
