@@ -20,7 +20,7 @@ test('a re-run drops the docs of deleted files, moves the doc of a moved file, s
   t.is(first.indexed, 8);
   t.deepEqual([first.moved, first.removed], [[], []]);
   const files = fs.readdirSync(path.join(data, 'jpg')).sort().map((f) => path.join(data, 'jpg', f));
-  const [deletedA, deletedB, movedFrom] = [files[1]!, files[4]!, files[6]!];
+  const [deletedA, deletedB, movedFrom] = [files[1], files[4], files[6]];
   const deletedCopies = await tempDir('deleted');
   for (const file of [deletedA, deletedB]) fs.renameSync(file, path.join(deletedCopies, path.basename(file))); // kept outside to query with
   const movedTo = path.join(data, 'renamed', 'moved.jpg');
@@ -46,15 +46,15 @@ test('a re-run drops the docs of deleted files, moves the doc of a moved file, s
       t.true(results.every((hit) => searcher.workspace.doc(hit.docId)?.path === hit.path), 'ids and paths agree after the compaction');
     }
     const { results } = await searcher.search(movedTo, { top: 1 });
-    t.is(results[0]!.path, movedTo);
-    t.true(results[0]!.score > 0.99, `the moved image finds itself (${results[0]!.score})`);
+    t.is(results[0].path, movedTo);
+    t.true(results[0].score > 0.99, `the moved image finds itself (${results[0].score})`);
   } finally {
     await searcher.close();
   }
   t.like(Workspace.verify(workspace), { ok: true, docs: 6 });
 
   // --keep-missing keeps a deleted file's doc; a later plain run drops it.
-  fs.rmSync(files[0]!);
+  fs.rmSync(files[0]);
   const kept = await index(data, workspace, { keepMissing: true });
   t.deepEqual([kept.removed, kept.total.docs], [[], 6]);
   const dropped = await index(data, workspace);

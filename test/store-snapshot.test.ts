@@ -37,7 +37,7 @@ test('chunks.npy shrunk in place under a reader: the next search fails with a cl
       const lines = output.split('\n');
       if (lines.length > 1) {
         output = lines.slice(1).join('\n');
-        resolve(lines[0]!);
+        resolve(lines[0]);
       } else child.stdout.once('data', (text: string) => { output += text; check(); });
     };
     check();

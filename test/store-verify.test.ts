@@ -60,9 +60,9 @@ test('flipped bytes, NaN and zero rows in chunks.npy are reported by doc; a writ
   t.false(report.ok);
   t.deepEqual(report.files, []);
   t.deepEqual(report.damagedDocs.map((d) => [d.id, d.path]), [[2, 'img/doc-2.jpg'], [5, 'img/doc-5.jpg'], [9, 'img/doc-9.jpg']]);
-  t.deepEqual(report.damagedDocs[0]!.problems, ['rows differ from their checksum']);
-  t.deepEqual(report.damagedDocs[1]!.problems, ['rows differ from their checksum', `row ${firstRow(dir, 5) + 1}: NaN or infinite values`]);
-  t.deepEqual(report.damagedDocs[2]!.problems, ['rows differ from their checksum', `row ${firstRow(dir, 9)}: zero vector`]);
+  t.deepEqual(report.damagedDocs[0].problems, ['rows differ from their checksum']);
+  t.deepEqual(report.damagedDocs[1].problems, ['rows differ from their checksum', `row ${firstRow(dir, 5) + 1}: NaN or infinite values`]);
+  t.deepEqual(report.damagedDocs[2].problems, ['rows differ from their checksum', `row ${firstRow(dir, 9)}: zero vector`]);
 
   const err = t.throws(() => open(dir), { instanceOf: NoIndexError });
   t.regex(err.message, /is damaged, nothing was added:\n {2}- doc 2 \(img\/doc-2\.jpg\): rows differ from their checksum\n/);
@@ -115,7 +115,7 @@ test('an index from before checksums verifies by row values, and a writer checks
   t.like(Workspace.verify(dir), { ok: true, docs: 5, unchecksummed: 5 });
   pokeRow(dir, 0, () => NaN);
   t.deepEqual(Workspace.verify(dir).damagedDocs.map((d) => d.problems), [['row 0: NaN or infinite values']]);
-  pokeRow(dir, 0, (k) => Array.from(makeDoc(0, DIM).vectors)[k]!);
+  pokeRow(dir, 0, (k) => Array.from(makeDoc(0, DIM).vectors)[k]);
   const ws = open(dir);
   ws.addDocs([makeDoc(5, DIM)]);
   ws.close();
@@ -139,7 +139,7 @@ test('flower-native verify: exit 0 and "ok" when sound; the damage by doc and ex
 
   const repaired = await runCli(['verify', '--workspace', dir, '--repair']);
   t.is(repaired.code, 0, repaired.stderr);
-  t.regex(repaired.stdout, /repaired: dropped 1 damaged images[^\n]*\n  img\/doc-4\.jpg\n[\s\S]*ok: nothing damaged/);
+  t.regex(repaired.stdout, /repaired: dropped 1 damaged images[^\n]*\n {2}img\/doc-4\.jpg\n[\s\S]*ok: nothing damaged/);
   t.like(Workspace.verify(dir), { ok: true, docs: 5 });
 
   const missing = await runCli(['verify', '--workspace', path.join(dir, 'nope')]);

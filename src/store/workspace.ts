@@ -335,7 +335,7 @@ export class Workspace {
       this.db.transaction(() => moves.forEach((m) => setPath.run(m.to, m.id)))();
       this.cache = {};
     }
-    const sha = new Map(moves.map((m) => [m.id, this.docs()[m.id]!.sha256]));
+    const sha = new Map(moves.map((m) => [m.id, this.docs()[m.id].sha256]));
     this.removeDocs(removals.map((d) => d.id));
     return { moved: moves.map((m) => ({ from: m.from, to: m.to, sha256: sha.get(m.id)! })), removed: removals.map((d) => ({ path: d.path, sha256: d.sha256 })) };
   }
@@ -386,7 +386,7 @@ export class Workspace {
         const records = Array.from({ length: doc.chunkCount }, () => toChunkRecord(chunks.next().value as ChunkRow));
         if (drop.has(doc.id)) continue;
         const vectors = matrix.slice(doc.firstChunk * this.dim, (doc.firstChunk + doc.chunkCount) * this.dim);
-        const expected = crc[doc.id]!.crc;
+        const expected = crc[doc.id].crc;
         if (expected !== null && rowsChecksum(vectors) !== expected) {
           throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: the rows of doc ${doc.id} (${doc.path}) differ from their checksum; see \`flower-native verify --workspace ${this.dir}\``);
         }

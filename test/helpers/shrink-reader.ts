@@ -9,7 +9,7 @@ import { FlowerError } from '../../src/errors.js';
 import { kernels } from '../../src/kernels/index.js';
 import { Workspace } from '../../src/store/index.js';
 
-const ws = Workspace.openForRead(process.argv[2]!);
+const ws = Workspace.openForRead(process.argv[2]);
 const query = ws.matrix().slice(0, ws.dim);
 const search = () => {
   try {
