@@ -8,7 +8,7 @@
  *   await searcher.close();
  */
 export { FlowerError, InputError, SkipDoc, FlowError, NoIndexError, IncompatibleIndexError, IndexLockedError, NoNetworkError, ChecksumError, StoreUnavailableError, type ErrorCode } from './errors.js';
-export { findImages } from './dataset/index.js';
+export { findImages, listImages, type ImageListing } from './dataset/index.js';
 export { indexImages, chunkingOf, type IndexOptions, type IndexProgress, type IndexSummary } from './flows/indexing.js';
 export { openIndex, type OpenIndexOptions, type QueryHit, type QueryResult, type Searcher, type SearchImageOptions } from './flows/search.js';
 export {

@@ -74,6 +74,9 @@ export function formatSummary(s: IndexSummary): string {
     lines.push('skipped files:');
     for (const { file, reason } of s.skipped) lines.push(`  ${file}: ${reason}`);
   }
+  if (s.moved.length || s.removed.length) lines.push(`moved: ${s.moved.length}, removed (files gone from the folder): ${s.removed.length}`);
+  for (const { from, to } of s.moved) lines.push(`  moved ${from} -> ${to}`);
+  for (const { file } of s.removed) lines.push(`  removed ${file}`);
   lines.push(`workspace ${s.workspace} now holds ${s.total.docs} images, ${s.total.chunks} chunks`);
   return `${lines.join('\n')}\n`;
 }
