@@ -21,8 +21,8 @@ export interface NewDoc {
   vectors: Float32Array;
 }
 
-export interface DocRecord {
-  /** Dense, 0-based, in insertion order. */
+/** A doc as every store keeps it. */
+export interface StoredDoc {
   readonly id: number;
   readonly path: string;
   readonly sha256: string;
@@ -31,6 +31,11 @@ export interface DocRecord {
   readonly height: number;
   readonly label: string | null;
   readonly chunkCount: number;
+}
+
+export interface DocRecord extends StoredDoc {
+  /** Dense, 0-based, in insertion order. */
+  readonly id: number;
   /** The doc's chunks are rows firstChunk .. firstChunk + chunkCount - 1 of the matrix. */
   readonly firstChunk: number;
 }
@@ -66,10 +71,25 @@ CREATE INDEX chunks_by_doc ON chunks(doc);
 `;
 
 export interface DocRow {
-  id: number; path: string; sha256: string; bytes: number; width: number; height: number;
-  label: string | null; chunk_count: number; first_chunk: number;
+  id: number;
+  path: string;
+  sha256: string;
+  bytes: number;
+  width: number;
+  height: number;
+  label: string | null;
+  chunk_count: number;
+  first_chunk: number;
 }
-export interface ChunkRow { row: number; doc: number; kind: ChunkKind; x: number; y: number; w: number; h: number }
+export interface ChunkRow {
+  row: number;
+  doc: number;
+  kind: ChunkKind;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
 
 /** docs.rows_crc32: the CRC-32 of a doc's rows (integrity.ts); NULL for docs committed before it existed. */
 export function hasChecksumColumn(db: Database.Database): boolean {
@@ -113,4 +133,23 @@ export function toDocRecord(r: DocRow): DocRecord {
 
 export function toChunkRecord(r: ChunkRow): ChunkRecord {
   return { row: r.row, doc: r.doc, kind: r.kind, box: { x: r.x, y: r.y, width: r.w, height: r.h } };
+}
+
+/** What both stores check of a doc before writing it: a programming error of the caller is a TypeError naming the doc. */
+export function checkNewDoc(doc: NewDoc, dim: number): void {
+  const where = `addDocs(${JSON.stringify(doc?.path)})`;
+  if (typeof doc.path !== 'string' || doc.path === '') throw new TypeError(`${where}: path must be a non-empty string`);
+  if (typeof doc.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(doc.sha256)) throw new TypeError(`${where}: sha256 must be 64 lowercase hex digits`);
+  for (const key of ['bytes', 'width', 'height'] as const) {
+    if (!Number.isSafeInteger(doc[key]) || doc[key] < 0) throw new TypeError(`${where}: ${key} must be a non-negative integer`);
+  }
+  if (!Array.isArray(doc.chunks) || doc.chunks.length === 0) throw new TypeError(`${where}: a doc needs at least one chunk`);
+  for (const c of doc.chunks) {
+    if (c.kind !== 'window' && c.kind !== 'whole') throw new TypeError(`${where}: chunk kind must be 'window' or 'whole', got ${JSON.stringify(c.kind)}`);
+    const b = c.box;
+    if (!b || ![b.x, b.y, b.width, b.height].every(Number.isSafeInteger)) throw new TypeError(`${where}: chunk boxes need integer x, y, width, height`);
+  }
+  if (!(doc.vectors instanceof Float32Array) || doc.vectors.length !== doc.chunks.length * dim) {
+    throw new TypeError(`${where}: vectors must be a Float32Array of ${doc.chunks.length} × ${dim} values`);
+  }
 }

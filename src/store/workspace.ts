@@ -22,12 +22,9 @@ import { openMatrixFile } from '../kernels/index.js';
 import { NPY_DATA_OFFSET, npyHeader, readMatrixHeader } from './npy.js';
 import { removeIfExists, writeError, writeFileAtomic } from '../util/files.js';
 import { acquireWriteLock, tryWriteLock } from './lock.js';
-import {
-  canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, MANIFEST_FILE, MATRIX_FILE,
-  readManifest, type ModelIdentity, type WorkspaceManifest,
-} from './manifest.js';
+import { canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, MANIFEST_FILE, MATRIX_FILE, readManifest, type ModelIdentity, type WorkspaceManifest } from './manifest.js';
 import { checkDatabase, checkRows, quickCheckFile, rowsChecksum, type DamagedDoc, type IntegrityReport } from './integrity.js';
-import { addChecksumColumn, configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
+import { addChecksumColumn, checkNewDoc, configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
 import { planChanges, type ListedFile, type ReconcileOptions, type WorkspaceChanges } from './changes.js';
 import { writeSources, type WorkspaceSources } from './sources.js';
 import { completeRebuild, READY_MARK, settleStaging, STAGING_DIR } from './swap.js';
@@ -218,7 +215,9 @@ export class Workspace {
     const have = this.manifestData;
     const differences: string[] = [];
     if (have.model.sha256 !== expected.model.sha256) {
-      differences.push(`model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`);
+      differences.push(
+        `model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`,
+      );
     } else if (expected.model.dim !== undefined && have.model.dim !== expected.model.dim) {
       differences.push(`embedding size: the index holds ${have.model.dim}-d vectors, this run makes ${expected.model.dim}-d`);
     }
@@ -257,7 +256,7 @@ export class Workspace {
     const seen = new Set<string>();
     const fresh: NewDoc[] = [];
     for (const doc of docs) {
-      this.checkNewDoc(doc);
+      checkNewDoc(doc, this.dim);
       if (seen.has(doc.sha256) || this.hasDoc(doc.sha256)) continue;
       seen.add(doc.sha256);
       fresh.push(doc);
@@ -280,16 +279,25 @@ export class Workspace {
 
     // 2. The metadata and the new row count commit together: this is the commit point.
     const added: DocRecord[] = [];
-    const insertDoc = this.statements.insertDoc ??= this.db.prepare('INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk, rows_crc32) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    const insertChunk = this.statements.insertChunk ??= this.db.prepare('INSERT INTO chunks (row, doc, kind, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    const setRows = this.statements.setRows ??= this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'committed_rows'`);
+    const insertDoc = (this.statements.insertDoc ??= this.db.prepare(
+      'INSERT INTO docs (id, path, sha256, bytes, width, height, label, chunk_count, first_chunk, rows_crc32) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ));
+    const insertChunk = (this.statements.insertChunk ??= this.db.prepare('INSERT INTO chunks (row, doc, kind, x, y, w, h) VALUES (?, ?, ?, ?, ?, ?, ?)'));
+    const setRows = (this.statements.setRows ??= this.db.prepare(`UPDATE meta SET value = ? WHERE key = 'committed_rows'`));
     const commit = this.db.transaction(() => {
       let id = this.committedDocs;
       let first = this.committedRows;
       for (const doc of fresh) {
         const record: DocRecord = {
-          id, path: doc.path, sha256: doc.sha256, bytes: doc.bytes, width: doc.width, height: doc.height,
-          label: doc.label ?? null, chunkCount: doc.chunks.length, firstChunk: first,
+          id,
+          path: doc.path,
+          sha256: doc.sha256,
+          bytes: doc.bytes,
+          width: doc.width,
+          height: doc.height,
+          label: doc.label ?? null,
+          chunkCount: doc.chunks.length,
+          firstChunk: first,
         };
         insertDoc.run(id, record.path, record.sha256, record.bytes, record.width, record.height, record.label, record.chunkCount, first, rowsChecksum(doc.vectors));
         doc.chunks.forEach((chunk, i) => insertChunk.run(first + i, id, chunk.kind, chunk.box.x, chunk.box.y, chunk.box.width, chunk.box.height));
@@ -390,7 +398,16 @@ export class Workspace {
         if (expected !== null && rowsChecksum(vectors) !== expected) {
           throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: the rows of doc ${doc.id} (${doc.path}) differ from their checksum; see \`flower-native verify --workspace ${this.dir}\``);
         }
-        batch.push({ path: doc.path, sha256: doc.sha256, bytes: doc.bytes, width: doc.width, height: doc.height, label: doc.label, chunks: records.map((c) => ({ kind: c.kind, box: c.box })), vectors });
+        batch.push({
+          path: doc.path,
+          sha256: doc.sha256,
+          bytes: doc.bytes,
+          width: doc.width,
+          height: doc.height,
+          label: doc.label,
+          chunks: records.map((c) => ({ kind: c.kind, box: c.box })),
+          vectors,
+        });
         batchRows += doc.chunkCount;
         if (batchRows >= COPY_ROWS) {
           copy.addDocs(batch);
@@ -447,8 +464,11 @@ export class Workspace {
     const need = NPY_DATA_OFFSET + this.committedRows * this.dim * 4;
     const size = fs.fstatSync(this.matrixFd!).size;
     if (size < need) {
-      throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: ${path.join(this.root, MATRIX_FILE)} shrank to ${size} bytes under this reader, its ${this.committedRows} committed rows need ${need} ` +
-        '(was it overwritten in place? replace index files by rename, or re-index); searches fail until it is reopened');
+      throw new NoIndexError(
+        this.dir,
+        `index at ${this.dir} is damaged: ${path.join(this.root, MATRIX_FILE)} shrank to ${size} bytes under this reader, its ${this.committedRows} committed rows need ${need} ` +
+          '(was it overwritten in place? replace index files by rename, or re-index); searches fail until it is reopened',
+      );
     }
   }
 
@@ -583,8 +603,7 @@ export class Workspace {
         db = new Database(dbFile);
         configure(db, true);
         db.exec(SCHEMA);
-        db.prepare('INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)').run(
-          'format_version', FORMAT_VERSION, 'committed_rows', 0, 'model_sha256', opts.model.sha256);
+        db.prepare('INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)').run('format_version', FORMAT_VERSION, 'committed_rows', 0, 'model_sha256', opts.model.sha256);
       } catch (err) {
         throw writeError(dbFile, err);
       }
@@ -690,9 +709,10 @@ export class Workspace {
     const problems = [...database, ...damagedDocs.map((d) => `doc ${d.id} (${d.path}): ${d.problems.join('; ')}`)];
     if (problems.length === 0) return;
     const shown = problems.slice(0, 3).join('\n  - ') + (problems.length > 3 ? `\n  - and ${problems.length - 3} more` : '');
-    const repair = database.length > 0
-      ? `re-index it with \`flower-native index --rebuild --workspace ${this.dir}\``
-      : `drop the damaged docs with \`flower-native verify --repair --workspace ${this.dir}\` (the next index run encodes them again), or re-index with --rebuild`;
+    const repair =
+      database.length > 0
+        ? `re-index it with \`flower-native index --rebuild --workspace ${this.dir}\``
+        : `drop the damaged docs with \`flower-native verify --repair --workspace ${this.dir}\` (the next index run encodes them again), or re-index with --rebuild`;
     throw new NoIndexError(this.dir, `index at ${this.dir} is damaged, nothing was added:\n  - ${shown}\nsee \`flower-native verify --workspace ${this.dir}\`; ${repair}`);
   }
 
@@ -713,24 +733,6 @@ export class Workspace {
   private writeManifest(): void {
     this.manifestData = { ...this.manifest, updated: new Date().toISOString() };
     writeFileAtomic(path.join(this.root, MANIFEST_FILE), JSON.stringify(this.manifestData, null, 2) + '\n');
-  }
-
-  private checkNewDoc(doc: NewDoc): void {
-    const where = `addDocs(${JSON.stringify(doc?.path)})`;
-    if (typeof doc.path !== 'string' || doc.path === '') throw new TypeError(`${where}: path must be a non-empty string`);
-    if (typeof doc.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(doc.sha256)) throw new TypeError(`${where}: sha256 must be 64 lowercase hex digits`);
-    for (const key of ['bytes', 'width', 'height'] as const) {
-      if (!Number.isSafeInteger(doc[key]) || doc[key] < 0) throw new TypeError(`${where}: ${key} must be a non-negative integer`);
-    }
-    if (!Array.isArray(doc.chunks) || doc.chunks.length === 0) throw new TypeError(`${where}: a doc needs at least one chunk`);
-    for (const c of doc.chunks) {
-      if (c.kind !== 'window' && c.kind !== 'whole') throw new TypeError(`${where}: chunk kind must be 'window' or 'whole', got ${JSON.stringify(c.kind)}`);
-      const b = c.box;
-      if (!b || ![b.x, b.y, b.width, b.height].every(Number.isSafeInteger)) throw new TypeError(`${where}: chunk boxes need integer x, y, width, height`);
-    }
-    if (!(doc.vectors instanceof Float32Array) || doc.vectors.length !== doc.chunks.length * this.dim) {
-      throw new TypeError(`${where}: vectors must be a Float32Array of ${doc.chunks.length} × ${this.dim} values`);
-    }
   }
 
   private assertWriter(): void {

@@ -9,7 +9,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { IncompatibleIndexError, NoIndexError } from '../../errors.js';
 import type { TopKResult } from '../../kernels/types.js';
 import { checkModelIdentity, type ModelIdentity } from '../manifest.js';
-import type { ChunkKind, NewDoc } from '../metadata.js';
+import { checkNewDoc, type ChunkKind, type NewDoc, type StoredDoc } from '../metadata.js';
 import { binaryCopy, type CopyField } from './copy.js';
 import { connectPool, ensureVectorExtension, redactUrl, type PoolOptions } from './connection.js';
 import { identityDifferences, prepareSchema, readIdentity, SCHEMA, VECTOR_TYPES, type StoreIdentity, type VectorType } from './schema.js';
@@ -25,16 +25,8 @@ export interface OpenPostgresForWriteOptions extends OpenPostgresOptions {
   vectorType?: VectorType;
 }
 
-export interface PgDocRecord {
-  readonly id: number;
-  readonly path: string;
-  readonly sha256: string;
-  readonly bytes: number;
-  readonly width: number;
-  readonly height: number;
-  readonly label: string | null;
-  readonly chunkCount: number;
-}
+/** Ids are the store's identity column: unique, not dense. */
+export type PgDocRecord = StoredDoc;
 
 export interface PgChunkRecord {
   readonly id: number;
@@ -403,22 +395,8 @@ export class PostgresStore {
   }
 
   private checkNewDoc(doc: NewDoc): void {
-    const where = `addDocs(${JSON.stringify(doc?.path)})`;
-    if (typeof doc.path !== 'string' || doc.path === '') throw new TypeError(`${where}: path must be a non-empty string`);
-    if (typeof doc.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(doc.sha256)) throw new TypeError(`${where}: sha256 must be 64 lowercase hex digits`);
-    for (const key of ['bytes', 'width', 'height'] as const) {
-      if (!Number.isSafeInteger(doc[key]) || doc[key] < 0) throw new TypeError(`${where}: ${key} must be a non-negative integer`);
-    }
-    if (!Array.isArray(doc.chunks) || doc.chunks.length === 0) throw new TypeError(`${where}: a doc needs at least one chunk`);
-    for (const c of doc.chunks) {
-      if (c.kind !== 'window' && c.kind !== 'whole') throw new TypeError(`${where}: chunk kind must be 'window' or 'whole', got ${JSON.stringify(c.kind)}`);
-      const b = c.box;
-      if (!b || ![b.x, b.y, b.width, b.height].every(Number.isSafeInteger)) throw new TypeError(`${where}: chunk boxes need integer x, y, width, height`);
-    }
-    if (!(doc.vectors instanceof Float32Array) || doc.vectors.length !== doc.chunks.length * this.dim) {
-      throw new TypeError(`${where}: vectors must be a Float32Array of ${doc.chunks.length} × ${this.dim} values`);
-    }
-    if (!doc.vectors.every(Number.isFinite)) throw new TypeError(`${where}: vectors must be finite (pgvector stores no NaN or infinity)`);
+    checkNewDoc(doc, this.dim);
+    if (!doc.vectors.every(Number.isFinite)) throw new TypeError(`addDocs(${JSON.stringify(doc.path)}): vectors must be finite (pgvector stores no NaN or infinity)`);
   }
 
   private assertOpen(): void {
