@@ -18,7 +18,7 @@ export interface ReportOptions {
   readonly thumbSize?: number;
 }
 
-const MODE_COLORS: Record<RankMode, string> = { bimatch: '#1f77b4', whole: '#ff7f0e', chamfer: '#2ca02c' };
+const MODE_COLORS: Record<RankMode, string> = { expanded: '#9467bd', bimatch: '#1f77b4', whole: '#ff7f0e', chamfer: '#2ca02c' };
 
 export async function writeHtmlReport(file: string, result: EvalResult, options: ReportOptions = {}): Promise<void> {
   const html = await renderHtmlReport(result, options);

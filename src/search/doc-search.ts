@@ -23,9 +23,12 @@ export class DocSearch {
     if (!Number.isInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
     const minScore = opts.minScore ?? -Infinity;
     const start = performance.now();
-    const { hits, topkMs } = await this.ranker(opts.mode ?? DEFAULT_RANK_MODE).rank(query, { top, chunkK: opts.chunkK ?? DEFAULT_CHUNK_K, excludeDoc: opts.excludeDoc });
+    const also = new Set(opts.excludeDocs ?? []);
+    const request = { top: top + also.size, chunkK: opts.chunkK ?? DEFAULT_CHUNK_K, excludeDoc: opts.excludeDoc, excludeDocs: opts.excludeDocs, excludeFrom: opts.excludeFrom };
+    const { hits, topkMs } = await this.ranker(opts.mode ?? DEFAULT_RANK_MODE).rank(query, request);
     const rankMs = performance.now() - start - topkMs;
-    return { hits: hits.filter((hit) => hit.score >= minScore).slice(0, top), timings: { topk: topkMs, rank: rankMs } };
+    // Rankers that only know `excludeDoc` return the other excluded docs: they go here.
+    return { hits: hits.filter((hit) => hit.score >= minScore && !also.has(hit.docId)).slice(0, top), timings: { topk: topkMs, rank: rankMs } };
   }
 
   private ranker(mode: RankMode): Ranker {

@@ -1,5 +1,6 @@
 /** The search layer: ranking modes behind one `Ranker` interface, over any `ChunkIndex`. */
 export { DocSearch } from './doc-search.js';
-export { LocalChunkIndex } from './local-index.js';
+export { LocalChunkIndex, refreshRankingState, type LocalChunkIndexOptions } from './local-index.js';
+export { EXPANDED_PARAMS, REFIT_FRACTION } from './expansion.js';
 export { RANKERS } from './rankers/index.js';
 export * from './types.js';

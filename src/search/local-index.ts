@@ -1,18 +1,44 @@
 /**
  * The local workspace as a `ChunkIndex`: nearest-neighbour search is the kernels' exact cosine
- * top-k over the memory-mapped chunk matrix (one pass for all query chunks).
+ * top-k over the memory-mapped chunk matrix (one pass for all query chunks). The expanded ranking's
+ * state is the workspace's ranking.bin when it was learned from this very index, else it is learned
+ * in memory on first use (nothing is written: readers may be read-only), and `onNotice` is told once.
  */
 import { kernels, type Kernels, type TopKResult } from '../kernels/index.js';
-import type { Workspace } from '../store/index.js';
+import { NoIndexError } from '../errors.js';
+import { Workspace } from '../store/index.js';
+import { readRankingState, writeRankingState, type RankingState } from '../store/ranking-state.js';
+import { learnRankingState, type LearnOutcome, type StateSource } from './expansion.js';
 import type { ChunkIndex } from './types.js';
+
+export interface LocalChunkIndexOptions {
+  /** Told once when the stored ranking state cannot be used and is learned in memory instead. */
+  onNotice?: (message: string) => void;
+}
 
 export class LocalChunkIndex implements ChunkIndex {
   private whole?: { matrix: Float32Array; docs: Int32Array };
+  private state?: RankingState;
 
   constructor(
     readonly workspace: Workspace,
     private readonly impl: Kernels = kernels,
+    private readonly opts: LocalChunkIndexOptions = {},
   ) {}
+
+  rankingState(): RankingState {
+    if (!this.state) {
+      const stored = readRankingState(this.workspace.dir);
+      const previous = 'state' in stored ? stored.state : undefined;
+      const { state, outcome, ms } = learnRankingState(stateSource(this.workspace), this.impl, previous);
+      if (outcome !== 'current') {
+        const why = previous ? `${this.workspace.dir}'s ranking state was learned from another version of the index` : `${this.workspace.dir} has no usable ranking state (${'unusable' in stored ? stored.unusable : ''})`;
+        this.opts.onNotice?.(`${why}: ${outcome === 'updated' ? 'updated' : 'learned'} in memory in ${(ms / 1000).toFixed(1)} s; the next \`flower-native index\` run stores it`);
+      }
+      this.state = state;
+    }
+    return this.state;
+  }
 
   get location(): string {
     return this.workspace.dir;
@@ -62,5 +88,34 @@ export class LocalChunkIndex implements ChunkIndex {
       this.whole = { matrix, docs };
     }
     return this.whole;
+  }
+}
+
+/** What learning reads of a workspace. */
+export function stateSource(workspace: Workspace): StateSource {
+  return { dim: workspace.dim, modelSha256: workspace.manifest.model.sha256, rows: workspace.chunkCount, matrix: () => workspace.matrix(), docs: workspace.docs() };
+}
+
+/**
+ * After an index run: bring the workspace's ranking.bin up to date with the committed index (kept
+ * when current, updated with the existing whitening when the index changed by at most
+ * REFIT_FRACTION, fitted again otherwise or when `refit`, e.g. on --rebuild), written atomically.
+ * An empty index has nothing to learn.
+ */
+export function refreshRankingState(dir: string, opts: { refit?: boolean; impl?: Kernels } = {}): { outcome: LearnOutcome; ms: number } | undefined {
+  let workspace: Workspace;
+  try {
+    workspace = Workspace.openForRead(dir);
+  } catch (err) {
+    if (err instanceof NoIndexError) return undefined;
+    throw err;
+  }
+  try {
+    const stored = readRankingState(workspace.dir);
+    const learned = learnRankingState(stateSource(workspace), opts.impl ?? kernels, 'state' in stored ? stored.state : undefined, opts.refit);
+    if (learned.outcome !== 'current') writeRankingState(workspace.dir, learned.state);
+    return { outcome: learned.outcome, ms: learned.ms };
+  } finally {
+    workspace.close();
   }
 }

@@ -5,12 +5,14 @@
  */
 import type { TopKResult } from '../kernels/index.js';
 import type { ChunkKind } from '../store/index.js';
+import type { RankingState } from '../store/ranking-state.js';
 
 /** Every ranking mode, in the order `--mode` lists them. */
-export const RANK_MODES = ['bimatch', 'whole', 'chamfer'] as const;
+export const RANK_MODES = ['expanded', 'bimatch', 'whole', 'chamfer'] as const;
 export type RankMode = (typeof RANK_MODES)[number];
 
-export const DEFAULT_RANK_MODE: RankMode = 'bimatch';
+/** The best class-level ranking measured on the fixture (README, eval), with same-photo matches first. */
+export const DEFAULT_RANK_MODE: RankMode = 'expanded';
 export const DEFAULT_TOP = 10;
 /** Stored chunks looked up per query chunk before the chunk hits are grouped by doc. */
 export const DEFAULT_CHUNK_K = 64;
@@ -29,6 +31,14 @@ export interface SearchOptions {
   mode?: RankMode;
   /** Leave this doc out (leave-one-out evaluation). */
   excludeDoc?: number;
+  /** More docs to leave out (eval --dedupe: the query's duplicates). */
+  excludeDocs?: readonly number[];
+  /**
+   * 'index' (default): as if the excluded docs were not indexed at all, so rankers that learn from
+   * the index (expanded) leave them out of what they learned too; 'results': only dropped from the
+   * results (more like this from an indexed doc, or measuring the leak).
+   */
+  excludeFrom?: 'index' | 'results';
   /** Stored chunks looked up per query chunk (default: the ranker pod's top_k). */
   chunkK?: number;
 }
@@ -38,6 +48,11 @@ export interface RankedHit {
   readonly score: number;
   /** The stored chunk that matched best (its box is where the match is). */
   readonly bestRow: number;
+  /**
+   * expanded only: set on the doc taken for the same photo as the query (put first whatever its
+   * score): the instance-space cosine of the best chunk pair, in [-1, 1].
+   */
+  readonly samePhoto?: number;
 }
 
 export interface Ranking {
@@ -51,6 +66,8 @@ export interface RankRequest {
   readonly top: number;
   readonly chunkK: number;
   readonly excludeDoc?: number;
+  readonly excludeDocs?: readonly number[];
+  readonly excludeFrom?: 'index' | 'results';
 }
 
 /** One ranking mode. `topk` in the result is the time spent in nearest-neighbour search. */
@@ -80,4 +97,6 @@ export interface ChunkIndex {
   wholeTopK(query: Float32Array, k: number): Promise<TopKResult>;
   /** rows × dim, for rankers that read every stored chunk; undefined when the store cannot offer it. */
   matrix?(): Float32Array;
+  /** What the expanded ranking learned from this index (stored, or learned on first use); undefined when the store cannot offer it. */
+  rankingState?(): RankingState;
 }

@@ -1,0 +1,97 @@
+/**
+ * expanded: whitened mean doc vectors with database-side augmentation and α-query expansion, the
+ * same photo first (see ../expansion.ts for the recipe). The score is the class score, a cosine
+ * in [-1, 1]; the doc taken for the same photo carries `samePhoto`, its instance cosine.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Kernels } from '../../kernels/index.js';
+import type { RankingState } from '../../store/ranking-state.js';
+import { EXPANDED_PARAMS, expandedWithout, meanVector, project } from '../expansion.js';
+import { normalizeRows } from '../linalg.js';
+import type { ChunkIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
+
+export class ExpandedRanker implements Ranker {
+  readonly mode = 'expanded';
+
+  constructor(
+    private readonly index: ChunkIndex,
+    private readonly impl: Kernels,
+  ) {}
+
+  async rank(query: QueryChunks, request: RankRequest): Promise<{ hits: RankedHit[]; topkMs: number }> {
+    if (!this.index.rankingState) throw new Error(`expanded ranking learns from the stored chunks: the store at ${this.index.location} does not offer them (use --mode bimatch)`);
+    const state = this.index.rankingState();
+    const excluded = new Set([...(request.excludeDoc === undefined ? [] : [request.excludeDoc]), ...(request.excludeDocs ?? [])]);
+    const expanded = request.excludeFrom === 'results' ? state.expanded : expandedWithout(state, excluded);
+    const { impl } = this;
+    const { dims } = state;
+    const docs = state.docShas.length;
+    const m = query.kinds.length;
+    let topkMs = 0;
+    const timed = <T>(work: () => T): T => {
+      const start = performance.now();
+      const out = work();
+      topkMs += performance.now() - start;
+      return out;
+    };
+
+    const g = meanVector(project(impl, query.vectors, state.dim, state.mean, state.projection, dims), dims);
+    const near = timed(() => impl.cosineTopK({ matrix: expanded, rows: docs, dim: dims, queries: g, k: Math.min(docs, EXPANDED_PARAMS.queryNeighbours + excluded.size) }));
+    const q = Float32Array.from(g);
+    for (let i = 0, used = 0; i < near.k && used < EXPANDED_PARAMS.queryNeighbours; i++) {
+      const id = near.ids[i]!;
+      if (id < 0 || excluded.has(id)) continue;
+      used++;
+      const weight = Math.max(near.scores[i]!, 0) ** EXPANDED_PARAMS.queryAlpha;
+      for (let j = 0; j < dims; j++) q[j]! += weight * expanded[id * dims + j]!;
+    }
+    normalizeRows(q, dims);
+    const ranked = timed(() => impl.cosineTopK({ matrix: expanded, rows: docs, dim: dims, queries: q, k: Math.min(docs, request.top + excluded.size + 1) }));
+
+    const same = await this.samePhoto(state, query.vectors, m, excluded, (ms) => (topkMs += ms));
+    const promoted = same && same.score >= EXPANDED_PARAMS.samePhoto ? same : undefined;
+    const wholeRows = this.index.wholeChunkRows();
+    const firstRows = firstChunkRows(this.index.docChunkCounts());
+    const hits: RankedHit[] = [];
+    for (let i = 0; i < ranked.k; i++) {
+      const docId = ranked.ids[i]!;
+      if (docId < 0 || excluded.has(docId) || docId === promoted?.doc) continue;
+      hits.push({ docId, score: ranked.scores[i]!, bestRow: wholeRows[docId]! >= 0 ? wholeRows[docId]! : firstRows[docId]! });
+    }
+    if (promoted) {
+      let score = 0;
+      for (let j = 0; j < dims; j++) score += expanded[promoted.doc * dims + j]! * q[j]!;
+      hits.unshift({ docId: promoted.doc, score: Math.fround(score), bestRow: promoted.row, samePhoto: promoted.score });
+    }
+    return { hits, topkMs };
+  }
+
+  /** The best single chunk pair in the instance space between the query and any doc not excluded. */
+  private async samePhoto(state: RankingState, vectors: Float32Array, m: number, excluded: ReadonlySet<number>, addMs: (ms: number) => void): Promise<{ doc: number; row: number; score: number } | undefined> {
+    const chunkDoc = this.index.chunkDoc();
+    const counts = this.index.docChunkCounts();
+    let skip = 0;
+    for (const doc of excluded) skip += counts[doc] ?? 0;
+    const inst = project(this.impl, vectors, state.dim, state.mean, state.instProjection, state.instDims);
+    const start = performance.now();
+    const found = await this.impl.cosineTopKAsync({ matrix: state.instance, rows: state.rows, dim: state.instDims, queries: inst, k: Math.min(state.rows, skip + 1) });
+    addMs(performance.now() - start);
+    let best: { doc: number; row: number; score: number } | undefined;
+    for (let i = 0; i < m; i++) {
+      for (let j = i * found.k; j < (i + 1) * found.k; j++) {
+        const row = found.ids[j]!;
+        if (row < 0 || excluded.has(chunkDoc[row]!)) continue;
+        const score = found.scores[j]!;
+        if (!best || score > best.score || (score === best.score && chunkDoc[row]! < best.doc)) best = { doc: chunkDoc[row]!, row, score };
+        break;
+      }
+    }
+    return best;
+  }
+}
+
+function firstChunkRows(counts: Int32Array): Int32Array {
+  const out = new Int32Array(counts.length);
+  for (let d = 1; d < counts.length; d++) out[d] = out[d - 1]! + counts[d - 1]!;
+  return out;
+}
