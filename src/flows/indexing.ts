@@ -12,6 +12,7 @@ import { Chunker } from '../executors/chunker.js';
 import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type ModelManifest } from '../model/index.js';
+import { refreshRankingState } from '../search/index.js';
 import { Workspace, type ListedFile, type NewDoc, type WorkspaceChanges } from '../store/index.js';
 import { RunningFlow } from './runner.js';
 import { resolveDataDir, resolveModelDir } from './sources.js';
@@ -151,6 +152,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
       else workspace.abort();
     }
   }
+  refreshRankingState(workspaceDir, { refit: opts.rebuild });
   const seconds = (performance.now() - started) / 1000;
   return {
     workspace: workspaceDir, files: files.length, indexed, chunks, unchanged, skipped: [...unwalkable, ...skipped], seconds,
