@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
-import { RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
+import { DEFAULT_DUPLICATE_THRESHOLD, RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
 import { METRIC_LABELS, METRIC_NAMES } from '../eval/metrics.js';
 import { writeHtmlReport } from '../eval/report.js';
 import { listOf, positiveInt } from './args.js';
@@ -17,6 +17,8 @@ interface EvalCliOptions {
   samples: number;
   modes: RankMode[];
   flow?: string;
+  leaky?: boolean;
+  dedupe?: boolean;
 }
 
 
@@ -34,6 +36,8 @@ export function registerEval(program: Command): void {
     .option('--samples <n>', 'sample queries per class in the report', positiveInt, 2)
     .option('--modes <list>', `ranking modes, comma-separated (${RANK_MODES.join(',')})`, listOf(RANK_MODES, 'mode'), [...RANK_MODES])
     .option('--flow <file>', 'query flow YAML whose ranker top_k BiMatch uses (default: the packaged one)')
+    .option('--dedupe', `also drop the query's duplicates (whole-image cosine >= ${DEFAULT_DUPLICATE_THRESHOLD}) from its candidates`)
+    .option('--leaky', 'leave the query in what the index learned from it (neighbour lists, expanded vectors): measures the leak honest eval avoids')
     .action(async (options: EvalCliOptions) => {
       const progress = progressPrinter();
       const result = await evaluate({
@@ -42,6 +46,9 @@ export function registerEval(program: Command): void {
         flow: options.flow,
         modes: options.modes,
         keep: options.top,
+        dedupe: options.dedupe,
+        leaky: options.leaky,
+        onNotice: (message) => process.stderr.write(printable(`flower-native eval: ${message}\n`)),
         onProgress: progress,
       });
       let reportFile: string | undefined;
@@ -83,12 +90,16 @@ export function evalJson(result: EvalResult, reportFile?: string) {
       p10: 'precision@10 (relevant docs among the first 10, divided by 10)',
       ap10: 'mAP@10: mean over queries of (sum of precision@i at relevant ranks i <= 10) / min(relevant docs, 10)',
       ap: 'mAP: mean over queries of the mean precision at the rank of each relevant doc, over the whole ranking',
+      rprec: 'R-precision: precision at rank R, R = the relevant docs of the query',
       ties: 'expected value over the orders of tied scores; docs a ranker does not return tie at the bottom',
     },
     overall: result.overall,
     /** Mean docs each mode scored per query; the rest tie at the bottom of its ranking. */
     meanReturned: result.meanReturned,
     classes: result.classes,
+    leaky: result.leaky,
+    dedupe: result.dedupe,
+    duplicates: { threshold: result.duplicates.threshold, pairs: result.duplicates.pairs.map((p) => ({ a: p.a, b: p.b, score: p.score, files: [result.docPaths[p.a], result.docPaths[p.b]] })), groups: result.duplicates.groups },
     report: reportFile ?? null,
     seconds: Math.round(result.seconds * 10) / 10,
   };
@@ -105,7 +116,7 @@ export function evalText(result: EvalResult, reportFile?: string): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   const lines = [
-    `Leave-one-out retrieval: ${result.queries} queries over ${result.docs} docs (${result.chunks} chunks), ${result.classes.length} classes, ${result.seconds.toFixed(1)} s`,
+    `Leave-one-out retrieval${result.leaky ? ' (leaky: the query stays in what the index learned)' : ''}${result.dedupe ? ', duplicates of the query dropped' : ''}: ${result.queries} queries over ${result.docs} docs (${result.chunks} chunks), ${result.classes.length} classes, ${result.seconds.toFixed(1)} s`,
     '',
     line(header),
     `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
@@ -114,6 +125,8 @@ export function evalText(result: EvalResult, reportFile?: string): string {
     ...result.modes.map((mode) => `${mode}: ${RANKERS[mode].describe}${mode === 'bimatch' ? ` (chunk top-k ${result.chunkK})` : ''}; scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average.`),
     'Docs a mode does not score tie at the bottom of its ranking (metrics take the expected value over tie orders): that caps full mAP for BiMatch, whose ranking stops at the docs its chunk top-k reaches.',
     'P@k: share of the first k results in the query\'s class. AP: mean precision at the ranks of all same-class docs (whole ranking); AP@10 divides by min(R, 10).',
+    'expanded is honest unless --leaky: the query doc is left out of every other doc\'s neighbour list and expanded vector (those are recomputed per query).',
+    `Duplicates (whole-image cosine >= ${result.duplicates.threshold}): ${result.duplicates.pairs.length} pairs in ${result.duplicates.groups.length} groups${result.duplicates.pairs.length ? `, e.g. ${result.duplicates.pairs.slice(0, 3).map((p) => `${path.basename(result.docPaths[p.a]!)} = ${path.basename(result.docPaths[p.b]!)}`).join(', ')}` : ''}${result.dedupe ? ' (dropped from their twins\' candidates)' : ' (--dedupe drops them from their twins\' candidates)'}.`,
     ...(result.unlabelled ? [`${result.unlabelled} unlabelled docs were ranked but never used as queries nor counted as relevant.`] : []),
     ...(reportFile ? [`report: ${reportFile}`] : []),
   ];

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './doctor.js';
+import { registerDuplicates } from './duplicates-command.js';
 import { registerEval } from './eval-command.js';
 import { EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { registerIndex } from './index-command.js';
@@ -22,6 +23,7 @@ const program = new Command('flower-native').description('image similarity searc
 registerIndex(program);
 registerQuery(program);
 registerEval(program);
+registerDuplicates(program);
 registerServe(program);
 registerQuantize(program);
 registerDoctor(program);

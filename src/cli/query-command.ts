@@ -14,39 +14,45 @@ interface QueryCliOptions {
   json?: boolean;
   model?: string;
   flow?: string;
+  doc?: string[];
 }
 
 export function registerQuery(program: Command): void {
   program
     .command('query')
     .description('find the indexed images most similar to each query image')
-    .argument('<images...>', 'query image files')
+    .argument('[images...]', 'query image files')
     .requiredOption('-w, --workspace <dir>', 'indexed workspace')
     .option('-k, --top <n>', 'results per query', positiveInt, 10)
-    .option('--min-score <s>', 'leave out results scoring below s (BiMatch scores lie in [0, 1])', finiteNumber)
+    .option('--min-score <s>', 'leave out results scoring below s (expanded: a cosine in [-1, 1], 0.5 = a 50% match; BiMatch: [0, 1])', finiteNumber)
+    .option('--doc <id|path>', 'more like this: query with an indexed doc\'s stored vectors (no encoding); repeatable', (value: string, list: string[] = []) => [...list, value])
     .option('--mode <mode>', `ranking: ${RANK_MODES.join(', ')}`, oneOf(RANK_MODES), DEFAULT_RANK_MODE)
     .option('--json', 'print machine-readable JSON')
     .option('-m, --model <dir>', 'model folder (default: the one the workspace was built with)')
     .option('-f, --flow <file>', 'query flow YAML (default: the shipped flows/query.yml)')
-    .action(async (images: string[], opts: QueryCliOptions) => {
-      const searcher = await openIndex(opts.workspace, { model: opts.model, flow: opts.flow });
+    .action(async (images: string[], opts: QueryCliOptions, command: Command) => {
+      if (images.length === 0 && !opts.doc?.length) command.error('error: give query images, or --doc <id|path> for an indexed one');
+      const searcher = await openIndex(opts.workspace, { model: opts.model, flow: opts.flow, onNotice: (message) => process.stderr.write(printable(`flower-native query: ${message}\n`)) });
       const results: QueryResult[] = [];
       const failures: { query: string; error: string }[] = [];
+      const search = { top: opts.top, minScore: opts.minScore, mode: opts.mode };
+      const queries = [...(opts.doc ?? []).map((doc) => () => searcher.searchDoc(doc, search)), ...images.map((image) => () => searcher.search(image, search))];
+      const names = [...(opts.doc ?? []), ...images];
       try {
         // One after another: the output order is the argument order, and the encoder is warm after the first.
-        for (const image of images) {
+        for (const [i, query] of queries.entries()) {
           try {
-            results.push(await searcher.search(image, { top: opts.top, minScore: opts.minScore, mode: opts.mode }));
+            results.push(await query());
           } catch (err) {
             if (!(err instanceof InputError)) throw err;
-            failures.push({ query: image, error: (err as Error).message });
+            failures.push({ query: names[i]!, error: (err as Error).message });
           }
         }
       } finally {
         await searcher.close();
       }
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ workspace: searcher.workspace.dir, mode: opts.mode, queries: results, errors: failures }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ workspace: searcher.workspace.dir, mode: opts.mode, score: RANKERS[opts.mode].score, queries: results, errors: failures }, null, 2)}\n`);
       } else {
         process.stdout.write(printable(results.map((result) => formatResult(result, opts.mode)).join('\n')));
         for (const failure of failures) process.stderr.write(printable(`flower-native query: ${failure.error}\n`));
@@ -62,11 +68,18 @@ export function formatResult(result: QueryResult, mode: RankMode): string {
   ];
   if (result.results.length === 0) lines.push('  no result above --min-score');
   else {
-    lines.push(`  ${'rank'.padStart(4)}  ${'score'.padEnd(8)}  ${'label'.padEnd(14)}  ${'best match box'.padEnd(20)}  path`);
+    lines.push(`  ${'rank'.padStart(4)}  ${(mode === 'expanded' ? 'match' : 'score').padEnd(8)}  ${'label'.padEnd(14)}  ${'best match box'.padEnd(20)}  path`);
     for (const hit of result.results) {
       const box = `${hit.box.width}x${hit.box.height}+${hit.box.x}+${hit.box.y}`;
-      lines.push(`  ${String(hit.rank).padStart(4)}  ${hit.score.toFixed(6)}  ${(hit.label ?? '-').padEnd(14)}  ${box.padEnd(20)}  ${hit.path}`);
+      const score = mode === 'expanded' ? `${matchPercent(hit.score)}%`.padStart(4) + (hit.samePhoto === undefined ? '    ' : ' =  ') : hit.score.toFixed(6);
+      lines.push(`  ${String(hit.rank).padStart(4)}  ${score.padEnd(8)}  ${(hit.label ?? '-').padEnd(14)}  ${box.padEnd(20)}  ${hit.path}`);
     }
   }
+  if (mode === 'expanded' && result.results.some((hit) => hit.samePhoto !== undefined)) lines.push('  = the same photo as the query (an edited or identical copy)');
   return `${lines.join('\n')}\n`;
+}
+
+/** A cosine as a match percentage: 100 · max(0, score), rounded. */
+export function matchPercent(score: number): number {
+  return Math.round(100 * Math.max(0, score));
 }

@@ -13,7 +13,7 @@
  */
 import { openIndex, type Searcher } from '../flows/search.js';
 import { flowFile, loadFlow } from '../flows/spec.js';
-import { DEFAULT_CHUNK_K, RANK_MODES, type RankMode } from '../search/index.js';
+import { DEFAULT_CHUNK_K, RANK_MODES, type Duplicates, type RankMode, type SearchOptions } from '../search/index.js';
 import type { ChunkKind } from '../store/index.js';
 import { docLabels } from './labels.js';
 import { meanMetrics, queryMetrics, type QueryMetrics } from './metrics.js';
@@ -28,6 +28,11 @@ export interface EvalOptions {
   readonly modes?: readonly RankMode[];
   /** Results kept per query and mode, for the report (default 10). */
   readonly keep?: number;
+  /** Leave the query in what the index learned (other docs' neighbour lists, expanded vectors): the leaky variant, to measure the leak. */
+  readonly leaky?: boolean;
+  /** Drop the query's duplicates (DEFAULT_DUPLICATE_THRESHOLD) from its candidates too, so twins do not flatter P@1. */
+  readonly dedupe?: boolean;
+  readonly onNotice?: (message: string) => void;
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -73,6 +78,10 @@ export interface EvalResult {
   /** Path and label of every doc id, for the report. */
   readonly docPaths: readonly string[];
   readonly docLabels: readonly (string | null)[];
+  /** Near-identical pairs in the index (whole-image cosine ≥ the threshold), reported whether or not --dedupe drops them. */
+  readonly duplicates: Duplicates;
+  readonly dedupe: boolean;
+  readonly leaky: boolean;
   readonly seconds: number;
 }
 
@@ -81,7 +90,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
   const modes = options.modes ?? RANK_MODES;
   const keep = options.keep ?? 10;
   const chunkK = await flowChunkK(options.flow);
-  const searcher = await openIndex(options.workspace, { flow: options.flow });
+  const searcher = await openIndex(options.workspace, { flow: options.flow, onNotice: options.onNotice });
   try {
     const ws = searcher.workspace;
     const docs = ws.docs();
@@ -93,6 +102,10 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
     const kinds = new Array<ChunkKind>(ws.chunkCount).fill('window');
     for (const row of ws.wholeChunkRows()) if (row >= 0) kinds[row] = 'whole';
     const matrix = ws.matrix();
+    const duplicates = searcher.duplicates();
+    const twins = new Map<number, number[]>();
+    for (const group of duplicates.groups) for (const doc of group) twins.set(doc, group.filter((other) => other !== doc));
+    const excludeFrom = options.leaky ? 'results' : 'index';
 
     const outcomes: QueryOutcome[] = [];
     for (const query of queries) {
@@ -102,8 +115,9 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       const top = {} as Record<RankMode, RankedDoc[]>;
       const returned = {} as Record<RankMode, number>;
       for (const mode of modes) {
-        const scored = await searchStored(searcher, matrix, kinds, rows, query.id, mode, docs.length, chunkK);
-        const ranking = completeRanking(scored, docs.length, query.id, (doc) => labels[doc] === label);
+        const dropped = options.dedupe ? (twins.get(query.id) ?? []) : [];
+        const scored = await searchStored(searcher, matrix, kinds, rows, { excludeDoc: query.id, excludeDocs: dropped, excludeFrom, mode, top: docs.length, chunkK });
+        const ranking = completeRanking(scored, docs.length, query.id, (doc) => labels[doc] === label, dropped);
         metrics[mode] = queryMetrics(ranking);
         returned[mode] = scored.length;
         top[mode] = ranking.slice(0, keep);
@@ -132,6 +146,9 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
       outcomes,
       docPaths: docs.map((doc) => doc.path),
       docLabels: labels,
+      duplicates,
+      dedupe: options.dedupe ?? false,
+      leaky: options.leaky ?? false,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
@@ -151,34 +168,29 @@ interface Scored {
   readonly score: number;
 }
 
-/** Rank with the doc's stored chunks through the product's own query path. */
-async function searchStored(
-  searcher: Searcher,
-  matrix: Float32Array,
-  kinds: readonly ChunkKind[],
-  rows: { start: number; end: number },
-  excludeDoc: number,
-  mode: RankMode,
-  docCount: number,
-  chunkK: number,
-): Promise<Scored[]> {
+/**
+ * Rank with the doc's stored chunks through the product's own query path. A same-photo hit is first
+ * whatever its score: it ranks as +Infinity here.
+ */
+async function searchStored(searcher: Searcher, matrix: Float32Array, kinds: readonly ChunkKind[], rows: { start: number; end: number }, opts: SearchOptions): Promise<Scored[]> {
   const dim = searcher.workspace.dim;
   // A copy: the stored matrix may be a read-only mapping, and the search may transfer its input.
   const vectors = matrix.slice(rows.start * dim, rows.end * dim);
-  const result = await searcher.searchChunks(vectors, kinds.slice(rows.start, rows.end), { top: docCount, mode, excludeDoc, chunkK });
-  return result.results.map((r) => ({ doc: r.docId, score: r.score }));
+  const result = await searcher.searchChunks(vectors, kinds.slice(rows.start, rows.end), opts);
+  return result.results.map((r) => ({ doc: r.docId, score: r.samePhoto === undefined ? r.score : Infinity }));
 }
 
 /**
  * Every doc but the query, best first: the ranker's docs in its order, then the ones it did not
  * return as a tie at -Infinity (in doc order; the metrics average over the tie's orders anyway).
  */
-export function completeRanking(scored: readonly Scored[], docCount: number, queryDoc: number, isRelevant: (doc: number) => boolean): RankedDoc[] {
+export function completeRanking(scored: readonly Scored[], docCount: number, queryDoc: number, isRelevant: (doc: number) => boolean, dropped: readonly number[] = []): RankedDoc[] {
   const ranking: RankedDoc[] = [];
   const seen = new Uint8Array(docCount);
   seen[queryDoc] = 1;
+  for (const doc of dropped) seen[doc] = 1;
   for (const { doc, score } of scored) {
-    if (doc === queryDoc) throw new Error(`ranker returned the query doc ${queryDoc} although it was excluded`);
+    if (doc === queryDoc || dropped.includes(doc)) throw new Error(`ranker returned doc ${doc} although it was excluded`);
     if (seen[doc]) throw new Error(`ranker returned doc ${doc} twice`);
     seen[doc] = 1;
     ranking.push({ doc, score, relevant: isRelevant(doc) });

@@ -114,9 +114,11 @@ export interface QueryMetrics {
   readonly p10: number;
   readonly ap10: number;
   readonly ap: number;
+  /** R-precision: precision@R, R = the query's relevant docs (0 when R = 0). */
+  readonly rprec: number;
 }
 
-export const METRIC_NAMES: readonly (keyof QueryMetrics)[] = ['p1', 'p5', 'p10', 'ap10', 'ap'];
+export const METRIC_NAMES: readonly (keyof QueryMetrics)[] = ['p1', 'p5', 'p10', 'ap10', 'ap', 'rprec'];
 
 /** Column headings, in the order of METRIC_NAMES. */
 export const METRIC_LABELS: Record<keyof QueryMetrics, string> = {
@@ -125,6 +127,7 @@ export const METRIC_LABELS: Record<keyof QueryMetrics, string> = {
   p10: 'P@10',
   ap10: 'mAP@10',
   ap: 'mAP',
+  rprec: 'R-prec',
 };
 
 export function queryMetrics(ranking: readonly RankedEntry[]): QueryMetrics {
@@ -134,13 +137,14 @@ export function queryMetrics(ranking: readonly RankedEntry[]): QueryMetrics {
     p10: precisionAt(ranking, 10),
     ap10: averagePrecision(ranking, 10),
     ap: averagePrecision(ranking),
+    rprec: relevantCount(ranking) > 0 ? precisionAt(ranking, relevantCount(ranking)) : 0,
   };
 }
 
 /** Mean of each metric over a set of queries (all zeros for an empty set). */
 export function meanMetrics(all: readonly QueryMetrics[]): QueryMetrics {
-  const sums = { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0 };
+  const sums = { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0, rprec: 0 };
   for (const m of all) for (const name of METRIC_NAMES) sums[name] += m[name];
   const n = Math.max(all.length, 1);
-  return { p1: sums.p1 / n, p5: sums.p5 / n, p10: sums.p10 / n, ap10: sums.ap10 / n, ap: sums.ap / n };
+  return { p1: sums.p1 / n, p5: sums.p5 / n, p10: sums.p10 / n, ap10: sums.ap10 / n, ap: sums.ap / n, rprec: sums.rprec / n };
 }

@@ -61,6 +61,7 @@ Docs a mode does not score tie at the bottom of its ranking, which caps BiMatch'
 P@k = relevant docs among the first k / k. AP = mean over the relevant docs of the precision at their rank (over the whole ranking);
 AP@10 = sum of the precision at each relevant rank ≤ 10, divided by min(relevant docs, 10). Tied scores count as the expected value over their orders.</p>
 <h2>Per class</h2>
+${classTable(result)}
 ${classChart(result, 'ap', 'mAP')}
 ${classChart(result, 'p10', 'P@10')}
 <h2>Sample queries</h2>
@@ -73,6 +74,15 @@ ${sampleBlocks.join('\n')}
 function overallTable(result: EvalResult): string {
   const header = `<tr><th>mode</th>${METRIC_NAMES.map((m) => `<th>${METRIC_LABELS[m]}</th>`).join('')}</tr>`;
   const rows = result.modes.map((mode) => `<tr><td>${mode}</td>${METRIC_NAMES.map((m) => `<td>${result.overall[mode][m].toFixed(3)}</td>`).join('')}</tr>`);
+  return `<table>${header}${rows.join('')}</table>`;
+}
+
+/** Every metric of every class, a row per class and mode. */
+function classTable(result: EvalResult): string {
+  const header = `<tr><th>class</th><th>mode</th><th>queries</th>${METRIC_NAMES.map((m) => `<th>${METRIC_LABELS[m]}</th>`).join('')}</tr>`;
+  const rows = result.classes.flatMap((cls) =>
+    result.modes.map((mode) => `<tr><td>${escapeHtml(cls.label)}</td><td>${mode}</td><td>${cls.queries}</td>${METRIC_NAMES.map((m) => `<td>${cls.metrics[mode][m].toFixed(3)}</td>`).join('')}</tr>`),
+  );
   return `<table>${header}${rows.join('')}</table>`;
 }
 
@@ -173,6 +183,7 @@ class Thumbnails {
 
 /** BiMatch scores of well-matched docs crowd just below 1 (D_MISS is large): keep the digits that differ. */
 function formatScore(score: number): string {
+  if (score === Infinity) return 'same photo';
   if (!Number.isFinite(score)) return 'not returned';
   return Math.abs(1 - score) < 0.01 ? score.toFixed(6) : score.toFixed(3);
 }

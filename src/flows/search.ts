@@ -13,8 +13,9 @@ import type { BuiltinServices } from '../executors/services.js';
 import { InputError } from '../errors.js';
 import type { Box } from '../kernels/index.js';
 import { loadModel } from '../model/index.js';
-import { DocSearch, LocalChunkIndex, type Ranking, type SearchOptions } from '../search/index.js';
-import { readSources, Workspace, type ChunkKind } from '../store/index.js';
+import { kernels } from '../kernels/index.js';
+import { DocSearch, findDuplicates, LocalChunkIndex, type Duplicates, type Ranking, type SearchOptions } from '../search/index.js';
+import { readSources, Workspace, type ChunkKind, type DocRecord } from '../store/index.js';
 import { indexIdentity } from './indexing.js';
 import { RunningFlow } from './runner.js';
 import { resolveModelDir } from './sources.js';
@@ -28,14 +29,22 @@ export interface OpenIndexOptions {
   /** Encoder workers, overriding the flow's `replicas`. */
   replicas?: number;
   batchSize?: number;
+  /** Told once when the index's stored ranking state cannot be used and is learned in memory on first use. */
+  onNotice?: (message: string) => void;
 }
 
 export interface QueryHit {
   /** 1-based. */
   readonly rank: number;
   readonly docId: number;
-  /** bimatch: BiMatch score in [0, 1] (1 = every chunk of both images has an identical match); whole: cosine in [-1, 1]. */
+  /**
+   * expanded (default): the cosine of the expanded doc vectors in [-1, 1] (shown as a match %:
+   * ≥ 0.8 strong, 0.5–0.8 similar, < 0.3 unrelated); bimatch: BiMatch score in [0, 1] (1 = every
+   * chunk of both images has an identical match); whole: cosine in [-1, 1]; chamfer: mean best cosine.
+   */
   readonly score: number;
+  /** expanded only: this doc was taken for the same photo (an edited copy), with this instance cosine; it is listed first. */
+  readonly samePhoto?: number;
   readonly path: string;
   readonly label: string | null;
   /** Where in the doc's image (source pixels) its best-matching chunk lies. */
@@ -64,6 +73,12 @@ export interface Searcher {
    * whole-image chunk). Used by eval for leave-one-out straight from the stored vectors.
    */
   searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts?: SearchOptions): Promise<QueryResult>;
+  /** "More like this": rank with an indexed doc's stored vectors (by id or by its path), itself left out of the results; no encoding. */
+  searchDoc(doc: number | string, opts?: Omit<SearchOptions, 'excludeDoc' | 'excludeFrom'>): Promise<QueryResult>;
+  /** The doc of an id or of a path (absolute, relative to the cwd, or a file name only one doc has); an InputError when none. */
+  findDoc(doc: number | string): DocRecord;
+  /** Groups of near-identical images (whole-image cosine ≥ threshold, default DEFAULT_DUPLICATE_THRESHOLD). */
+  duplicates(threshold?: number): Duplicates;
   readonly workspace: Workspace;
   close(): Promise<void>;
 }
@@ -84,7 +99,7 @@ class IndexSearcher implements Searcher {
     readonly workspace: Workspace,
     private readonly opts: OpenIndexOptions,
   ) {
-    this.docSearch = new DocSearch(new LocalChunkIndex(workspace));
+    this.docSearch = new DocSearch(new LocalChunkIndex(workspace, undefined, { onNotice: opts.onNotice }));
   }
 
   async search(image: string | Uint8Array, opts: SearchImageOptions = {}): Promise<QueryResult> {
@@ -106,6 +121,40 @@ class IndexSearcher implements Searcher {
     return this.resolve('chunks', await this.docSearch.rank({ vectors, kinds }, opts), 0, 0);
   }
 
+  async searchDoc(doc: number | string, opts: Omit<SearchOptions, 'excludeDoc' | 'excludeFrom'> = {}): Promise<QueryResult> {
+    const record = this.findDoc(doc);
+    const { vectors, kinds } = this.storedChunks(record);
+    const result = await this.searchChunks(vectors, kinds, { ...opts, excludeDoc: record.id, excludeFrom: 'results' });
+    return { ...result, query: record.path };
+  }
+
+  duplicates(threshold?: number): Duplicates {
+    return findDuplicates(this.docSearch.index, kernels, threshold);
+  }
+
+  findDoc(doc: number | string): DocRecord {
+    const ws = this.workspace;
+    if (typeof doc === 'number' || /^\d+$/.test(doc)) {
+      const found = ws.doc(Number(doc));
+      if (!found) throw new InputError(String(doc), `no such doc in ${ws.dir} (ids 0..${ws.docCount - 1})`);
+      return found;
+    }
+    const docs = ws.docs();
+    const exact = docs.find((d) => d.path === doc || d.path === path.resolve(doc));
+    const byName = docs.filter((d) => path.basename(d.path) === doc);
+    if (exact) return exact;
+    if (byName.length === 1) return byName[0]!;
+    throw new InputError(doc, byName.length > 1 ? `names ${byName.length} indexed docs: give the full path or the id` : `not an indexed doc of ${ws.dir}`);
+  }
+
+  /** A doc's stored chunk vectors (a copy: the matrix may be a read-only mapping) and their kinds. */
+  private storedChunks(record: DocRecord): { vectors: Float32Array; kinds: ChunkKind[] } {
+    const dim = this.workspace.dim;
+    const whole = this.workspace.wholeChunkRows()[record.id];
+    const vectors = this.workspace.matrix().slice(record.firstChunk * dim, (record.firstChunk + record.chunkCount) * dim);
+    return { vectors, kinds: Array.from({ length: record.chunkCount }, (_, i) => (record.firstChunk + i === whole ? 'whole' : 'window')) };
+  }
+
   async close(): Promise<void> {
     const flow = this.flow;
     this.flow = undefined;
@@ -120,7 +169,7 @@ class IndexSearcher implements Searcher {
     const start = performance.now();
     const results = ranking.hits.map((hit, i): QueryHit => {
       const doc = this.workspace.doc(hit.docId)!;
-      return { rank: i + 1, docId: hit.docId, score: hit.score, path: doc.path, label: doc.label, box: this.workspace.chunk(hit.bestRow).box };
+      return { rank: i + 1, docId: hit.docId, score: hit.score, ...(hit.samePhoto !== undefined && { samePhoto: hit.samePhoto }), path: doc.path, label: doc.label, box: this.workspace.chunk(hit.bestRow).box };
     });
     return { query, results, timings: { decode, encode, ...ranking.timings, lookup: performance.now() - start } };
   }

@@ -4,3 +4,4 @@ export { LocalChunkIndex, refreshRankingState, type LocalChunkIndexOptions } fro
 export { EXPANDED_PARAMS, REFIT_FRACTION } from './expansion.js';
 export { RANKERS } from './rankers/index.js';
 export * from './types.js';
+export { DEFAULT_DUPLICATE_THRESHOLD, findDuplicates, type DuplicatePair, type Duplicates } from './duplicates.js';
