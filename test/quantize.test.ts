@@ -197,6 +197,24 @@ test('a Clip is folded only when the uint8 range of its output already clips as 
   }
 });
 
+test('a Clip stays when the Conv before it stays float (its input has no calibrated range), so the model computes the same', async (t) => {
+  const model = tinyModel(0, 6);
+  const ranges = await calibrate(model, tinyInput, { width: 4, height: 4 }, { method: 'minmax' });
+  ranges.delete('x');
+  const quantized = quantizeGraph(model, ranges);
+  t.is(quantized.foldedClips, 0);
+  t.is(quantized.quantizedNodes, 0);
+  const run = async (bytes: Uint8Array) => {
+    const session = await ort.InferenceSession.create(bytes);
+    try {
+      return Array.from((await session.run({ x: new ort.Tensor('float32', tinyInput, [2, 3, 4, 4]) }, ['y'])).y!.data as Float32Array);
+    } finally {
+      await session.release();
+    }
+  };
+  t.deepEqual(await run(quantized.bytes), await run(model));
+});
+
 test('uint8 parameters cover the range with 0 on the grid, and models before opset 13 are refused', (t) => {
   const p = uint8Params({ min: -0.3, max: 2.1 });
   t.true(Number.isInteger(p.zeroPoint));

@@ -60,10 +60,11 @@ export function quantizeGraph(bytes: Uint8Array, ranges: ReadonlyMap<string, Ten
   };
   const floatOutputs = outputSources(graph);
 
-  const foldedClips = foldClips(graph, ranges, initializers, floatOutputs);
   const quantizable = (tensor: string | undefined) => !!tensor && ranges.has(tensor) && !floatOutputs.has(tensor) && !initializers.has(tensor);
+  const convQuantizable = (conv: Node) => quantizable(conv.input[0]) && initializers.has(conv.input[1] ?? '');
+  const foldedClips = foldClips(graph, ranges, initializers, floatOutputs, convQuantizable);
   const quantizedNodes = (graph.node as Node[]).filter((node) => {
-    if (node.opType === 'Conv') return quantizable(node.input[0]) && quantizable(node.output[0]) && initializers.has(node.input[1] ?? '');
+    if (node.opType === 'Conv') return convQuantizable(node) && quantizable(node.output[0]);
     if (node.opType === 'Add') return node.input.length === 2 && node.input.every(quantizable) && quantizable(node.output[0]);
     return false;
   });
@@ -197,7 +198,7 @@ function gridStep(values: Float32Array): number | undefined {
  * lies inside its bounds: QuantizeLinear saturates to that range, so the Conv can write the Clip's
  * output itself and fuse (ReLU6 in MobileNet). Returns how many were dropped.
  */
-function foldClips(graph: Graph, ranges: ReadonlyMap<string, TensorRange>, initializers: Map<string, Tensor>, floatOutputs: Set<string>): number {
+function foldClips(graph: Graph, ranges: ReadonlyMap<string, TensorRange>, initializers: Map<string, Tensor>, floatOutputs: Set<string>, convQuantizable: (conv: Node) => boolean): number {
   const nodes = graph.node as Node[];
   const consumers = consumerMap(nodes);
   const producer = new Map(nodes.flatMap((n) => n.output.map((o) => [o, n] as const)));
@@ -212,7 +213,8 @@ function foldClips(graph: Graph, ranges: ReadonlyMap<string, TensorRange>, initi
     const output = clip.output[0];
     const range = ranges.get(output);
     const conv = producer.get(clip.input[0]);
-    if (!range || floatOutputs.has(output) || conv?.opType !== 'Conv' || consumers.get(clip.input[0])?.length !== 1 || floatOutputs.has(clip.input[0])) continue;
+    // Only in front of a Conv that will be quantized: a float Conv would lose its clipping.
+    if (!range || floatOutputs.has(output) || conv?.opType !== 'Conv' || !convQuantizable(conv) || consumers.get(clip.input[0])?.length !== 1 || floatOutputs.has(clip.input[0])) continue;
     const low = bound(clip.input[1], -Infinity);
     const high = bound(clip.input[2], Infinity);
     const { scale, zeroPoint } = uint8Params(range);
