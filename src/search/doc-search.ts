@@ -6,15 +6,19 @@
 import { performance } from 'node:perf_hooks';
 import { kernels, type Kernels } from '../kernels/index.js';
 import { RANKERS } from './rankers/index.js';
-import { DEFAULT_CHUNK_K, DEFAULT_RANK_MODE, DEFAULT_TOP, type ChunkIndex, type QueryChunks, type Ranker, type Ranking, type RankMode, type SearchOptions } from './types.js';
+import { DATABASE_RANK_MODE, DEFAULT_CHUNK_K, DEFAULT_RANK_MODE, DEFAULT_TOP, isMatrixIndex, type ChunkIndex, type QueryChunks, type Ranker, type Ranking, type RankMode, type SearchOptions } from './types.js';
 
 export class DocSearch {
   private readonly rankers = new Map<RankMode, Ranker>();
+  /** The mode a search that names none ranks with: a store without the whole matrix cannot run the learned default. */
+  readonly defaultMode: RankMode;
 
   constructor(
     readonly index: ChunkIndex,
     private readonly impl: Kernels = kernels,
-  ) {}
+  ) {
+    this.defaultMode = isMatrixIndex(index) ? DEFAULT_RANK_MODE : DATABASE_RANK_MODE;
+  }
 
   async rank(query: QueryChunks, opts: SearchOptions = {}): Promise<Ranking> {
     const dim = this.index.dim;
@@ -25,7 +29,7 @@ export class DocSearch {
     const start = performance.now();
     const also = new Set(opts.excludeDocs ?? []);
     const request = { top: top + also.size, chunkK: opts.chunkK ?? DEFAULT_CHUNK_K, excludeDoc: opts.excludeDoc, excludeDocs: opts.excludeDocs, excludeFrom: opts.excludeFrom };
-    const { hits, topkMs } = await this.ranker(opts.mode ?? DEFAULT_RANK_MODE).rank(query, request);
+    const { hits, topkMs } = await this.ranker(opts.mode ?? this.defaultMode).rank(query, request);
     const rankMs = performance.now() - start - topkMs;
     // Rankers that only know `excludeDoc` return the other excluded docs: they go here.
     return { hits: hits.filter((hit) => hit.score >= minScore && !also.has(hit.docId)).slice(0, top), timings: { topk: topkMs, rank: rankMs } };

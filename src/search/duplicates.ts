@@ -6,7 +6,7 @@
  * copies (crops, colour, blur) mostly do not: the ranking's same-photo path finds those.
  */
 import type { Kernels } from '../kernels/index.js';
-import type { ChunkIndex } from './types.js';
+import { matrixIndex, type ChunkIndex } from './types.js';
 
 export const DEFAULT_DUPLICATE_THRESHOLD = 0.98;
 /** Nearest whole-image chunks looked at per doc: a group larger than this is still joined through its members. */
@@ -26,8 +26,8 @@ export interface Duplicates {
   readonly groups: number[][];
 }
 
-export function findDuplicates(index: ChunkIndex, impl: Kernels, threshold = DEFAULT_DUPLICATE_THRESHOLD): Duplicates {
-  if (!index.matrix) throw new Error(`duplicates read every whole-image chunk: the store at ${index.location} does not offer its matrix`);
+export function findDuplicates(store: ChunkIndex, impl: Kernels, threshold = DEFAULT_DUPLICATE_THRESHOLD): Duplicates {
+  const index = matrixIndex(store, 'finding duplicates');
   const { dim } = index;
   const all = index.matrix();
   const wholeRows = index.wholeChunkRows();

@@ -4,20 +4,22 @@
  * state is the workspace's ranking.bin when it was learned from this very index, else it is learned
  * in memory on first use (nothing is written: readers may be read-only), and `onNotice` is told once.
  */
-import { kernels, type Kernels, type TopKResult } from '../kernels/index.js';
+import { kernels, type Kernels } from '../kernels/index.js';
 import { NoIndexError } from '../errors.js';
 import { Workspace } from '../store/index.js';
 import { readRankingState, writeRankingState, type RankingState } from '../store/ranking-state.js';
 import { learnRankingState, type LearnOutcome, type StateSource } from './expansion.js';
-import type { ChunkIndex } from './types.js';
+import type { ChunkCandidates, MatrixIndex, WholeHits } from './types.js';
 
 export interface LocalChunkIndexOptions {
   /** Told once when the stored ranking state cannot be used and is learned in memory instead. */
   onNotice?: (message: string) => void;
 }
 
-export class LocalChunkIndex implements ChunkIndex {
+export class LocalChunkIndex implements MatrixIndex {
   private whole?: { matrix: Float32Array; docs: Int32Array };
+  /** 0, 1, 2, …: the compact numbering of candidates is the store's own. */
+  private identity?: Int32Array;
   private state?: RankingState;
 
   constructor(
@@ -65,15 +67,22 @@ export class LocalChunkIndex implements ChunkIndex {
     return this.workspace.matrix();
   }
 
-  chunkTopK(queries: Float32Array, k: number): Promise<TopKResult> {
-    return this.impl.cosineTopKAsync({ matrix: this.workspace.matrix(), rows: this.chunkCount, dim: this.dim, queries, k: Math.min(k, this.chunkCount) });
+  docChunkCount(docId: number): number {
+    return this.docChunkCounts()[docId] ?? 0;
   }
 
-  async wholeTopK(query: Float32Array, k: number): Promise<TopKResult> {
+  async chunkCandidates(queries: Float32Array, k: number): Promise<ChunkCandidates> {
+    const topk = await this.impl.cosineTopKAsync({ matrix: this.workspace.matrix(), rows: this.chunkCount, dim: this.dim, queries, k: Math.min(k, this.chunkCount) });
+    this.identity ??= Int32Array.from({ length: Math.max(this.docCount, this.chunkCount) }, (_, i) => i);
+    return { topk, chunkDoc: this.chunkDoc(), docChunkCounts: this.docChunkCounts(), docIds: this.identity, chunkRows: this.identity };
+  }
+
+  async wholeTopK(query: Float32Array, k: number): Promise<WholeHits> {
     const { matrix, docs } = this.wholeRows();
     const result = await this.impl.cosineTopKAsync({ matrix, rows: docs.length, dim: this.dim, queries: query, k: Math.min(k, docs.length) });
-    const ids = result.ids.map((slot) => (slot < 0 ? -1 : docs[slot]!));
-    return { k: result.k, ids, scores: result.scores };
+    const docIds = result.ids.map((slot) => (slot < 0 ? -1 : docs[slot]!));
+    const rows = this.wholeChunkRows();
+    return { k: result.k, docIds, rows: docIds.map((doc) => (doc < 0 ? -1 : rows[doc]!)), scores: result.scores };
   }
 
   /** The whole-image chunk of every doc, gathered once into its own matrix (docs × dim). */

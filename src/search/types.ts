@@ -3,6 +3,7 @@
  * (docs with scores and their best-matching stored chunk), and the index surface rankers read
  * (`ChunkIndex`), which the local workspace and a database store both offer.
  */
+import { InputError } from '../errors.js';
 import type { TopKResult } from '../kernels/index.js';
 import type { ChunkKind } from '../store/index.js';
 import type { RankingState } from '../store/ranking-state.js';
@@ -77,26 +78,75 @@ export interface Ranker {
 }
 
 /**
- * What rankers read from an index. Chunk rows and doc ids are the store's own numbers; `matrix`
- * is there only where the whole chunk matrix is at hand (the local workspace).
+ * A query's chunk hits in a compact numbering of the chunks and docs they hit: what BiMatch reads
+ * as it is (kernels.biMatch). A local index numbers them as the store does (identity maps, no copy);
+ * a database store numbers only the rows it returned.
+ */
+export interface ChunkCandidates {
+  /** Per query row, k compact chunk numbers (-1: unfilled) and their cosines, best first. */
+  readonly topk: TopKResult;
+  /** For every compact chunk, its compact doc. */
+  readonly chunkDoc: Int32Array;
+  /** For every compact doc, its chunk count in the whole index. */
+  readonly docChunkCounts: Int32Array;
+  /** Compact doc → the store's doc id (ascending, so ties between docs break alike in every store). */
+  readonly docIds: ArrayLike<number>;
+  /** Compact chunk → the store's chunk row (what `RankedHit.bestRow` reports). */
+  readonly chunkRows: ArrayLike<number>;
+}
+
+/** The k nearest docs by their whole-image chunk: slot i is doc `docIds[i]` (-1: unfilled), its chunk `rows[i]`. */
+export interface WholeHits {
+  readonly k: number;
+  readonly docIds: Int32Array;
+  readonly rows: Int32Array;
+  readonly scores: Float32Array;
+}
+
+/**
+ * What every store offers rankers: nearest-neighbour candidates, never whole-index arrays (a
+ * database store does not hold them). Doc ids and chunk rows are the store's own numbers.
  */
 export interface ChunkIndex {
   readonly location: string;
   readonly dim: number;
   readonly docCount: number;
   readonly chunkCount: number;
+  /** One doc's chunk count (0 for an unknown id). */
+  docChunkCount(docId: number): number;
+  /** Per query row, the k nearest stored chunks by cosine, best first, all query rows at once. */
+  chunkCandidates(queries: Float32Array, k: number): Promise<ChunkCandidates>;
+  /** The k nearest docs by the cosine of their whole-image chunk. */
+  wholeTopK(query: Float32Array, k: number): Promise<WholeHits>;
+}
+
+/** An index whose whole chunk matrix is at hand (the local workspace): what chamfer, expanded and duplicates read. */
+export interface MatrixIndex extends ChunkIndex {
   /** For every chunk row, its doc id. */
   chunkDoc(): Int32Array;
   /** For every doc id, its chunk count. */
   docChunkCounts(): Int32Array;
   /** For every doc id, the row of its whole-image chunk (-1 when it has none). */
   wholeChunkRows(): Int32Array;
-  /** Per query row, the k nearest stored chunks by cosine, best first. */
-  chunkTopK(queries: Float32Array, k: number): Promise<TopKResult>;
-  /** The k nearest docs by the cosine of their whole-image chunk; `ids` are doc ids. */
-  wholeTopK(query: Float32Array, k: number): Promise<TopKResult>;
-  /** rows × dim, for rankers that read every stored chunk; undefined when the store cannot offer it. */
-  matrix?(): Float32Array;
-  /** What the expanded ranking learned from this index (stored, or learned on first use); undefined when the store cannot offer it. */
-  rankingState?(): RankingState;
+  /** rows × dim. */
+  matrix(): Float32Array;
+  /** What the expanded ranking learned from this index (stored, or learned on first use). */
+  rankingState(): RankingState;
+}
+
+/** The modes a store without the whole matrix (Postgres) ranks with, its default first. */
+export const DATABASE_RANK_MODES = ['bimatch', 'whole'] as const satisfies readonly RankMode[];
+export const DATABASE_RANK_MODE: RankMode = DATABASE_RANK_MODES[0];
+
+export function isMatrixIndex(index: ChunkIndex): index is MatrixIndex {
+  return 'matrix' in index;
+}
+
+/** The index as a MatrixIndex, or the one-line refusal naming the modes a database store ranks with. */
+export function matrixIndex(index: ChunkIndex, what: string): MatrixIndex {
+  if (isMatrixIndex(index)) return index;
+  throw new InputError(
+    index.location,
+    `${what} reads the whole chunk matrix, which a database store does not hold in memory: rank with mode ${DATABASE_RANK_MODES.join(' or ')} there (default ${DATABASE_RANK_MODE}), or query a local workspace`,
+  );
 }

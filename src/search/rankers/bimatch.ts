@@ -15,24 +15,22 @@ export class BiMatchRanker implements Ranker {
   ) {}
 
   async rank(query: QueryChunks, request: RankRequest): Promise<{ hits: RankedHit[]; topkMs: number }> {
-    const chunkDoc = this.index.chunkDoc();
-    const counts = this.index.docChunkCounts();
     const exclude = request.excludeDoc;
     // The excluded doc's own chunks would take slots: look up that many more.
-    const extra = exclude === undefined ? 0 : (counts[exclude] ?? 0);
+    const extra = exclude === undefined ? 0 : this.index.docChunkCount(exclude);
     const start = performance.now();
-    const topk = await this.index.chunkTopK(query.vectors, request.chunkK + extra);
+    const { topk, chunkDoc, docChunkCounts, docIds, chunkRows } = await this.index.chunkCandidates(query.vectors, request.chunkK + extra);
     const topkMs = performance.now() - start;
     if (exclude !== undefined) {
       for (let i = 0; i < topk.ids.length; i++) {
-        if (topk.ids[i]! >= 0 && chunkDoc[topk.ids[i]!] === exclude) {
+        if (topk.ids[i]! >= 0 && docIds[chunkDoc[topk.ids[i]!]!] === exclude) {
           topk.ids[i] = -1;
           topk.scores[i] = -Infinity;
         }
       }
     }
-    const ranked = this.impl.biMatch({ topk, queryChunks: query.kinds.length, chunkDoc, docChunkCounts: counts });
-    const hits = Array.from(ranked.docs, (docId, i) => ({ docId, score: ranked.scores[i]!, bestRow: ranked.bestChunks[i]! }));
+    const ranked = this.impl.biMatch({ topk, queryChunks: query.kinds.length, chunkDoc, docChunkCounts });
+    const hits = Array.from(ranked.docs, (doc, i) => ({ docId: docIds[doc]!, score: ranked.scores[i]!, bestRow: chunkRows[ranked.bestChunks[i]!]! }));
     return { hits, topkMs };
   }
 }

@@ -6,20 +6,19 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Kernels } from '../../kernels/index.js';
-import type { ChunkIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
+import type { MatrixIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
 
 export class ChamferRanker implements Ranker {
   readonly mode = 'chamfer';
   private layout?: { isWindow: Uint8Array; docWindows: Int32Array };
 
   constructor(
-    private readonly index: ChunkIndex,
+    private readonly index: MatrixIndex,
     private readonly impl: Kernels,
   ) {}
 
   async rank(query: QueryChunks, request: RankRequest): Promise<{ hits: RankedHit[]; topkMs: number }> {
     const { index } = this;
-    if (!index.matrix) throw new Error(`chamfer ranking reads every stored chunk: the store at ${index.location} does not offer its matrix`);
     const { isWindow, docWindows } = this.windowLayout();
     const dim = index.dim;
     const rows = index.chunkCount;

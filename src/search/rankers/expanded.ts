@@ -8,18 +8,17 @@ import type { Kernels } from '../../kernels/index.js';
 import type { RankingState } from '../../store/ranking-state.js';
 import { EXPANDED_PARAMS, expandedWithout, meanVector, project } from '../expansion.js';
 import { normalizeRows } from '../linalg.js';
-import type { ChunkIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
+import type { MatrixIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
 
 export class ExpandedRanker implements Ranker {
   readonly mode = 'expanded';
 
   constructor(
-    private readonly index: ChunkIndex,
+    private readonly index: MatrixIndex,
     private readonly impl: Kernels,
   ) {}
 
   async rank(query: QueryChunks, request: RankRequest): Promise<{ hits: RankedHit[]; topkMs: number }> {
-    if (!this.index.rankingState) throw new Error(`expanded ranking learns from the stored chunks: the store at ${this.index.location} does not offer them (use --mode bimatch)`);
     const state = this.index.rankingState();
     const excluded = new Set([...(request.excludeDoc === undefined ? [] : [request.excludeDoc]), ...(request.excludeDocs ?? [])]);
     const expanded = request.excludeFrom === 'results' ? state.expanded : expandedWithout(state, excluded);

@@ -14,12 +14,11 @@ export class WholeRanker implements Ranker {
     const start = performance.now();
     const result = await this.index.wholeTopK(query.vectors.subarray(at * dim, (at + 1) * dim), request.top + (request.excludeDoc === undefined ? 0 : 1));
     const topkMs = performance.now() - start;
-    const wholeRows = this.index.wholeChunkRows();
     const hits: RankedHit[] = [];
     for (let i = 0; i < result.k; i++) {
-      const docId = result.ids[i]!;
+      const docId = result.docIds[i]!;
       if (docId < 0 || docId === request.excludeDoc) continue;
-      hits.push({ docId, score: result.scores[i]!, bestRow: wholeRows[docId]! });
+      hits.push({ docId, score: result.scores[i]!, bestRow: result.rows[i]! });
     }
     return { hits, topkMs };
   }
