@@ -55,7 +55,7 @@ function textbook(relevant: boolean[], totalRelevant: number) {
     });
     return totalRelevant === 0 ? 0 : sum / Math.min(totalRelevant, cutoff);
   };
-  return { p1: precisionAt(1), p5: precisionAt(5), p10: precisionAt(10), ap10: ap(10), ap: ap(relevant.length) };
+  return { p1: precisionAt(1), p5: precisionAt(5), p10: precisionAt(10), ap10: ap(10), ap: ap(relevant.length), rprec: totalRelevant === 0 ? 0 : precisionAt(totalRelevant) };
 }
 
 /** Mean of the textbook metrics over every order of the tied scores (small ties only). */
@@ -72,7 +72,7 @@ function expectedTextbook(ranking: { score: number; relevant: boolean }[], total
   }
   const all = orders.map((order) => textbook(order, totalRelevant));
   const mean = (key: keyof ReturnType<typeof textbook>) => all.reduce((s, m) => s + m[key], 0) / all.length;
-  return { p1: mean('p1'), p5: mean('p5'), p10: mean('p10'), ap10: mean('ap10'), ap: mean('ap') };
+  return { p1: mean('p1'), p5: mean('p5'), p10: mean('p10'), ap10: mean('ap10'), ap: mean('ap'), rprec: mean('rprec') };
 }
 
 function permutations<T>(items: T[]): T[][] {
@@ -84,7 +84,7 @@ function close(t: { true(v: boolean, m?: string): void }, actual: number, expect
   t.true(Math.abs(actual - expected) < 1e-9, `${what}: eval ${actual}, independent ${expected}`);
 }
 
-/** Independent rankings: the searcher's own output (bimatch, whole) or Chamfer computed from the raw vectors. */
+/** Independent rankings: the searcher's own output (expanded, bimatch, whole) or Chamfer computed from the raw vectors. */
 async function independentRankings(mode: RankMode): Promise<Map<number, { doc: number; score: number }[]>> {
   const searcher = await openIndex(workspace, { model: modelDir });
   try {
@@ -113,7 +113,8 @@ async function independentRankings(mode: RankMode): Promise<Map<number, { doc: n
       } else {
         const vectors = matrix.slice(q.firstChunk * dim, (q.firstChunk + q.chunkCount) * dim);
         const res = await searcher.searchChunks(vectors, kinds, { top: docs.length, mode, excludeDoc: q.id });
-        scored = res.results.map((r) => ({ doc: r.docId, score: r.score }));
+        // The same-photo hit is first whatever its score: it ranks as +Infinity.
+        scored = res.results.map((r) => ({ doc: r.docId, score: r.samePhoto === undefined ? r.score : Infinity }));
       }
       out.set(q.id, scored);
     }
@@ -123,13 +124,13 @@ async function independentRankings(mode: RankMode): Promise<Map<number, { doc: n
   }
 }
 
-for (const mode of ['bimatch', 'whole', 'chamfer'] as const) {
+for (const mode of ['expanded', 'bimatch', 'whole', 'chamfer'] as const) {
   test(`${mode}: eval's metrics equal an independent computation from the rankings`, async (t) => {
     t.is(result.queries, CLASSES.length * PER_CLASS);
     t.is(result.classes.length, CLASSES.length);
     const rankings = await independentRankings(mode);
     const labels = result.docLabels;
-    const sums = { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0 };
+    const sums = { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0, rprec: 0 };
     for (const outcome of result.outcomes) {
       const scored = rankings.get(outcome.doc)!;
       t.false(scored.some((s) => s.doc === outcome.doc), 'the query doc is excluded from its own results');
@@ -180,15 +181,15 @@ test('the CLI prints one table, JSON on request, and a self-contained HTML repor
   const report = path.join(tmp, 'report.html');
   const { stdout } = await run(process.execPath, [cli, 'eval', '--workspace', workspace, '--json', '--report', report, '--top', '3', '--samples', '1']);
   const json = JSON.parse(stdout);
-  t.deepEqual(Object.keys(json.modes), ['bimatch', 'whole', 'chamfer']);
-  for (const mode of ['bimatch', 'whole', 'chamfer'] as const) close(t, json.overall[mode].ap, result.overall[mode].ap, `JSON ${mode} mAP`);
+  t.deepEqual(Object.keys(json.modes), ['expanded', 'bimatch', 'whole', 'chamfer']);
+  for (const mode of ['expanded', 'bimatch', 'whole', 'chamfer'] as const) close(t, json.overall[mode].ap, result.overall[mode].ap, `JSON ${mode} mAP`);
   t.is(json.classes.length, CLASSES.length);
 
   const html = fs.readFileSync(report, 'utf8');
   t.regex(html, /<svg[^>]*>/);
   t.notRegex(html, /(src|href)="(https?:|\/\/|file:)/, 'no external resources');
   const figures = html.match(/<figure class="(query|hit|miss)">\s*<img src="data:image\/jpeg;base64,/g) ?? [];
-  t.is(figures.length, CLASSES.length * 1 * (1 + 3 * 3), 'one sample per class: the query plus 3 results for each of 3 modes');
+  t.is(figures.length, CLASSES.length * 1 * (1 + 3 * 4), 'one sample per class: the query plus 3 results for each of 4 modes');
 
   const text = await run(process.execPath, [cli, 'eval', '--workspace', workspace, '--no-report', '--modes', 'whole']);
   t.regex(text.stdout, /\| ALL\s+\| whole\s+\|\s+12 \|/);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
 import { DEFAULT_DUPLICATE_THRESHOLD, RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
 import { METRIC_LABELS, METRIC_NAMES } from '../eval/metrics.js';
+import { EDIT_KINDS, evaluateNearDuplicates, type NearDuplicateResult } from '../eval/near-duplicates.js';
 import { writeHtmlReport } from '../eval/report.js';
 import { listOf, positiveInt } from './args.js';
 import { printable } from './terminal.js';
@@ -19,6 +20,9 @@ interface EvalCliOptions {
   flow?: string;
   leaky?: boolean;
   dedupe?: boolean;
+  nearDuplicates?: boolean;
+  count?: number;
+  seed: number;
 }
 
 
@@ -38,8 +42,16 @@ export function registerEval(program: Command): void {
     .option('--flow <file>', 'query flow YAML whose ranker top_k BiMatch uses (default: the packaged one)')
     .option('--dedupe', `also drop the query's duplicates (whole-image cosine >= ${DEFAULT_DUPLICATE_THRESHOLD}) from its candidates`)
     .option('--leaky', 'leave the query in what the index learned from it (neighbour lists, expanded vectors): measures the leak honest eval avoids')
+    .option('--near-duplicates', `instead: recall@1 of seeded edited copies of indexed photos (${EDIT_KINDS.join(', ')}), queried through the query flow`)
+    .option('--count <n>', 'edited copies for --near-duplicates (default 540: 60 per kind)', positiveInt)
+    .option('--seed <s>', 'seed of the --near-duplicates set', positiveInt, 1)
     .action(async (options: EvalCliOptions) => {
       const progress = progressPrinter();
+      if (options.nearDuplicates) {
+        const result = await evaluateNearDuplicates({ workspace: options.workspace, modes: options.modes, count: options.count, seed: options.seed, onProgress: progress });
+        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : printable(nearDuplicateText(result)));
+        return;
+      }
       const result = await evaluate({
         workspace: options.workspace,
         data: options.data,
@@ -131,4 +143,19 @@ export function evalText(result: EvalResult, reportFile?: string): string {
     ...(reportFile ? [`report: ${reportFile}`] : []),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** recall@1 per edit kind, a row per mode. */
+export function nearDuplicateText(result: NearDuplicateResult): string {
+  const header = ['mode', ...EDIT_KINDS, 'all'];
+  const rows = result.modes.map((mode) => [mode, ...[...EDIT_KINDS, 'all' as const].map((k) => result.recall[mode][k].toFixed(3))]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return `${[
+    `Near-duplicate queries: ${result.count} edited copies (seed ${result.seed}, ${EDIT_KINDS.map((k) => `${result.perKind[k]} ${k}`).join(', ')}), recall@1 (the source or its duplicate first), ${result.seconds.toFixed(0)} s`,
+    '',
+    line(header),
+    `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n')}\n`;
 }
