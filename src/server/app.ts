@@ -14,6 +14,7 @@ import { docRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { pageRoutes } from './routes/page.js';
 import { searchRoutes } from './routes/search.js';
+import { similarRoutes } from './routes/similar.js';
 import { ThumbnailCache } from './thumbs.js';
 import type { SearchBackend } from './types.js';
 import { ACCEPTED_UPLOADS, uploadTooLarge } from './upload.js';
@@ -80,6 +81,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   await app.register(pageRoutes);
   await app.register(healthRoutes, { searcher, queue, metrics, limits });
   await app.register(searchRoutes, { searcher, queue, metrics, limits });
+  await app.register(similarRoutes, { searcher, maxTop: limits.maxTop });
   await app.register(docRoutes, { searcher, thumbs: new ThumbnailCache(limits.thumbSize, limits.thumbCacheBytes) });
   await app.ready();
   return app;

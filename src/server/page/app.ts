@@ -1,7 +1,7 @@
 /**
  * Browser side of the search page (compiled by tsc to dist/src/server/page/app.js and served as
  * /app.js). Pick, drop or paste an image → POST /search → grid of results; clicking a result
- * fetches that doc's image and searches with it.
+ * asks GET /docs/:id/similar (more like this from its stored vectors, no upload).
  */
 
 interface Area {
@@ -21,6 +21,8 @@ interface Hit {
   image: string;
   /** Best-matching chunk as fractions of the doc's image, when the server knows it. */
   area?: Area;
+  /** expanded: the doc taken for the same photo as the query. */
+  samePhoto?: number;
 }
 
 interface SearchResponse {
@@ -95,13 +97,15 @@ async function search(image: Blob, name: string): Promise<void> {
 
 function renderResults(response: SearchResponse, name: string): void {
   const { results, timings, query } = response;
-  setStatus(results.length ? `${results.length} results for ${name} (${query.width}×${query.height})` : `No results for ${name}`);
+  setStatus(results.length ? `${results.length} results for ${name}${query.width ? ` (${query.width}×${query.height})` : ''}` : `No results for ${name}`);
   timingsLine.textContent = Object.entries(timings)
     .map(([stage, ms]) => `${stage} ${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`)
     .join(' · ');
+  // expanded scores are cosines: a match percentage and a bar of that length; BiMatch's need the log stretch.
+  const cosine = modeSelect.value === 'expanded';
   const digits = scoreDigits(results.map((hit) => hit.score));
-  const bars = barLengths(results.map((hit) => hit.score));
-  resultsGrid.replaceChildren(...results.map((hit, i) => resultCard(hit, bars[i], digits)));
+  const bars = cosine ? results.map((hit) => Math.max(0.03, hit.score)) : barLengths(results.map((hit) => hit.score));
+  resultsGrid.replaceChildren(...results.map((hit, i) => resultCard(hit, bars[i], cosine ? -1 : digits)));
 }
 
 /**
@@ -168,7 +172,7 @@ function resultCard(hit: Hit, barFraction: number, digits: number): HTMLElement 
   labelSpan.textContent = label;
   const score = document.createElement('span');
   score.className = 'score';
-  score.textContent = hit.score.toFixed(digits);
+  score.textContent = digits < 0 ? `${Math.round(100 * Math.max(0, hit.score))}%${hit.samePhoto === undefined ? '' : ' · same photo'}` : hit.score.toFixed(digits);
   meta.append(labelSpan, score);
 
   const sub = document.createElement('div');
@@ -184,14 +188,18 @@ function resultCard(hit: Hit, barFraction: number, digits: number): HTMLElement 
   return card;
 }
 
+/** More like this: the server ranks with the doc's stored vectors (no upload, no encoding). */
 async function searchWithDoc(hit: Hit, label: string): Promise<void> {
-  setStatus(`Fetching doc ${hit.docId}…`);
-  const response = await fetch(hit.image);
-  if (!response.ok) {
-    setStatus(`Cannot fetch doc ${hit.docId}'s image (HTTP ${response.status})`, true);
-    return;
-  }
-  await search(await response.blob(), `${label} (doc ${hit.docId})`);
+  const ticket = ++latestSearch;
+  preview.src = hit.image;
+  drop.classList.add('has-image');
+  setStatus(`Searching like doc ${hit.docId}…`);
+  const query = new URLSearchParams({ top: topSelect.value, mode: modeSelect.value });
+  const response = await fetch(`/docs/${hit.docId}/similar?${query}`);
+  const body = (await response.json()) as SearchResponse | ErrorResponse;
+  if (ticket !== latestSearch) return;
+  if ('error' in body) setStatus(body.error.message, true);
+  else renderResults({ ...body, query: { bytes: 0, format: 'indexed', width: 0, height: 0 } }, `${label} (doc ${hit.docId})`);
 }
 
 function pickFirstImage(files: FileList | null | undefined): void {
