@@ -2,12 +2,14 @@
 import type { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { openIndex, type QueryResult } from '../flows/search.js';
-import { DEFAULT_RANK_MODE, RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
+import { DEFAULT_RANK_MODE, EXACT_BELOW_CHUNKS, RANK_MODES, RANKERS, type RankMode } from '../search/index.js';
 import { finiteNumber, oneOf, positiveInt } from './args.js';
 import { printable } from './terminal.js';
 
 interface QueryCliOptions {
-  workspace: string;
+  workspace?: string;
+  store?: string;
+  exact?: boolean;
   top: number;
   minScore?: number;
   mode: RankMode;
@@ -22,7 +24,9 @@ export function registerQuery(program: Command): void {
     .command('query')
     .description('find the indexed images most similar to each query image')
     .argument('[images...]', 'query image files')
-    .requiredOption('-w, --workspace <dir>', 'indexed workspace')
+    .option('-w, --workspace <dir>', 'indexed workspace')
+    .option('--store <dir|url>', 'the index: a workspace folder or a postgres:// URL (instead of --workspace)')
+    .option('--exact', `Postgres store: exact chunk search whatever its size (default: exact below ${EXACT_BELOW_CHUNKS} chunks, HNSW above)`)
     .option('-k, --top <n>', 'results per query', positiveInt, 10)
     .option('--min-score <s>', 'leave out results scoring below s (expanded: a cosine in [-1, 1], 0.5 = a 50% match; BiMatch: [0, 1])', finiteNumber)
     .option('--doc <id|path>', 'more like this: query with an indexed doc\'s stored vectors (no encoding); repeatable', (value: string, list: string[] = []) => [...list, value])
@@ -32,7 +36,9 @@ export function registerQuery(program: Command): void {
     .option('-f, --flow <file>', 'query flow YAML (default: the shipped flows/query.yml)')
     .action(async (images: string[], opts: QueryCliOptions, command: Command) => {
       if (images.length === 0 && !opts.doc?.length) command.error('error: give query images, or --doc <id|path> for an indexed one');
-      const searcher = await openIndex(opts.workspace, { model: opts.model, flow: opts.flow, onNotice: (message) => process.stderr.write(printable(`flower-native query: ${message}\n`)) });
+      const store = opts.store ?? opts.workspace ?? command.error("error: required option '-w, --workspace <dir>' or '--store <dir|url>' not specified");
+      const searcher = await openIndex(store, { model: opts.model, flow: opts.flow, exact: opts.exact, onNotice: (message) => process.stderr.write(printable(`flower-native query: ${message}\n`)) });
+      if (command.getOptionValueSource('mode') === 'default') opts.mode = searcher.defaultMode;
       const results: QueryResult[] = [];
       const failures: { query: string; error: string }[] = [];
       const search = { top: opts.top, minScore: opts.minScore, mode: opts.mode };

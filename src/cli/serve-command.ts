@@ -3,12 +3,15 @@
  * SIGINT/SIGTERM: stop accepting, finish the requests in flight, close the searcher, exit 0.
  */
 import { Option, type Command } from 'commander';
+import { EXACT_BELOW_CHUNKS } from '../search/index.js';
 import { DEFAULT_LIMITS } from '../server/limits.js';
 import { DEFAULT_GRACE_MS, DEFAULT_HOST, DEFAULT_PORT, serve } from '../server/serve.js';
 import { integer, megabytes } from './args.js';
 
 interface ServeCliOptions {
-  workspace: string;
+  workspace?: string;
+  store?: string;
+  exact?: boolean;
   port: number;
   host: string;
   model?: string;
@@ -28,7 +31,9 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('serve the search API (POST /search, /docs/:id, /healthz, /metrics) and a search page at /')
-    .requiredOption('-w, --workspace <dir>', 'indexed workspace')
+    .option('-w, --workspace <dir>', 'indexed workspace')
+    .option('--store <dir|url>', 'the index: a workspace folder or a postgres:// URL (instead of --workspace); sees docs added while it runs')
+    .option('--exact', `Postgres store: exact chunk search whatever its size (default: exact below ${EXACT_BELOW_CHUNKS} chunks, HNSW above)`)
     .option('-p, --port <n>', 'TCP port (0: any free port)', integer(0, 65535), DEFAULT_PORT)
     .option('--host <addr>', 'address to bind; 0.0.0.0 exposes the server to the network', DEFAULT_HOST)
     .option('--model <dir>', 'model directory (default: the one the workspace was built with)')
@@ -42,9 +47,10 @@ export function registerServe(program: Command): void {
     .option('--request-timeout-ms <n>', 'time to receive a whole request (408 beyond)', integer(1), DEFAULT_LIMITS.requestTimeoutMs)
     .option('--grace <ms>', 'on SIGINT/SIGTERM, how long in-flight requests may take before exit 1', integer(0), DEFAULT_GRACE_MS)
     .option('--no-log', 'no JSON request log on stdout')
-    .action(async (options: ServeCliOptions) => {
+    .action(async (options: ServeCliOptions, command: Command) => {
       const running = await serve({
-        workspace: options.workspace,
+        workspace: options.store ?? options.workspace ?? command.error("error: required option '-w, --workspace <dir>' or '--store <dir|url>' not specified"),
+        exact: options.exact,
         port: options.port,
         host: options.host,
         model: options.model,

@@ -1,7 +1,11 @@
 /**
- * `openIndex` → `Searcher`: queries against a workspace. The index opens at once (a missing or
- * empty one is an error right away); the query flow and its model open on the first `search`,
- * so `searchChunks` (eval, straight from stored vectors) never loads a model.
+ * `openIndex` → `Searcher`: queries against a workspace folder or a Postgres store (a postgres://
+ * URL). The index opens at once (a missing or empty one is an error right away); the query flow and
+ * its model open on the first `search`, so `searchChunks` (eval, straight from stored vectors) never
+ * loads a model. Over Postgres the query flow is the same; the chunk top-k runs in the database
+ * (exact below EXACT_BELOW_CHUNKS chunks or with `exact`, HNSW above), the ranking here, its default
+ * mode bimatch (the learned default and chamfer read the whole chunk matrix, which stays in the
+ * database); before each search one probe of the store picks up docs added, removed or moved since.
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,8 +18,10 @@ import { InputError } from '../errors.js';
 import type { Box } from '../kernels/index.js';
 import { loadModel } from '../model/index.js';
 import { kernels } from '../kernels/index.js';
-import { DocSearch, findDuplicates, LocalChunkIndex, type Duplicates, type Ranking, type SearchOptions } from '../search/index.js';
-import { readSources, Workspace, type ChunkKind, type DocRecord } from '../store/index.js';
+import { DocSearch, findDuplicates, isMatrixIndex, LocalChunkIndex, PostgresChunkIndex, type ChunkIndex, type Duplicates, type RankedHit, type Ranking, type RankMode, type SearchOptions } from '../search/index.js';
+import { readSources, Workspace, type ChunkKind } from '../store/index.js';
+import type { StoredDoc } from '../store/metadata.js';
+import { PostgresStore } from '../store/postgres/index.js';
 import { indexIdentity } from './indexing.js';
 import { RunningFlow } from './runner.js';
 import { resolveModelDir } from './sources.js';
@@ -31,6 +37,28 @@ export interface OpenIndexOptions {
   batchSize?: number;
   /** Told once when the index's stored ranking state cannot be used and is learned in memory on first use. */
   onNotice?: (message: string) => void;
+  /** Postgres store: exact chunk search whatever its size (default: exact below EXACT_BELOW_CHUNKS chunks, HNSW above). */
+  exact?: boolean;
+  /** Postgres store: HNSW ef_search (default DEFAULT_EF_SEARCH). */
+  efSearch?: number;
+}
+
+/** A store given as a URL: a Postgres store. Anything else is a workspace folder. */
+export type PostgresUrl = `postgres://${string}` | `postgresql://${string}`;
+
+export function isPostgresUrl(store: string): store is PostgresUrl {
+  return /^postgres(ql)?:\/\//i.test(store);
+}
+
+/** What a searcher shows of its store's docs (`searcher.workspace`): a Workspace, or a Postgres store's cached doc list. */
+export interface IndexedDocs {
+  /** The folder, or the URL with its password masked. */
+  readonly dir: string;
+  readonly dim: number;
+  readonly docCount: number;
+  readonly chunkCount: number;
+  doc(id: number): StoredDoc | undefined;
+  docs(): readonly StoredDoc[];
 }
 
 export interface QueryHit {
@@ -66,7 +94,7 @@ export interface SearchImageOptions extends Omit<SearchOptions, 'excludeDoc' | '
   signal?: AbortSignal;
 }
 
-export interface Searcher {
+export interface Searcher<Docs extends IndexedDocs = IndexedDocs> {
   search(image: string | Uint8Array, opts?: SearchImageOptions): Promise<QueryResult>;
   /**
    * Rank with already-encoded query chunks (rows L2-normalized; `kinds` say which is the
@@ -76,35 +104,121 @@ export interface Searcher {
   /** "More like this": rank with an indexed doc's stored vectors (by id or by its path), itself left out of the results; no encoding. */
   searchDoc(doc: number | string, opts?: Omit<SearchOptions, 'excludeDoc' | 'excludeFrom'>): Promise<QueryResult>;
   /** The doc of an id or of a path (absolute, relative to the cwd, or a file name only one doc has); an InputError when none. */
-  findDoc(doc: number | string): DocRecord;
-  /** Groups of near-identical images (whole-image cosine ≥ threshold, default DEFAULT_DUPLICATE_THRESHOLD). */
+  findDoc(doc: number | string): StoredDoc;
+  /** Groups of near-identical images (whole-image cosine ≥ threshold, default DEFAULT_DUPLICATE_THRESHOLD); local workspaces only. */
   duplicates(threshold?: number): Duplicates;
-  readonly workspace: Workspace;
+  /** The mode a search that names none ranks with (the flow's on a workspace; bimatch on a Postgres store). */
+  readonly defaultMode: RankMode;
+  readonly workspace: Docs;
   close(): Promise<void>;
 }
 
-export async function openIndex(workspace: string, opts: OpenIndexOptions = {}): Promise<Searcher> {
-  return new IndexSearcher(Workspace.openForRead(workspace), opts);
+/**
+ * Open a workspace folder or a Postgres store (postgres://…) for queries. A URL held in a plain
+ * `string` opens the store too, typed as a workspace: narrow it with `isPostgresUrl` first when
+ * the store may be either and more than `IndexedDocs` of `searcher.workspace` is read.
+ */
+export async function openIndex(store: PostgresUrl, opts?: OpenIndexOptions): Promise<Searcher>;
+export async function openIndex(workspace: string, opts?: OpenIndexOptions): Promise<Searcher<Workspace>>;
+export async function openIndex(store: string, opts: OpenIndexOptions = {}): Promise<Searcher<IndexedDocs>> {
+  if (!isPostgresUrl(store)) {
+    const workspace = Workspace.openForRead(store);
+    return new IndexSearcher(workspace, workspaceAccess(workspace, opts), opts);
+  }
+  const db = await PostgresStore.openForRead(store);
+  try {
+    const index = await PostgresChunkIndex.open(db, { exact: opts.exact, efSearch: opts.efSearch });
+    return new IndexSearcher(index, postgresAccess(index), opts);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
 }
 
 /** Executors whose time counts as decoding / encoding in query timings. */
 const DECODE_STAGES: unknown[] = [Loader, Normalizer];
 const ENCODE_STAGES: unknown[] = [Chunker, Encoder];
 
-class IndexSearcher implements Searcher {
+/** What a searcher reads of its store beside the docs: the ranking index, the model it was built with, stored chunks and boxes. */
+interface StoreAccess {
+  readonly index: ChunkIndex;
+  /** The model folder recorded with the index, if any. */
+  modelDir(): string | undefined;
+  assertCompatible(identity: ReturnType<typeof indexIdentity>): void;
+  /** Before each search: catch up with changes to the store. */
+  refresh(): Promise<void>;
+  /** A doc's stored chunk vectors (a copy) and their kinds. */
+  storedChunks(doc: StoredDoc): Promise<{ vectors: Float32Array; kinds: ChunkKind[] }>;
+  /** The doc and best-match box of every hit. */
+  lookup(hits: readonly RankedHit[]): Promise<{ doc: StoredDoc; box: Box }[]>;
+  close(): Promise<void>;
+}
+
+function workspaceAccess(workspace: Workspace, opts: OpenIndexOptions): StoreAccess {
+  return {
+    index: new LocalChunkIndex(workspace, undefined, { onNotice: opts.onNotice }),
+    modelDir: () => readSources(workspace.dir)?.model,
+    assertCompatible: (identity) => workspace.assertCompatible(identity),
+    refresh: () => Promise.resolve(),
+    storedChunks: (doc) => {
+      const record = workspace.doc(doc.id)!;
+      const dim = workspace.dim;
+      const whole = workspace.wholeChunkRows()[record.id];
+      // A copy: the matrix may be a read-only mapping.
+      const vectors = workspace.matrix().slice(record.firstChunk * dim, (record.firstChunk + record.chunkCount) * dim);
+      return Promise.resolve({ vectors, kinds: Array.from({ length: record.chunkCount }, (_, i): ChunkKind => (record.firstChunk + i === whole ? 'whole' : 'window')) });
+    },
+    lookup: (hits) => Promise.resolve(hits.map((hit) => ({ doc: workspace.doc(hit.docId)!, box: workspace.chunk(hit.bestRow).box }))),
+    close: () => Promise.resolve(workspace.close()),
+  };
+}
+
+function postgresAccess(index: PostgresChunkIndex): StoreAccess {
+  return {
+    index,
+    modelDir: () => undefined,
+    assertCompatible: (identity) => index.store.assertCompatible(identity),
+    refresh: () => index.refresh(),
+    storedChunks: (doc) => index.storedChunks(doc.id),
+    lookup: async (hits) => {
+      // A doc added after this search's probe can be among the hits: probe again.
+      if (hits.some((hit) => !index.doc(hit.docId))) await index.refresh();
+      const boxes = await index.chunkBoxes(
+        hits.map((hit) => hit.docId),
+        hits.map((hit) => hit.bestRow),
+      );
+      return hits.map((hit, i) => {
+        const doc = index.doc(hit.docId);
+        if (!doc) throw new Error(`doc ${hit.docId} left the store at ${index.location} during the search`);
+        return { doc, box: boxes[i]! };
+      });
+    },
+    close: () => index.store.close(),
+  };
+}
+
+class IndexSearcher<Docs extends IndexedDocs> implements Searcher<Docs> {
   private readonly docSearch: DocSearch;
   private flow?: Promise<RunningFlow>;
 
   constructor(
-    readonly workspace: Workspace,
+    readonly workspace: Docs,
+    private readonly access: StoreAccess,
     private readonly opts: OpenIndexOptions,
   ) {
-    this.docSearch = new DocSearch(new LocalChunkIndex(workspace, undefined, { onNotice: opts.onNotice }));
+    this.docSearch = new DocSearch(access.index);
+  }
+
+  get defaultMode(): RankMode {
+    return this.docSearch.defaultMode;
   }
 
   async search(image: string | Uint8Array, opts: SearchImageOptions = {}): Promise<QueryResult> {
     const flow = await (this.flow ??= this.openFlow());
     const { name, signal, ...query } = opts;
+    // The flow's ranker pod names a mode of its own, which a store without the whole matrix may not run.
+    if (!isMatrixIndex(this.docSearch.index)) query.mode ??= this.docSearch.defaultMode;
+    await this.access.refresh();
     const uri = typeof image === 'string' ? path.resolve(image) : (name ?? 'query');
     const outcome = await flow.run({ uri, bytes: typeof image === 'string' ? undefined : image, query, signal });
     if (outcome.skipped) {
@@ -118,12 +232,14 @@ class IndexSearcher implements Searcher {
   }
 
   async searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts: SearchOptions = {}): Promise<QueryResult> {
+    await this.access.refresh();
     return this.resolve('chunks', await this.docSearch.rank({ vectors, kinds }, opts), 0, 0);
   }
 
   async searchDoc(doc: number | string, opts: Omit<SearchOptions, 'excludeDoc' | 'excludeFrom'> = {}): Promise<QueryResult> {
+    await this.access.refresh();
     const record = this.findDoc(doc);
-    const { vectors, kinds } = this.storedChunks(record);
+    const { vectors, kinds } = await this.access.storedChunks(record);
     const result = await this.searchChunks(vectors, kinds, { ...opts, excludeDoc: record.id, excludeFrom: 'results' });
     return { ...result, query: record.path };
   }
@@ -132,7 +248,7 @@ class IndexSearcher implements Searcher {
     return findDuplicates(this.docSearch.index, kernels, threshold);
   }
 
-  findDoc(doc: number | string): DocRecord {
+  findDoc(doc: number | string): StoredDoc {
     const ws = this.workspace;
     if (typeof doc === 'number' || /^\d+$/.test(doc)) {
       const found = ws.doc(Number(doc));
@@ -147,29 +263,22 @@ class IndexSearcher implements Searcher {
     throw new InputError(doc, byName.length > 1 ? `names ${byName.length} indexed docs: give the full path or the id` : `not an indexed doc of ${ws.dir}`);
   }
 
-  /** A doc's stored chunk vectors (a copy: the matrix may be a read-only mapping) and their kinds. */
-  private storedChunks(record: DocRecord): { vectors: Float32Array; kinds: ChunkKind[] } {
-    const dim = this.workspace.dim;
-    const whole = this.workspace.wholeChunkRows()[record.id];
-    const vectors = this.workspace.matrix().slice(record.firstChunk * dim, (record.firstChunk + record.chunkCount) * dim);
-    return { vectors, kinds: Array.from({ length: record.chunkCount }, (_, i) => (record.firstChunk + i === whole ? 'whole' : 'window')) };
-  }
-
   async close(): Promise<void> {
     const flow = this.flow;
     this.flow = undefined;
     try {
       if (flow) await (await flow.catch(() => undefined))?.close();
     } finally {
-      this.workspace.close();
+      await this.access.close();
     }
   }
 
-  private resolve(query: string, ranking: Ranking, decode: number, encode: number): QueryResult {
+  private async resolve(query: string, ranking: Ranking, decode: number, encode: number): Promise<QueryResult> {
     const start = performance.now();
+    const found = await this.access.lookup(ranking.hits);
     const results = ranking.hits.map((hit, i): QueryHit => {
-      const doc = this.workspace.doc(hit.docId)!;
-      return { rank: i + 1, docId: hit.docId, score: hit.score, ...(hit.samePhoto !== undefined && { samePhoto: hit.samePhoto }), path: doc.path, label: doc.label, box: this.workspace.chunk(hit.bestRow).box };
+      const { doc, box } = found[i]!;
+      return { rank: i + 1, docId: hit.docId, score: hit.score, ...(hit.samePhoto !== undefined && { samePhoto: hit.samePhoto }), path: doc.path, label: doc.label, box };
     });
     return { query, results, timings: { decode, encode, ...ranking.timings, lookup: performance.now() - start } };
   }
@@ -177,11 +286,10 @@ class IndexSearcher implements Searcher {
   /** Load the model and the query flow, and check both fit the index. */
   private async openFlow(): Promise<RunningFlow> {
     const spec = await loadFlow(flowFile('query', this.opts.flow));
-    const modelDir = this.opts.model ?? readSources(this.workspace.dir)?.model;
+    const modelDir = this.opts.model ?? this.access.modelDir();
     const model = await loadModel(await resolveModelDir(modelDir));
-    this.workspace.assertCompatible(indexIdentity(spec, model));
+    this.access.assertCompatible(indexIdentity(spec, model));
     const services: BuiltinServices = { mode: 'query', model, search: this.docSearch, encoder: { replicas: this.opts.replicas, batchSize: this.opts.batchSize } };
     return RunningFlow.open(spec, services);
   }
 }
-

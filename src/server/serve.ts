@@ -12,7 +12,8 @@ export const DEFAULT_HOST = '127.0.0.1';
 /** In-flight requests get this long after a signal before the process gives up on them (exit 1). */
 export const DEFAULT_GRACE_MS = 30_000;
 
-export interface ServeOptions extends Partial<ServerLimits>, Pick<OpenIndexOptions, 'model' | 'flow' | 'replicas'> {
+export interface ServeOptions extends Partial<ServerLimits>, Pick<OpenIndexOptions, 'model' | 'flow' | 'replicas' | 'exact'> {
+  /** A workspace folder or a postgres:// URL. */
   workspace: string;
   port?: number;
   host?: string;
@@ -31,7 +32,7 @@ export interface RunningServer {
 
 /** Open the index, warm the query flow with one search, and listen. */
 export async function serve(opts: ServeOptions): Promise<RunningServer> {
-  const searcher = await openIndex(opts.workspace, { model: opts.model, flow: opts.flow, replicas: opts.replicas });
+  const searcher = await openIndex(opts.workspace, { model: opts.model, flow: opts.flow, replicas: opts.replicas, exact: opts.exact });
   try {
     // The first search loads the model and starts the encoder pool; do it now, so a broken
     // model or an incompatible index fails at startup and the first client is not slow.

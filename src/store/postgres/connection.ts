@@ -105,12 +105,7 @@ export async function ensureVectorExtension(pool: pg.Pool, url: string): Promise
   const installed = await pool.query(`SELECT 1 FROM pg_extension WHERE extname = 'vector'`);
   if (installed.rowCount) return;
   const available = await pool.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`);
-  if (!available.rowCount) {
-    throw new StoreUnavailableError(
-      shown,
-      `the PostgreSQL server at ${shown} has no pgvector extension installed: install it on the server (Debian/Ubuntu: postgresql-NN-pgvector; or run the pgvector/pgvector container image)`,
-    );
-  }
+  if (!available.rowCount) throw missingVectorExtension(shown);
   try {
     await pool.query('CREATE EXTENSION IF NOT EXISTS vector');
   } catch (err) {
@@ -123,4 +118,11 @@ export async function ensureVectorExtension(pool: pg.Pool, url: string): Promise
       { cause: err },
     );
   }
+}
+
+export function missingVectorExtension(shown: string): StoreUnavailableError {
+  return new StoreUnavailableError(
+    shown,
+    `the PostgreSQL server at ${shown} has no pgvector extension installed: install it on the server (Debian/Ubuntu: postgresql-NN-pgvector; or run the pgvector/pgvector container image)`,
+  );
 }

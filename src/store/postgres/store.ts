@@ -11,7 +11,7 @@ import type { TopKResult } from '../../kernels/types.js';
 import { checkModelIdentity, type ModelIdentity } from '../manifest.js';
 import { checkNewDoc, type ChunkKind, type NewDoc, type StoredDoc } from '../metadata.js';
 import { binaryCopy, type CopyField } from './copy.js';
-import { connectPool, ensureVectorExtension, redactUrl, type PoolOptions } from './connection.js';
+import { connectPool, ensureVectorExtension, missingVectorExtension, redactUrl, type PoolOptions } from './connection.js';
 import { identityDifferences, prepareSchema, readIdentity, SCHEMA, VECTOR_TYPES, type StoreIdentity, type VectorType } from './schema.js';
 
 export interface OpenPostgresOptions {
@@ -137,6 +137,8 @@ export class PostgresStore {
     const shown = redactUrl(url);
     try {
       if ((await prepareSchema(pool, shown)) === 0) {
+        // No store; a server without pgvector can hold none: that is what to fix first.
+        if (!(await pool.query(`SELECT 1 FROM pg_available_extensions WHERE name = 'vector'`)).rowCount) throw missingVectorExtension(shown);
         throw new NoIndexError(shown, `no index at ${shown}: run \`flower-native index --store ${shown}\` first`);
       }
       return new PostgresStore(pool, shown, await readIdentity(pool, shown));
@@ -155,6 +157,26 @@ export class PostgresStore {
   async counts(): Promise<{ docs: number; chunks: number }> {
     const { rows } = await this.query<{ docs: number; chunks: number | null }>(`SELECT count(*) AS docs, sum(chunk_count)::bigint AS chunks FROM ${SCHEMA}.docs`);
     return { docs: rows[0].docs, chunks: rows[0].chunks ?? 0 };
+  }
+
+  /**
+   * The doc counts and a mark that changes whenever a doc is added, removed or updated (a moved
+   * path): a reader compares marks to know its cached doc list is stale. One scan of the docs table
+   * (not the chunks), so cheap enough to run before every search.
+   */
+  async changeProbe(): Promise<{ docs: number; chunks: number; mark: string }> {
+    // xmin is the transaction that wrote a row version: an UPDATE gives its row a new one.
+    const { rows } = await this.query<{ docs: number; chunks: number | null; last: number | null; xmin: string | null }>(
+      `SELECT count(*) AS docs, sum(chunk_count)::bigint AS chunks, max(id) AS last, max(xmin::text::bigint)::text AS xmin FROM ${SCHEMA}.docs`,
+    );
+    const r = rows[0];
+    return { docs: r.docs, chunks: r.chunks ?? 0, mark: `${r.docs}/${r.chunks ?? 0}/${r.last ?? 0}/${r.xmin ?? 0}` };
+  }
+
+  /** Every doc, by id. */
+  async listDocs(): Promise<PgDocRecord[]> {
+    const { rows } = await this.query<DocRow>(`SELECT id, path, sha256, bytes, width, height, label, chunk_count FROM ${SCHEMA}.docs ORDER BY id`);
+    return rows.map(toDocRecord);
   }
 
   /**
