@@ -1,6 +1,7 @@
 /** `flower-native index`: add a folder of images to a workspace. */
 import type { Command } from 'commander';
-import { indexImages, type IndexSummary } from '../flows/indexing.js';
+import { indexImagesIntoPostgres, isPostgresUrl } from '../flows/fleet.js';
+import { indexIdentity, indexImages, type IndexSummary } from '../flows/indexing.js';
 import { positiveInt } from './args.js';
 import { downloadReporter, progressReporter } from './progress.js';
 import { printable } from './terminal.js';
@@ -8,7 +9,11 @@ import { printable } from './terminal.js';
 interface IndexCliOptions {
   data?: string;
   model?: string;
-  workspace: string;
+  workspace?: string;
+  store?: string;
+  work: boolean;
+  jobSize?: number;
+  jobTimeout?: number;
   flow?: string;
   rebuild?: boolean;
   keepMissing?: boolean;
@@ -21,7 +26,11 @@ export function registerIndex(program: Command): void {
   program
     .command('index')
     .description('index a folder of images (recursively) into a workspace; re-runs add only new images')
-    .requiredOption('-w, --workspace <dir>', 'workspace directory (created when missing)')
+    .option('-w, --workspace <dir>', 'workspace directory (created when missing)')
+    .option('-s, --store <url|dir>', 'where the index lives: a workspace directory, or a postgres:// URL (PostgreSQL + pgvector, shared by `worker`s on other machines)')
+    .option('--no-work', 'Postgres store: enqueue the jobs and follow the fleet, but leave the encoding to `worker`s')
+    .option('--job-size <n>', 'Postgres store: images per job (default 32)', positiveInt)
+    .option('--job-timeout <s>', "Postgres store: seconds before a job taken by a worker that went silent is redone by another (default 300)", positiveInt)
     .option('-d, --data <dir>', 'folder of images, with an optional labels.csv (file,class_id,class_name); default: the 17 flowers dataset, downloaded to the cache')
     .option('-m, --model <dir>', 'model folder (model.json + .onnx); default: the cached default model, downloaded when missing')
     .option('-f, --flow <file>', 'index flow YAML (default: the shipped flows/index.yml)')
@@ -30,28 +39,24 @@ export function registerIndex(program: Command): void {
     .option('-q, --quiet', 'no progress and no summary')
     .option('--replicas <n>', 'encoder workers (overrides the flow)', positiveInt)
     .option('--batch-size <n>', 'chunks per encoder batch (overrides the flow)', positiveInt)
-    .action(async (opts: IndexCliOptions) => {
+    .action(async function (this: Command, opts: IndexCliOptions) {
+      const store = opts.store ?? opts.workspace;
+      if (!store) this.error('error: index needs --workspace <dir> or --store <url|dir>', { exitCode: 2 });
       const mode = opts.quiet ? 'none' : process.stderr.isTTY ? 'bar' : 'plain';
       // Without --data/--model the defaults come from the cache, downloaded (with progress) when missing.
       const download = downloadReporter(mode);
       const progress = progressReporter(mode);
       let summary: IndexSummary;
       try {
-        summary = await indexImages({
-          data: opts.data,
-          workspace: opts.workspace,
-          model: opts.model,
-          download,
-          flow: opts.flow,
-          rebuild: opts.rebuild,
-          keepMissing: opts.keepMissing,
-          replicas: opts.replicas,
-          batchSize: opts.batchSize,
-          onProgress: (p) => {
-            download.stop(); // the downloads, if any, are over once images are being indexed
-            progress.update(p);
-          },
-        });
+        const onProgress = (p: Parameters<typeof progress.update>[0]) => {
+          download.stop(); // the downloads, if any, are over once images are being indexed
+          progress.update(p);
+        };
+        const shared = { data: opts.data, model: opts.model, download, flow: opts.flow, keepMissing: opts.keepMissing, replicas: opts.replicas, batchSize: opts.batchSize, onProgress };
+        if (isPostgresUrl(store)) {
+          const onWait = (message: string) => process.stderr.write(printable(`flower-native index: ${message}\n`));
+          summary = await indexImagesIntoPostgres({ ...shared, store, identity: indexIdentity, work: opts.work, jobSize: opts.jobSize, jobTimeoutSeconds: opts.jobTimeout, onWait });
+        } else summary = await indexImages({ ...shared, workspace: store, rebuild: opts.rebuild });
       } finally {
         download.stop();
         progress.stop();

@@ -9,12 +9,15 @@ import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './doctor.js';
 import { registerDuplicates } from './duplicates-command.js';
 import { registerEval } from './eval-command.js';
+import { registerExport } from './export-command.js';
 import { EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { registerIndex } from './index-command.js';
 import { registerQuery } from './query-command.js';
 import { registerQuantize } from './quantize-command.js';
 import { registerServe } from './serve-command.js';
+import { registerStatus } from './status-command.js';
 import { registerVerify } from './verify-command.js';
+import { registerWorker } from './worker-command.js';
 import { printable } from './terminal.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -28,6 +31,9 @@ registerServe(program);
 registerQuantize(program);
 registerDoctor(program);
 registerVerify(program);
+registerWorker(program);
+registerStatus(program);
+registerExport(program);
 
 /** Every (sub)command: usage errors → one line + usage on stderr, exit 2. */
 function strictUsage(command: Command): void {

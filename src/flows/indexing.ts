@@ -14,6 +14,7 @@ import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type ModelManifest } from '../model/index.js';
 import { refreshRankingState } from '../search/index.js';
 import { Workspace, type ListedFile, type NewDoc, type WorkspaceChanges } from '../store/index.js';
+import { indexImagesIntoPostgres, isPostgresUrl } from './fleet.js';
 import { RunningFlow } from './runner.js';
 import { resolveDataDir, resolveModelDir } from './sources.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
@@ -84,6 +85,7 @@ const COMMIT_DOCS = 32;
 const COMMIT_MS = 2000;
 
 export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
+  if ('store' in opts && isPostgresUrl(opts.store)) return indexImagesIntoPostgres({ ...opts, store: opts.store, identity: indexIdentity });
   const started = performance.now();
   const workspaceDir = path.resolve(opts.workspace);
   // Each folder is resolved here once; the model's is recorded in sources.json.

@@ -1,0 +1,60 @@
+/** `flower-native worker`: index jobs from a Postgres store's queue until stopped (SIGINT/SIGTERM finish the job in hand). */
+import type { Command } from 'commander';
+import { workIndexJobs } from '../flows/fleet.js';
+import { indexIdentity } from '../flows/indexing.js';
+import { positiveInt } from './args.js';
+import { printable } from './terminal.js';
+
+interface WorkerCliOptions {
+  store: string;
+  model?: string;
+  flow?: string;
+  replicas?: number;
+  batchSize?: number;
+  exitWhenIdle?: boolean;
+  quiet?: boolean;
+}
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('encode index jobs from a postgres:// store (run one on every machine of the fleet; they share the work)')
+    .requiredOption('-s, --store <url>', 'postgres:// URL of the store `index --store` enqueued the jobs in')
+    .option('-m, --model <dir>', 'model folder (model.json + .onnx); must be the store\'s model. Default: the cached default model')
+    .option('-f, --flow <file>', 'index flow YAML (default: the shipped flows/index.yml); its chunking must be the store\'s')
+    .option('--replicas <n>', 'encoder workers in this process (overrides the flow)', positiveInt)
+    .option('--batch-size <n>', 'chunks per encoder batch (overrides the flow)', positiveInt)
+    .option('--exit-when-idle', 'exit once the queue has no job waiting or in progress')
+    .option('-q, --quiet', 'no line per job')
+    .action(async (opts: WorkerCliOptions) => {
+      const say = (line: string) => process.stderr.write(printable(`flower-native worker: ${line}\n`));
+      const stop = new AbortController();
+      const onSignal = () => {
+        say('stopping after the job in hand');
+        stop.abort();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const summary = await workIndexJobs({
+          store: opts.store,
+          identity: indexIdentity,
+          model: opts.model,
+          flow: opts.flow,
+          replicas: opts.replicas,
+          batchSize: opts.batchSize,
+          signal: stop.signal,
+          done: () => opts.exitWhenIdle === true,
+          onWait: say,
+          onJob: (job, out) => {
+            if (!opts.quiet) say(`job ${job.id}: ${out.indexed}/${job.data.files.length} images indexed (${out.chunks} chunks)${out.skipped.length ? `, ${out.skipped.length} skipped` : ''}`);
+          },
+          onJobError: (job, error) => say(`job ${job.id} failed (it is retried): ${error.message.split('\n')[0]}`),
+        });
+        if (!opts.quiet) say(`done: ${summary.jobs} jobs, ${summary.indexed} images, ${summary.chunks} chunks in ${summary.seconds.toFixed(1)} s`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

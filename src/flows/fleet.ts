@@ -1,0 +1,391 @@
+/**
+ * Indexing into a Postgres store with a fleet of workers:
+ *
+ * - `planPostgresIndex` / `indexImagesIntoPostgres` (what `index --store postgres://…` runs): list
+ *   and hash the folder, reconcile the listing with the store (moves, deletions, contents it
+ *   already has), enqueue the rest as jobs of a few dozen files, work on them here too unless told
+ *   not to, and follow the whole fleet's progress on the run until every job is done or failed.
+ * - `workIndexJobs` (what `worker` runs, and `index` in-process): take a job, run its files through
+ *   the index flow (loader, decoder, chunker, the encoder pool), write its docs and chunks in one
+ *   transaction (PostgresStore.addDocs: COPY, idempotent by content), mark it done with what
+ *   happened to each file. A lost server is waited out with bounded retries and backoff.
+ * - `fleetStatus`: the queue and the store, as `status` shows them.
+ */
+import { randomUUID, createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { listImages, readLabelsCsv } from '../dataset/index.js';
+import type { DownloadHooks } from '../download/index.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { BuiltinServices } from '../executors/services.js';
+import { loadModel, type LoadedModel, type ModelManifest } from '../model/index.js';
+import type { ModelIdentity, NewDoc, Workspace } from '../store/index.js';
+import { PostgresStore, type ListedFile } from '../store/postgres/index.js';
+import { IndexQueue, isConnectionLoss, type EnqueueOptions, type FleetStatus, type IndexJob, type IndexJobFile, type IndexJobOutput, type QueueCounts } from '../store/postgres/queue.js';
+import { RunningFlow } from './runner.js';
+import { resolveDataDir, resolveModelDir } from './sources.js';
+import { flowFile, loadFlow, type FlowSpec } from './spec.js';
+
+export type { FleetStatus, QueueCounts } from '../store/postgres/queue.js';
+
+/** Whether `store` names a Postgres store rather than a workspace folder. */
+export function isPostgresUrl(store: unknown): store is string {
+  return typeof store === 'string' && /^postgres(ql)?:\/\//i.test(store);
+}
+
+export interface ServerWaitOptions {
+  /** Tries before giving up on a lost server (default 10: about 2 minutes with the backoff). */
+  attempts?: number;
+  /** First wait, doubled each try up to 20 s (default 1000 ms). */
+  firstDelayMs?: number;
+  /** Told each time the server is found gone, with the wait before the next try. */
+  onWait?: (message: string) => void;
+}
+
+/**
+ * What a store records of the model and chunking that built it (indexing.ts's indexIdentity: passed
+ * in, since indexing.ts hands its postgres:// runs to this file and an import back would be a cycle).
+ */
+export type IdentityOf = (spec: FlowSpec, model: ModelManifest) => { model: ModelIdentity; chunking: Record<string, unknown> };
+
+export interface WorkerOptions extends ServerWaitOptions {
+  store: string;
+  identity: IdentityOf;
+  model?: string;
+  flow?: string;
+  /** Encoder workers, overriding the flow's `replicas`. */
+  replicas?: number;
+  batchSize?: number;
+  /** Seconds between polls of an empty queue (default 1). */
+  pollSeconds?: number;
+  /** Checked when the queue is empty: true ends the loop (default: never, a worker waits for work). */
+  done?: () => boolean | Promise<boolean>;
+  signal?: AbortSignal;
+  /** After every job this worker finished. */
+  onJob?: (job: IndexJob, output: IndexJobOutput) => void;
+  /** A job that failed here (it is retried, up to its limit). */
+  onJobError?: (job: IndexJob, error: Error) => void;
+  /** Name in the jobs' output (default host:pid). */
+  name?: string;
+}
+
+export interface WorkerSummary {
+  readonly jobs: number;
+  readonly indexed: number;
+  readonly chunks: number;
+  readonly skipped: number;
+  readonly failedJobs: number;
+  readonly seconds: number;
+}
+
+/** indexImages's options and summary (indexing.ts), as a Postgres run takes and gives them. */
+export interface PostgresIndexOptions extends ServerWaitOptions, Pick<EnqueueOptions, 'jobSize' | 'jobTimeoutSeconds' | 'retryLimit'> {
+  /** postgres:// URL of the store. */
+  store: string;
+  identity: IdentityOf;
+  data?: string;
+  model?: string;
+  flow?: string;
+  keepMissing?: boolean;
+  replicas?: number;
+  batchSize?: number;
+  onProgress?: (progress: FleetProgress) => void;
+  download?: DownloadHooks;
+  /** Work on the jobs in this process too (default true); the run is followed to its end either way. */
+  work?: boolean;
+  /** Milliseconds between progress polls of the fleet (default 500). */
+  pollMs?: number;
+}
+
+/** The whole fleet's progress on a run, in indexImages's terms. */
+export interface FleetProgress {
+  readonly total: number;
+  readonly done: number;
+  readonly indexed: number;
+  readonly unchanged: number;
+  readonly skipped: number;
+  readonly chunks: number;
+  readonly elapsedMs: number;
+}
+
+export interface PostgresIndexSummary {
+  /** The store's URL, password masked. */
+  readonly workspace: string;
+  readonly files: number;
+  readonly indexed: number;
+  readonly chunks: number;
+  readonly unchanged: number;
+  readonly skipped: readonly { file: string; reason: string }[];
+  readonly moved: readonly { from: string; to: string }[];
+  readonly removed: readonly { file: string; sha256: string }[];
+  readonly seconds: number;
+  readonly imagesPerSecond: number;
+  readonly total: { readonly docs: number; readonly chunks: number };
+  readonly podTime: Readonly<Record<string, number>>;
+}
+
+/** Concurrent file reads while hashing the listing. */
+const HASH_CONCURRENCY = 8;
+
+/**
+ * `index --store postgres://…`: plan, enqueue, work (unless `work: false`) and follow the run.
+ * The summary is the local one's: `workspace` is the store's (masked) URL.
+ */
+export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promise<PostgresIndexSummary> {
+  const started = performance.now();
+  const dataDir = await resolveDataDir(opts.data, opts.download);
+  const modelDir = await resolveModelDir(opts.model, opts.download);
+  const spec = await loadFlow(flowFile('index', opts.flow));
+  const model = await loadModel(modelDir);
+  const store = await PostgresStore.openForWrite(opts.store, opts.identity(spec, model));
+  let queue: IndexQueue | undefined;
+  try {
+    queue = await IndexQueue.open(opts.store);
+    const { files, skipped: unwalkable } = await listImages(dataDir);
+    const { listing, unreadable } = await hashFiles(files);
+    // A file that cannot be read now keeps its doc: its content is unknown, not gone.
+    if (unreadable.length) {
+      const byPath = new Map((await store.listDocs()).map((d) => [d.path, d.sha256]));
+      for (const { file } of unreadable) if (byPath.has(file)) listing.push({ path: file, sha256: byPath.get(file)! });
+    }
+    const plan = await store.reconcile(listing, { keepMissing: opts.keepMissing });
+    const chosen = new Map(plan.toIndex.map((f) => [f.sha256, f.path]));
+    const duplicates = listing.filter((f) => chosen.has(f.sha256) && chosen.get(f.sha256) !== f.path).map((f) => ({ file: f.path, reason: `same content as ${chosen.get(f.sha256)}` }));
+    const unchanged = listing.length - plan.toIndex.length - duplicates.length - unreadable.filter(({ file }) => listing.some((f) => f.path === file)).length;
+    const labelsFile = path.join(dataDir, 'labels.csv');
+    const labels = fs.existsSync(labelsFile) ? readLabelsCsv(labelsFile) : undefined;
+    const run = `${new Date().toISOString()}-${randomUUID().slice(0, 8)}`;
+    const jobFiles: IndexJobFile[] = plan.toIndex.map((f) => ({ ...f, ...(labels?.has(f.path) && { label: labels.get(f.path) }) }));
+    await queue.enqueue(run, jobFiles, opts);
+
+    const followed = queue;
+    let counts = await followed.runProgress(run);
+    const finished = (c: QueueCounts) => c.queued + c.active === 0;
+    const settledBefore = unchanged + duplicates.length + unreadable.length;
+    const report = (c: QueueCounts) =>
+      opts.onProgress?.({
+        total: files.length, done: settledBefore + c.done + failedJobFiles(c), indexed: c.indexed, unchanged,
+        skipped: duplicates.length + unreadable.length + c.failed, chunks: c.chunks, elapsedMs: performance.now() - started,
+      } satisfies FleetProgress);
+    const follow = async () => {
+      while (!finished(counts)) {
+        report(counts);
+        await sleep(opts.pollMs ?? 500);
+        counts = await waitForServer(store.location, () => followed.runProgress(run), opts);
+      }
+      report(counts);
+    };
+    if (opts.work === false) await follow();
+    else {
+      await Promise.all([
+        follow(),
+        workIndexJobs({
+          ...opts, store: opts.store, model: modelDir, done: async () => finished(await followed.runProgress(run)),
+        }),
+      ]);
+    }
+    const { failures } = await waitForServer(store.location, () => followed.runFailures(run), opts);
+    const total = await waitForServer(store.location, () => store.counts(), opts);
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      workspace: store.location, files: files.length, indexed: counts.indexed, chunks: counts.chunks, unchanged,
+      skipped: [...unwalkable, ...unreadable, ...duplicates, ...failures], seconds, imagesPerSecond: counts.indexed / seconds, total, podTime: {},
+      moved: plan.moved.map(({ from, to }) => ({ from, to })), removed: plan.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
+    };
+  } finally {
+    await queue?.close();
+    await store.close();
+  }
+}
+
+/** Files of jobs that failed for good (counted in `failed`, not in `done`). */
+function failedJobFiles(c: QueueCounts): number {
+  return c.files - c.queued - c.active - c.done;
+}
+
+/**
+ * Pull jobs and index them until `done()` says so on an empty queue (or the signal aborts).
+ * A server that goes away is waited for (bounded); after that a StoreUnavailableError ends the
+ * loop, and the job in progress is redone by another worker after its timeout.
+ */
+export async function workIndexJobs(opts: WorkerOptions): Promise<WorkerSummary> {
+  const started = performance.now();
+  const spec = await loadFlow(flowFile('index', opts.flow));
+  const model = await loadModel(await resolveModelDir(opts.model));
+  const store = await PostgresStore.openForWrite(opts.store, opts.identity(spec, model));
+  const worker = opts.name ?? `${os.hostname()}:${process.pid}`;
+  const summary = { jobs: 0, indexed: 0, chunks: 0, skipped: 0, failedJobs: 0 };
+  let queue: IndexQueue | undefined;
+  const encoder = new JobEncoder(spec, model, { replicas: opts.replicas, batchSize: opts.batchSize });
+  try {
+    queue = await IndexQueue.open(opts.store);
+    const q = queue;
+    const wait = <T>(work: () => Promise<T>) => waitForServer(store.location, work, opts);
+    while (!opts.signal?.aborted) {
+      const job = await wait(() => q.fetch());
+      if (!job) {
+        if (await wait(async () => (await opts.done?.()) ?? false)) break;
+        await sleep((opts.pollSeconds ?? 1) * 1000, undefined, { signal: opts.signal }).catch(() => undefined);
+        continue;
+      }
+      let output: IndexJobOutput;
+      try {
+        const stored = await wait(() => q.storedContent(job.data.files.map((f) => f.sha256)));
+        const { docs, skipped, alreadyStored } = await encoder.run(job.data.files, stored);
+        await wait(() => store.addDocs(docs));
+        output = {
+          indexed: docs.length + alreadyStored.length,
+          chunks: docs.reduce((n, d) => n + d.chunks.length, 0) + alreadyStored.reduce((n, sha) => n + stored.get(sha)!, 0),
+          skipped,
+          worker,
+        };
+      } catch (err) {
+        if (err instanceof StoreUnavailableError) throw err;
+        const error = err instanceof Error ? err : new Error(String(err));
+        summary.failedJobs++;
+        opts.onJobError?.(job, error);
+        await encoder.reset();
+        await wait(() => q.fail(job, error));
+        continue;
+      }
+      await wait(() => q.complete(job, output));
+      summary.jobs++;
+      summary.indexed += output.indexed;
+      summary.chunks += output.chunks;
+      summary.skipped += output.skipped.length;
+      opts.onJob?.(job, output);
+    }
+  } finally {
+    await encoder.close();
+    await queue?.close();
+    await store.close();
+  }
+  return { ...summary, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * The index flow, kept open across jobs (the encoder pool starts once per worker). Its loader drops
+ * a second file of content it has seen before, which is right within a job but not for a job seen
+ * again (a retry here, or a later run re-trying a bad file): then the flow is opened afresh.
+ */
+class JobEncoder {
+  private flow?: RunningFlow;
+  private readonly seen = new Set<string>();
+  /** What the loader asks about ("already indexed?"): the contents the store had when the job started. */
+  private stored: ReadonlyMap<string, number> = new Map();
+  private readonly labels = new Map<string, string>();
+
+  constructor(
+    private readonly spec: FlowSpec,
+    private readonly model: LoadedModel,
+    private readonly encoder: BuiltinServices['encoder'],
+  ) {}
+
+  async run(files: readonly IndexJobFile[], stored: ReadonlyMap<string, number>): Promise<{ docs: NewDoc[]; skipped: { file: string; reason: string }[]; alreadyStored: string[] }> {
+    if (files.some((f) => this.seen.has(f.sha256))) await this.reset();
+    for (const f of files) this.seen.add(f.sha256);
+    this.stored = stored;
+    this.labels.clear();
+    for (const f of files) if (f.label !== undefined) this.labels.set(f.path, f.label);
+    this.flow ??= await RunningFlow.open(this.spec, this.services());
+    const docs: NewDoc[] = [];
+    const skipped: { file: string; reason: string }[] = [];
+    const alreadyStored: string[] = [];
+    await this.flow.runAll(
+      files.map((f) => ({ uri: f.path })),
+      ({ doc, skipped: skip }) => {
+        if (skip?.expected) alreadyStored.push(doc.sha256!);
+        else if (skip) skipped.push({ file: skip.file, reason: skip.reason });
+        else docs.push(doc.entry as NewDoc);
+      },
+    );
+    return { docs, skipped, alreadyStored };
+  }
+
+  async reset(): Promise<void> {
+    const flow = this.flow;
+    this.flow = undefined;
+    this.seen.clear();
+    await flow?.close();
+  }
+
+  close(): Promise<void> {
+    return this.reset();
+  }
+
+  private services(): BuiltinServices {
+    // The loader only asks the workspace whether it holds a content; here the store answers.
+    const known = { hasDoc: (sha256: string) => this.stored.has(sha256) } as unknown as Workspace;
+    return { mode: 'index', model: this.model, workspace: known, labels: this.labels, encoder: this.encoder };
+  }
+}
+
+/** `status --store …`. */
+export async function fleetStatus(url: string, opts: { failureLimit?: number } = {}): Promise<FleetStatus & { location: string }> {
+  // Opening for reading refuses a database without a store (a typo in the URL) instead of creating one.
+  const store = await PostgresStore.openForRead(url);
+  await store.close();
+  const queue = await IndexQueue.open(url);
+  try {
+    return { ...(await queue.fleetStatus(opts)), location: queue.location };
+  } finally {
+    await queue.close();
+  }
+}
+
+/** Run `work`, waiting out a lost server: up to `attempts` tries with doubling waits, then a StoreUnavailableError. */
+export async function waitForServer<T>(location: string, work: () => Promise<T>, opts: ServerWaitOptions = {}): Promise<T> {
+  const attempts = opts.attempts ?? 10;
+  let delay = opts.firstDelayMs ?? 1000;
+  let waited = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!isConnectionLoss(err)) throw err;
+      const reason = (err as Error).message.split('\n')[0];
+      if (attempt >= attempts) {
+        throw new StoreUnavailableError(location, `lost PostgreSQL at ${location} (${reason}) and it did not come back in ${(waited / 1000).toFixed(0)} s (${attempts} tries): giving up; a job in progress is redone by another worker after its timeout`, { cause: err });
+      }
+      opts.onWait?.(`PostgreSQL at ${location} is unreachable (${reason}): retrying in ${(delay / 1000).toFixed(0)} s (try ${attempt} of ${attempts})`);
+      await sleep(delay);
+      waited += delay;
+      delay = Math.min(delay * 2, 20_000);
+    }
+  }
+}
+
+/** sha256 of every file (a few at a time); what cannot be read is set apart with the reason. */
+async function hashFiles(files: readonly string[]): Promise<{ listing: ListedFile[]; unreadable: { file: string; reason: string }[] }> {
+  const hashes = new Array<string | undefined>(files.length);
+  const unreadable: { file: string; reason: string }[] = [];
+  let next = 0;
+  const reader = async () => {
+    while (next < files.length) {
+      const i = next++;
+      try {
+        hashes[i] = await hashFile(files[i]);
+      } catch (err) {
+        unreadable.push({ file: files[i], reason: `cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: HASH_CONCURRENCY }, reader));
+  const listing: ListedFile[] = [];
+  files.forEach((file, i) => hashes[i] && listing.push({ path: file, sha256: hashes[i] }));
+  return { listing, unreadable: unreadable.sort((a, b) => (a.file < b.file ? -1 : 1)) };
+}
+
+function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')))
+      .on('error', reject);
+  });
+}
