@@ -71,8 +71,10 @@ export const benchScaleOutQuery: BenchSection = async (options) => {
   const extra = (options as { scaleOutRows?: number[] }).scaleOutRows ?? (options.quick ? [] : [100_000]);
   const cases: Case[] = [];
   try {
-    cases.push(await measure(adminUrl, workspace, workspace.chunkCount, options.log));
-    for (const rows of extra) cases.push(await measure(adminUrl, workspace, rows, options.log));
+    for (const rows of [workspace.chunkCount, ...extra]) {
+      cases.push(await measure(adminUrl, workspace, rows, options.log));
+      options.log(`bench: scale-out query: ${JSON.stringify(cases.at(-1))}`); // kept in the log should a larger case fail
+    }
   } finally {
     workspace.close();
     small?.cleanup();
