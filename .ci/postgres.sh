@@ -5,6 +5,10 @@
 #   .ci/postgres.sh start DIR    install pgvector if needed, start a cluster in DIR (empty or missing),
 #                                print its URL (postgres://postgres@127.0.0.1:PORT/postgres) on stdout
 #   .ci/postgres.sh stop DIR     stop that cluster and remove DIR
+#   .ci/postgres.sh restart DIR [SECONDS]
+#                                stop that cluster (fast: connections are cut), wait SECONDS (default 0),
+#                                start it again on the same port: what the fleet tests do to a running
+#                                index (.ci/run exports the cluster's DIR as FLOWER_TEST_PG_DIR)
 #
 # pgvector: the distribution's postgresql-NN-pgvector where a release packages it; on one that does not
 # (Debian bookworm) Debian's own pgvector source package from the next release, built against the
@@ -147,14 +151,29 @@ EOF
   for tries in 1 2 3; do
     port=$(free_port)
     # -w waits until it accepts connections; a port taken meanwhile fails the start, so try another.
-    if as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -s \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >&2; then
+    if start_server "$bin" "$dir" "$port"; then
+      echo "$port" >"$dir/port"
       echo "postgres://postgres@127.0.0.1:$port/postgres"
       return
     fi
     log "start on port $port failed (try $tries): $(tail -3 "$dir/server.log" 2>/dev/null | tr '\n' ' ')"
   done
   die "could not start PostgreSQL in $dir (see $dir/server.log)"
+}
+
+start_server() {
+  local bin=$1 dir=$2 port=$3
+  as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -s \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >&2
+}
+
+restart_cluster() {
+  local dir=$1 down=${2:-0} bin
+  [ -f "$dir/port" ] || die "$dir holds no cluster started by this script"
+  bin=/usr/lib/postgresql/$(pg_major)/bin
+  as_postgres "$bin/pg_ctl" -D "$dir/data" -m fast -w -s stop >&2
+  sleep "$down"
+  start_server "$bin" "$dir" "$(cat "$dir/port")" || die "could not start PostgreSQL in $dir again (see $dir/server.log)"
 }
 
 stop_cluster() {
@@ -168,6 +187,7 @@ stop_cluster() {
 case "${1:-check}" in
   start) [ $# -eq 2 ] || die "usage: $0 start DIR"; start_cluster "$2" ;;
   stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop_cluster "$2" ;;
+  restart) [ $# -ge 2 ] && [ $# -le 3 ] || die "usage: $0 restart DIR [SECONDS]"; restart_cluster "$2" "${3:-0}" ;;
   check)
     began=$(date +%s.%N)
     dir=$(mktemp -d /tmp/flower-ci-pg.XXXXXX)
@@ -178,5 +198,5 @@ case "${1:-check}" in
       -c 'CREATE EXTENSION vector' -c "SELECT extversion FROM pg_extension WHERE extname = 'vector'")
     log "ok: $url, pgvector $version, $(awk -v b="$began" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f s", e - b }')"
     ;;
-  *) die "usage: $0 [check | start DIR | stop DIR]" ;;
+  *) die "usage: $0 [check | start DIR | stop DIR | restart DIR [SECONDS]]" ;;
 esac
