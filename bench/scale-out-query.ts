@@ -107,13 +107,13 @@ async function measure(adminUrl: string, workspace: Workspace, rows: number, log
       const matrix = await fill(store, workspace, rows);
       const queries = pickQueries(workspace);
       const local = await timed(queries, (q) => kernels.cosineTopKAsync({ matrix, rows, dim: workspace.dim, queries: q, k: K }));
-      const exactHits = await Promise.all(queries.map((q) => store.topK(q, K)));
+      const exactHits = await inTurn(queries, (q) => store.topK(q, K));
       const exact = await timed(queries, (q) => store.topK(q, K));
       log(`bench: scale-out query: ${rows} rows: HNSW build…`);
       const { ms: buildMs } = await store.buildHnswIndex({ maintenanceWorkMem: '2GB' });
       const hnsw = [];
       for (const efSearch of EF_SEARCH) {
-        const approx = await Promise.all(queries.map((q) => store.topK(q, K, { mode: 'hnsw', efSearch })));
+        const approx = await inTurn(queries, (q) => store.topK(q, K, { mode: 'hnsw', efSearch }));
         hnsw.push({ efSearch, recall: recallOf(approx, exactHits), ...(await timed(queries, (q) => store.topK(q, K, { mode: 'hnsw', efSearch }))) });
       }
       const sizes = await admin<{ table: string; hnsw: string }>(
@@ -179,6 +179,13 @@ function pickQueries(workspace: Workspace): Float32Array[] {
     const doc = docs[Math.floor((i * docs.length) / QUERIES)]!;
     return workspace.matrix().slice(doc.firstChunk * dim, (doc.firstChunk + doc.chunkCount) * dim);
   });
+}
+
+/** One query after another (as one client sends them; at once they would queue for the pool's connections). */
+async function inTurn<T>(queries: Float32Array[], run: (q: Float32Array) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (const q of queries) out.push(await run(q));
+  return out;
 }
 
 /** p50 / p95 over one pass of the queries, after a warm-up pass. */
