@@ -127,8 +127,8 @@ async function measure(adminUrl: string, workspace: Workspace, rows: number, log
         exact,
         hnsw,
         buildSeconds: buildMs / 1000,
-        tableBytesPerRow: Number(sizes[0]!.table) / rows,
-        hnswBytesPerRow: Number(sizes[0]!.hnsw) / rows,
+        tableBytesPerRow: Number(sizes[0].table) / rows,
+        hnswBytesPerRow: Number(sizes[0].hnsw) / rows,
       };
     } finally {
       await store.close();
@@ -158,11 +158,11 @@ async function fill(store: PostgresStore, workspace: Workspace, rows: number): P
       const from = (row + r) % workspace.chunkCount;
       let norm = 0;
       for (let i = 0; i < dim; i++) {
-        const v = source[from * dim + i]! + 0.02 * gauss();
+        const v = source[from * dim + i] + 0.02 * gauss();
         vectors[r * dim + i] = v;
         norm += v * v;
       }
-      for (let i = 0; i < dim; i++) vectors[r * dim + i]! /= Math.sqrt(norm);
+      for (let i = 0; i < dim; i++) vectors[r * dim + i] /= Math.sqrt(norm);
     }
     const chunks = Array.from({ length: count }, () => ({ kind: 'window' as const, box: { x: 0, y: 0, width: 224, height: 224 } }));
     pending.push({ path: `synthetic/${n}.jpg`, sha256: n.toString(16).padStart(64, '0'), bytes: 1, width: 224, height: 224, label: null, chunks, vectors });
@@ -176,7 +176,7 @@ function pickQueries(workspace: Workspace): Float32Array[] {
   const docs = workspace.docs();
   const dim = workspace.dim;
   return Array.from({ length: QUERIES }, (_, i) => {
-    const doc = docs[Math.floor((i * docs.length) / QUERIES)]!;
+    const doc = docs[Math.floor((i * docs.length) / QUERIES)];
     return workspace.matrix().slice(doc.firstChunk * dim, (doc.firstChunk + doc.chunkCount) * dim);
   });
 }
@@ -204,8 +204,8 @@ function recallOf(approx: Awaited<ReturnType<PostgresStore['topK']>>[], exact: A
   let found = 0;
   let total = 0;
   approx.forEach((a, i) => {
-    const e = exact[i]!;
-    const ids = (hits: typeof a) => Array.from(hits.topk.ids, (slot) => (slot < 0 ? -1 : hits.chunkIds[slot]!));
+    const e = exact[i];
+    const ids = (hits: typeof a) => Array.from(hits.topk.ids, (slot) => (slot < 0 ? -1 : hits.chunkIds[slot]));
     const queries = e.topk.ids.length / K;
     const eIds = ids(e);
     const aIds = ids(a);

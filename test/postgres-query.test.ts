@@ -17,7 +17,7 @@ import { createTestDatabase, createTestRole, postgresTest, testPgUrl, withUser }
 const test = postgresTest('postgres-query');
 const IMAGES = subset(3, 6);
 /** Two indexed images and one the index does not hold, from the same classes. */
-const QUERIES = [flowerImage(IMAGES[0]!), flowerImage(IMAGES[8]!), flowerImage(IMAGES[15]! + 10)];
+const QUERIES = [flowerImage(IMAGES[0]), flowerImage(IMAGES[8]), flowerImage(IMAGES[15] + 10)];
 
 interface JsonHit {
   path: string;
@@ -58,7 +58,7 @@ function sameTop(t: ExecutionContext, got: readonly JsonHit[], want: readonly Js
     want.map((hit) => hit.path),
     `${what}: same docs in the same order`,
   );
-  got.forEach((hit, i) => t.true(Math.abs(hit.score - want[i]!.score) <= 1e-5, `${what}: rank ${i + 1} scores ${hit.score} vs ${want[i]!.score}`));
+  got.forEach((hit, i) => t.true(Math.abs(hit.score - want[i].score) <= 1e-5, `${what}: rank ${i + 1} scores ${hit.score} vs ${want[i].score}`));
 }
 
 async function queryJson(store: string[], extra: string[] = []): Promise<JsonOut> {
@@ -77,17 +77,17 @@ test.serial('query --store postgres:// gives the local top-10 in exact mode (bim
     t.is(local.queries.length, QUERIES.length);
     local.queries.forEach((q, i) => {
       t.is(q.results.length, 10);
-      sameTop(t, overPg.queries[i]!.results, q.results, `${mode} query ${i}`);
-      if (mode === 'bimatch') sameTop(t, remote.queries[i]!.results, q.results, `default-mode query ${i}`);
+      sameTop(t, overPg.queries[i].results, q.results, `${mode} query ${i}`);
+      if (mode === 'bimatch') sameTop(t, remote.queries[i].results, q.results, `default-mode query ${i}`);
     });
   }
   const viaStore = await queryJson(['--store', workspace], ['--mode', 'bimatch']);
-  sameTop(t, viaStore.queries[0]!.results, (await queryJson(['--workspace', workspace], ['--mode', 'bimatch'])).queries[0]!.results, '--store with a folder');
+  sameTop(t, viaStore.queries[0].results, (await queryJson(['--workspace', workspace], ['--mode', 'bimatch'])).queries[0].results, '--store with a folder');
 });
 
 test.serial('the modes that read the whole matrix are refused on a Postgres store, naming the ones that work', async (t) => {
   const url = await pushed(t);
-  const out = await runCli(['query', QUERIES[0]!, '--store', url, '--model', modelDir, '--mode', 'expanded']);
+  const out = await runCli(['query', QUERIES[0], '--store', url, '--model', modelDir, '--mode', 'expanded']);
   t.is(out.code, 1);
   t.regex(out.stderr, /expanded ranking reads the whole chunk matrix.*mode bimatch or whole there \(default bimatch\)/);
   t.is(out.stderr.trim().split('\n').length, 1, out.stderr);
@@ -95,7 +95,7 @@ test.serial('the modes that read the whole matrix are refused on a Postgres stor
 
 test.serial('serve --store postgres:// answers with the local top-10 (exact)', async (t) => {
   const url = await pushed(t);
-  const bytes = await fs.readFile(QUERIES[1]!);
+  const bytes = await fs.readFile(QUERIES[1]);
   const top = async (store: string): Promise<JsonHit[]> => {
     const running = await serve({ workspace: store, model: modelDir, port: 0, log: false, exact: true });
     try {
@@ -129,13 +129,13 @@ test.serial('HNSW recall@64 of the chunk top-k against exact is at least 0.98', 
   let total = 0;
   const docs = local.docs();
   for (let i = 0; i < 20; i++) {
-    const doc = docs[Math.floor((i * docs.length) / 20)]!;
+    const doc = docs[Math.floor((i * docs.length) / 20)];
     const queries = local.matrix().slice(doc.firstChunk * local.dim, (doc.firstChunk + doc.chunkCount) * local.dim);
     const truth = await exact.chunkCandidates(queries, 64);
     const approx = await store.topK(queries, 64, { mode: 'hnsw', efSearch: DEFAULT_EF_SEARCH });
     for (let q = 0; q < doc.chunkCount; q++) {
-      const want = new Set(Array.from(truth.topk.ids.subarray(q * 64, (q + 1) * 64), (slot) => (slot < 0 ? -1 : truth.chunkRows[slot]!)).filter((id) => id >= 0));
-      for (const slot of approx.topk.ids.subarray(q * 64, (q + 1) * 64)) if (slot >= 0 && want.has(approx.chunkIds[slot]!)) found++;
+      const want = new Set(Array.from(truth.topk.ids.subarray(q * 64, (q + 1) * 64), (slot) => (slot < 0 ? -1 : truth.chunkRows[slot])).filter((id) => id >= 0));
+      for (const slot of approx.topk.ids.subarray(q * 64, (q + 1) * 64)) if (slot >= 0 && want.has(approx.chunkIds[slot])) found++;
       total += want.size;
     }
   }
@@ -156,7 +156,7 @@ test.serial('two serve processes on one store both see docs added while they run
           child.stderr!.on('data', (chunk: Buffer) => {
             err += chunk.toString();
             const match = /listening on (http:\/\/\S+\/)/.exec(err);
-            if (match) resolve(match[1]!);
+            if (match) resolve(match[1]);
           });
           child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
         }),
@@ -171,20 +171,20 @@ test.serial('two serve processes on one store both see docs added while they run
   await store.close();
   local.close();
 
-  const added = flowerImage(IMAGES[15]!);
+  const added = flowerImage(IMAGES[15]);
   const bytes = await fs.readFile(added);
   for (const base of urls) {
     const response = await fetch(`${base}search?top=3`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: bytes });
     t.is(response.status, 200);
     const { results } = (await response.json()) as { results: JsonHit[] };
-    t.true(results[0]!.path.endsWith(added.split('/').pop()!), `${base}: a doc added while serving is found as itself (${results[0]!.path})`);
+    t.true(results[0].path.endsWith(added.split('/').pop()!), `${base}: a doc added while serving is found as itself (${results[0].path})`);
     t.is(await health(base), 18, `${base} counts the added docs`);
   }
 });
 
 test.serial('a bad store is one clear line through query --store: unreachable 69, refused password 69, no index 1', async (t) => {
   const one = async (url: string, code: number, line: RegExp) => {
-    const out = await runCli(['query', QUERIES[0]!, '--store', url, '--model', modelDir]);
+    const out = await runCli(['query', QUERIES[0], '--store', url, '--model', modelDir]);
     t.is(out.code, code, out.stderr);
     t.is(out.stderr.trim().split('\n').length, 1, out.stderr);
     t.regex(out.stderr, line);

@@ -190,7 +190,7 @@ function postgresAccess(index: PostgresChunkIndex): StoreAccess {
       return hits.map((hit, i) => {
         const doc = index.doc(hit.docId);
         if (!doc) throw new Error(`doc ${hit.docId} left the store at ${index.location} during the search`);
-        return { doc, box: boxes[i]! };
+        return { doc, box: boxes[i] };
       });
     },
     close: () => index.store.close(),
@@ -259,7 +259,7 @@ class IndexSearcher<Docs extends IndexedDocs> implements Searcher<Docs> {
     const exact = docs.find((d) => d.path === doc || d.path === path.resolve(doc));
     const byName = docs.filter((d) => path.basename(d.path) === doc);
     if (exact) return exact;
-    if (byName.length === 1) return byName[0]!;
+    if (byName.length === 1) return byName[0];
     throw new InputError(doc, byName.length > 1 ? `names ${byName.length} indexed docs: give the full path or the id` : `not an indexed doc of ${ws.dir}`);
   }
 
@@ -277,7 +277,7 @@ class IndexSearcher<Docs extends IndexedDocs> implements Searcher<Docs> {
     const start = performance.now();
     const found = await this.access.lookup(ranking.hits);
     const results = ranking.hits.map((hit, i): QueryHit => {
-      const { doc, box } = found[i]!;
+      const { doc, box } = found[i];
       return { rank: i + 1, docId: hit.docId, score: hit.score, ...(hit.samePhoto !== undefined && { samePhoto: hit.samePhoto }), path: doc.path, label: doc.label, box };
     });
     return { query, results, timings: { decode, encode, ...ranking.timings, lookup: performance.now() - start } };

@@ -80,20 +80,20 @@ export class LocalChunkIndex implements MatrixIndex {
   async wholeTopK(query: Float32Array, k: number): Promise<WholeHits> {
     const { matrix, docs } = this.wholeRows();
     const result = await this.impl.cosineTopKAsync({ matrix, rows: docs.length, dim: this.dim, queries: query, k: Math.min(k, docs.length) });
-    const docIds = result.ids.map((slot) => (slot < 0 ? -1 : docs[slot]!));
+    const docIds = result.ids.map((slot) => (slot < 0 ? -1 : docs[slot]));
     const rows = this.wholeChunkRows();
-    return { k: result.k, docIds, rows: docIds.map((doc) => (doc < 0 ? -1 : rows[doc]!)), scores: result.scores };
+    return { k: result.k, docIds, rows: docIds.map((doc) => (doc < 0 ? -1 : rows[doc])), scores: result.scores };
   }
 
   /** The whole-image chunk of every doc, gathered once into its own matrix (docs × dim). */
   private wholeRows(): { matrix: Float32Array; docs: Int32Array } {
     if (!this.whole) {
       const rows = this.wholeChunkRows();
-      const docs = Int32Array.from(rows.keys()).filter((doc) => rows[doc]! >= 0);
+      const docs = Int32Array.from(rows.keys()).filter((doc) => rows[doc] >= 0);
       if (docs.length === 0) throw new Error(`index at ${this.location} has no whole-image chunks (built with chunker \`whole: false\`)`);
       const matrix = new Float32Array(docs.length * this.dim);
       const all = this.matrix();
-      docs.forEach((doc, i) => matrix.set(all.subarray(rows[doc]! * this.dim, (rows[doc]! + 1) * this.dim), i * this.dim));
+      docs.forEach((doc, i) => matrix.set(all.subarray(rows[doc] * this.dim, (rows[doc] + 1) * this.dim), i * this.dim));
       this.whole = { matrix, docs };
     }
     return this.whole;

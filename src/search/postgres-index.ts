@@ -105,8 +105,8 @@ export class PostgresChunkIndex implements ChunkIndex {
   async wholeTopK(query: Float32Array, k: number): Promise<WholeHits> {
     const hits = await this.store.topK(query, k, { mode: this.searchMode, efSearch: this.opts.efSearch ?? DEFAULT_EF_SEARCH, wholeOnly: true });
     const { ids, scores } = hits.topk;
-    const docIds = ids.map((chunk) => (chunk < 0 ? -1 : hits.docIds[hits.chunkDoc[chunk]!]!));
-    const rows = ids.map((chunk) => (chunk < 0 ? -1 : hits.chunkIds[chunk]!));
+    const docIds = ids.map((chunk) => (chunk < 0 ? -1 : hits.docIds[hits.chunkDoc[chunk]]));
+    const rows = ids.map((chunk) => (chunk < 0 ? -1 : hits.chunkIds[chunk]));
     return { k, docIds, rows, scores };
   }
 

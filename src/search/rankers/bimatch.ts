@@ -23,14 +23,14 @@ export class BiMatchRanker implements Ranker {
     const topkMs = performance.now() - start;
     if (exclude !== undefined) {
       for (let i = 0; i < topk.ids.length; i++) {
-        if (topk.ids[i]! >= 0 && docIds[chunkDoc[topk.ids[i]!]!] === exclude) {
+        if (topk.ids[i] >= 0 && docIds[chunkDoc[topk.ids[i]]] === exclude) {
           topk.ids[i] = -1;
           topk.scores[i] = -Infinity;
         }
       }
     }
     const ranked = this.impl.biMatch({ topk, queryChunks: query.kinds.length, chunkDoc, docChunkCounts });
-    const hits = Array.from(ranked.docs, (doc, i) => ({ docId: docIds[doc]!, score: ranked.scores[i]!, bestRow: chunkRows[ranked.bestChunks[i]!]! }));
+    const hits = Array.from(ranked.docs, (doc, i) => ({ docId: docIds[doc], score: ranked.scores[i], bestRow: chunkRows[ranked.bestChunks[i]] }));
     return { hits, topkMs };
   }
 }

@@ -16,9 +16,9 @@ export class WholeRanker implements Ranker {
     const topkMs = performance.now() - start;
     const hits: RankedHit[] = [];
     for (let i = 0; i < result.k; i++) {
-      const docId = result.docIds[i]!;
+      const docId = result.docIds[i];
       if (docId < 0 || docId === request.excludeDoc) continue;
-      hits.push({ docId, score: result.scores[i]!, bestRow: result.rows[i]! });
+      hits.push({ docId, score: result.scores[i], bestRow: result.rows[i] });
     }
     return { hits, topkMs };
   }
