@@ -37,10 +37,10 @@ test('index, search by bytes, leave-one-out from stored chunks, rebuild', async 
     const doc = ws.docs().find((d) => d.path.endsWith('image_0082.jpg'))!;
     const kinds = ws.docChunks(doc.id).map((chunk) => chunk.kind);
     const vectors = ws.matrix().slice(doc.firstChunk * ws.dim, (doc.firstChunk + doc.chunkCount) * ws.dim);
-    const withSelf = await searcher.searchChunks(vectors, kinds, { top: 6 });
+    const withSelf = await searcher.searchChunks(vectors, kinds, { top: 6, mode: 'bimatch' });
     t.is(withSelf.results[0].docId, doc.id);
     t.true(withSelf.results[0].score > 0.999999, 'stored vectors match themselves');
-    const loo = await searcher.searchChunks(vectors, kinds, { top: 6, excludeDoc: doc.id });
+    const loo = await searcher.searchChunks(vectors, kinds, { top: 6, mode: 'bimatch', excludeDoc: doc.id });
     t.false(loo.results.some((hit) => hit.docId === doc.id));
     t.deepEqual(
       loo.results.map((hit) => hit.docId),

@@ -6,9 +6,9 @@ const cases: [string, string[], RegExp][] = [
   ['unknown option', ['query', 'a.jpg', '--workspace', 'ws', '--bogus'], /unknown option '--bogus'/],
   ['bad --top', ['query', 'a.jpg', '--workspace', 'ws', '--top', '0'], /--top <n>' argument '0' is invalid\. expected a positive integer/],
   ['bad --min-score', ['query', 'a.jpg', '--workspace', 'ws', '--min-score', 'high'], /expected a number, got 'high'/],
-  ['bad --mode', ['query', 'a.jpg', '--workspace', 'ws', '--mode', 'best'], /expected one of bimatch, whole, chamfer, got 'best'/],
-  ['missing image', ['query', '--workspace', 'ws'], /missing required argument 'images'/],
-  ['missing workspace', ['index', '--data', 'd'], /required option '-w, --workspace <dir>' not specified/],
+  ['bad --mode', ['query', 'a.jpg', '--workspace', 'ws', '--mode', 'best'], /expected one of expanded, bimatch, whole, chamfer, got 'best'/],
+  ['missing image', ['query', '--workspace', 'ws'], /give query images, or --doc <id\|path> for an indexed one/],
+  ['missing workspace', ['index', '--data', 'd'], /index needs --workspace <dir> or --store <url\|dir>/],
   ['bad --replicas', ['index', '--workspace', 'w', '--replicas', '1.5'], /expected a positive integer, got '1\.5'/],
   ['unknown command', ['indx'], /unknown command 'indx'/],
 ];

@@ -25,8 +25,9 @@ interface JsonOutput {
   errors: unknown[];
 }
 
+/** BiMatch's output, which these tests describe (the expanded default has tests of its own). */
 async function queryJson(...args: string[]): Promise<JsonOutput> {
-  const result = await runCli(['query', ...args, '--workspace', workspace, '--json']);
+  const result = await runCli(['query', '--mode', 'bimatch', ...args, '--workspace', workspace, '--json']);
   if (result.code !== 0) throw new Error(`query failed (${result.code}): ${result.stderr}`);
   return JSON.parse(result.stdout) as JsonOutput;
 }
@@ -81,7 +82,7 @@ test('--json has the documented shape', async (t) => {
 test('results are the same from a new process as from the API in this one', async (t) => {
   const searcher = await openIndex(workspace);
   try {
-    const here = await searcher.search(flowerImage(162), { top: 5 });
+    const here = await searcher.search(flowerImage(162), { top: 5, mode: 'bimatch' });
     const there = (await queryJson(flowerImage(162), '--top', '5')).queries[0];
     t.deepEqual(
       there.results.map((hit) => hit.docId),
@@ -94,7 +95,7 @@ test('results are the same from a new process as from the API in this one', asyn
 });
 
 test('text output shows rank, score, label, box and path; --min-score and --mode whole work', async (t) => {
-  const text = await runCli(['query', flowerImage(3), '--workspace', workspace, '--top', '2']);
+  const text = await runCli(['query', flowerImage(3), '--workspace', workspace, '--top', '2', '--mode', 'bimatch']);
   t.is(text.code, 0);
   t.regex(text.stdout, /BiMatch score/);
   t.regex(text.stdout, /^\s+1\s+1\.0000\d\d\s+daffodil\s+\d+x\d+\+\d+\+\d+\s+\S+\/image_0003\.jpg$/m);

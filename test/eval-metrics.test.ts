@@ -21,8 +21,8 @@ test('precision@k and AP on a ranking without ties, against hand-computed values
 });
 
 test('perfect and empty rankings', (t) => {
-  t.deepEqual(queryMetrics(ranked('1111100000')), { p1: 1, p5: 1, p10: 0.5, ap10: 1, ap: 1 });
-  t.deepEqual(queryMetrics(ranked('000')), { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0 }, 'no relevant doc: every metric is 0');
+  t.deepEqual(queryMetrics(ranked('1111100000')), { p1: 1, p5: 1, p10: 0.5, ap10: 1, ap: 1, rprec: 1 });
+  t.deepEqual(queryMetrics(ranked('000')), { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0, rprec: 0 }, 'no relevant doc: every metric is 0');
   t.is(averagePrecision(ranked('0000000000001'), 10), 0, 'the only relevant doc below the cutoff');
   t.is(averagePrecision(ranked('0000000000001')), 1 / 13);
 });
@@ -90,5 +90,5 @@ test('meanMetrics averages each metric', (t) => {
   const mean = meanMetrics([queryMetrics(ranked('1')), queryMetrics(ranked('0'))]);
   t.is(mean.p1, 0.5);
   t.is(mean.ap, 0.5);
-  t.deepEqual(meanMetrics([]), { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0 });
+  t.deepEqual(meanMetrics([]), { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0, rprec: 0 });
 });

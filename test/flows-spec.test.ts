@@ -41,7 +41,7 @@ test('the shipped flows parse, in needs order, with defaults filled in', async (
   const query = await loadFlow(path.join(builtinFlowsDir, 'query.yml'));
   t.deepEqual(chunkingOf(query), chunkingOf(index), 'queries are chunked like the index');
   t.is(query.pods.at(-1)!.name, 'ranker');
-  t.deepEqual(query.pods.find((pod) => pod.name === 'ranker')!.params, { top_k: 64, mode: 'bimatch' });
+  t.deepEqual(query.pods.find((pod) => pod.name === 'ranker')!.params, { top_k: 64, mode: 'expanded' });
 });
 
 test('a pod without needs follows the pod above it', async (t) => {
