@@ -1,7 +1,8 @@
 /**
  * expanded: whitened mean doc vectors with database-side augmentation and α-query expansion, the
  * same photo first (see ../expansion.ts for the recipe). The score is the class score, a cosine
- * in [-1, 1]; the doc taken for the same photo carries `samePhoto`, its instance cosine.
+ * in [-1, 1]; the doc taken for the same photo carries `samePhoto`, its instance cosine, and
+ * scores the larger of the two.
  */
 import { performance } from 'node:perf_hooks';
 import type { Kernels } from '../../kernels/index.js';
@@ -60,7 +61,8 @@ export class ExpandedRanker implements Ranker {
     if (promoted) {
       let score = 0;
       for (let j = 0; j < dims; j++) score += expanded[promoted.doc * dims + j]! * q[j]!;
-      hits.unshift({ docId: promoted.doc, score: Math.fround(score), bestRow: promoted.row, samePhoto: promoted.score });
+      // The same photo scores at least its instance cosine, so an identical image is a 100 % match.
+      hits.unshift({ docId: promoted.doc, score: Math.min(1, Math.max(Math.fround(score), promoted.score)), bestRow: promoted.row, samePhoto: promoted.score });
     }
     return { hits, topkMs };
   }
