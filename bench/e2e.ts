@@ -134,8 +134,8 @@ function indexingFigures(runs: ChildRun[]): IndexingFigures {
     peakRssMiB: summarize(runs.map((r) => r.maxRssBytes / 2 ** 20)),
     cpuMsPerImage: summarize(runs.map((r) => r.cpuMs / r.summary.indexed)),
     cpuMsPerChunk: summarize(runs.map((r) => r.cpuMs / r.summary.chunks)),
-    chunks: runs[0]!.summary.chunks,
-    encoder: runs[0]!.encoder,
+    chunks: runs[0].summary.chunks,
+    encoder: runs[0].encoder,
     stageSeconds: Object.fromEntries(INDEX_STAGES.map((stage) => [stage.name, summarize(runs.map((r) => stage.ms(r) / 1000))])),
     encoderBusyShare: summarize(runs.map((r) => r.hooks.encodeBusyMs / r.wallMs)),
   };
@@ -155,14 +155,14 @@ async function queryLatency(workspace: string, queries: number, passes: number, 
       for (const file of files) {
         const start = performance.now();
         const result = await searcher.search(file, { top: 10, mode });
-        samples.total!.push(performance.now() - start);
-        for (const stage of QUERY_STAGES) samples[stage]!.push(result.timings[stage]);
+        samples.total.push(performance.now() - start);
+        for (const stage of QUERY_STAGES) samples[stage].push(result.timings[stage]);
       }
       perPass.push(samples);
     }
     const figures: Record<string, Percentiles> = {};
     for (const key of ['total', ...QUERY_STAGES]) {
-      const at = (p: number) => summarize(perPass.map((samples) => percentile(samples[key]!, p)));
+      const at = (p: number) => summarize(perPass.map((samples) => percentile(samples[key], p)));
       figures[key] = { p50: at(50), p95: at(95), p99: at(99) };
     }
     return figures;
@@ -179,14 +179,22 @@ function markdown(images: number, queries: number, indexing: IndexingFigures, la
     '',
     markdownTable(
       ['images/s', 'chunks/s', 'wall s', 'CPU ms/image', 'peak RSS MiB'],
-      [[formatSummary(indexing.imagesPerSecond), formatSummary(indexing.chunksPerSecond), formatSummary(indexing.wallSeconds), formatSummary(indexing.cpuMsPerImage, 0), formatSummary(indexing.peakRssMiB, 0)]],
+      [
+        [
+          formatSummary(indexing.imagesPerSecond),
+          formatSummary(indexing.chunksPerSecond),
+          formatSummary(indexing.wallSeconds),
+          formatSummary(indexing.cpuMsPerImage, 0),
+          formatSummary(indexing.peakRssMiB, 0),
+        ],
+      ],
     ),
     '',
     `Time by stage, seconds. Pod times are summed over documents, which overlap (up to the flow's prefetch in flight), so stages add up to more than the wall time; the encoder was busy ${formatSummary(percent, 0)} % of the wall time (same runs): the closer to 100 %, the better the rest hides behind it.`,
     '',
     markdownTable(
       ['stage', 'measured as', 's'],
-      INDEX_STAGES.map((stage) => [stage.name, stage.measured, formatSummary(indexing.stageSeconds[stage.name]!, 2)]),
+      INDEX_STAGES.map((stage) => [stage.name, stage.measured, formatSummary(indexing.stageSeconds[stage.name], 2)]),
     ),
     '',
     'Compared against: the encoder alone (Encoder section; the issue measured 178 images/s at batch 1 and 212 at batch 32, about 39 s for the ~8.3k chunks of all 1360 images).',
@@ -195,9 +203,9 @@ function markdown(images: number, queries: number, indexing: IndexingFigures, la
     '',
     markdownTable(
       ['stage', 'expanded p50', 'p95', 'p99', 'bimatch p50', 'p95', 'p99'],
-      ['total', ...QUERY_STAGES].map((key) => [key, ...[latency, bimatchLatency].flatMap((l) => [formatSummary(l[key]!.p50, 2), formatSummary(l[key]!.p95, 2), formatSummary(l[key]!.p99, 2)])]),
+      ['total', ...QUERY_STAGES].map((key) => [key, ...[latency, bimatchLatency].flatMap((l) => [formatSummary(l[key].p50, 2), formatSummary(l[key].p95, 2), formatSummary(l[key].p99, 2)])]),
     ),
     '',
-    'decode = read + decode + resize; encode = chunking + the model over the query\'s chunks (the floor); topk, rank (BiMatch) and lookup (doc records) are what the index adds.',
+    "decode = read + decode + resize; encode = chunking + the model over the query's chunks (the floor); topk, rank (BiMatch) and lookup (doc records) are what the index adds.",
   ].join('\n');
 }

@@ -23,8 +23,10 @@ try {
 }
 
 if (failure) {
-  console.warn(`flower-native: WARNING: the native kernels did not build, so the slower TypeScript kernels will be used.\n` +
-    `  Needs cmake >= 3.15 and a C++17 compiler; retry with \`npm run build:native\`. Cause:\n${failure.replace(/^/gm, '  ')}`);
+  console.warn(
+    `flower-native: WARNING: the native kernels did not build, so the slower TypeScript kernels will be used.\n` +
+      `  Needs cmake >= 3.15 and a C++17 compiler; retry with \`npm run build:native\`. Cause:\n${failure.replace(/^/gm, '  ')}`,
+  );
 } else {
   console.log('flower-native: native kernels built (build/Release/flower_native.node)');
 }

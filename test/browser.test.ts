@@ -69,22 +69,37 @@ if (!fs.existsSync(CHROMIUM)) {
     await page.locator('#stats').filter({ hasText: '12 images' }).waitFor();
 
     await page.setInputFiles('#file', flowerImage(DAISY_QUERY));
-    await page.locator('#status').filter({ hasText: /results for/ }).waitFor();
+    await page
+      .locator('#status')
+      .filter({ hasText: /results for/ })
+      .waitFor();
     const labels = await resultLabels(page);
     t.true(labels.length >= 4, `${labels.length} results in the grid`);
     t.is(labels[0], 'daisy');
     t.true(labels.slice(0, 4).filter((label) => label === 'daisy').length >= 3, `top 4: ${labels.slice(0, 4).join(', ')}`);
     // Thumbnails actually loaded (naturalWidth > 0), not broken images.
-    await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#results img')).slice(0, 4).every((img) => img.complete && img.naturalWidth > 0));
+    await page.waitForFunction(() =>
+      Array.from(document.querySelectorAll<HTMLImageElement>('#results img'))
+        .slice(0, 4)
+        .every((img) => img.complete && img.naturalWidth > 0),
+    );
     await page.screenshot({ path: path.join(OUTPUT_DIR, 'browser-search.png'), fullPage: true });
 
     const first = page.locator('#results .result').first();
     const clickedDoc = await first.getAttribute('data-doc-id');
     await first.click();
-    await page.locator('#status').filter({ hasText: `(doc ${clickedDoc})` }).filter({ hasText: /results for/ }).waitFor();
+    await page
+      .locator('#status')
+      .filter({ hasText: `(doc ${clickedDoc})` })
+      .filter({ hasText: /results for/ })
+      .waitFor();
     t.is(await page.locator('#results .result').first().getAttribute('data-doc-id'), clickedDoc, 'an indexed image finds itself first');
     t.is((await resultLabels(page))[0], 'daisy');
-    await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('#results img')).slice(0, 4).every((img) => img.complete && img.naturalWidth > 0));
+    await page.waitForFunction(() =>
+      Array.from(document.querySelectorAll<HTMLImageElement>('#results img'))
+        .slice(0, 4)
+        .every((img) => img.complete && img.naturalWidth > 0),
+    );
     await page.screenshot({ path: path.join(OUTPUT_DIR, 'browser-search-clicked.png'), fullPage: true });
 
     t.deepEqual(problems, []);

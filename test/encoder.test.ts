@@ -30,7 +30,7 @@ function batchOf(first: number, count: number): Float32Array {
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
   return a.length === b.length ? max : Infinity;
 }
 
@@ -40,12 +40,12 @@ async function referenceEmbeddings(): Promise<Float32Array> {
   try {
     const { width, height } = model.input;
     const out = await session.run({ [model.input.name]: new ort.Tensor('float32', batchOf(0, COUNT), [COUNT, 3, height, width]) }, [model.embedding.name]);
-    const rows = Float32Array.from(out[model.embedding.name]!.data as Float32Array);
+    const rows = Float32Array.from(out[model.embedding.name].data as Float32Array);
     const dim = model.embedding.dim;
     for (let r = 0; r < COUNT; r++) {
       const row = rows.subarray(r * dim, (r + 1) * dim);
       const norm = Math.hypot(...row);
-      for (let i = 0; i < dim; i++) row[i]! /= norm;
+      for (let i = 0; i < dim; i++) row[i] /= norm;
     }
     return rows;
   } finally {
@@ -65,7 +65,7 @@ test('embeddings are the model output, L2-normalized, and the batch is transferr
     t.true(maxAbsDiff(out, await referenceEmbeddings()) < 1e-5);
     // Different flowers give different embeddings.
     let dot = 0;
-    for (let i = 0; i < 1280; i++) dot += out[i]! * out[1280 + i]!;
+    for (let i = 0; i < 1280; i++) dot += out[i] * out[1280 + i];
     t.true(dot < 0.99, `cosine of two different photos: ${dot}`);
   } finally {
     await pool.close();
@@ -77,7 +77,7 @@ test('a batch gives the same embeddings as its chunks one at a time', async (t) 
   try {
     const batched = await pool.encode(batchOf(0, 4), 4);
     const single = await Promise.all([0, 1, 2, 3].map((i) => pool.encode(batchOf(i, 1), 1)));
-    for (let i = 0; i < 4; i++) t.true(maxAbsDiff(batched.subarray(i * 1280, (i + 1) * 1280), single[i]!) < 1e-5, `chunk ${i}`);
+    for (let i = 0; i < 4; i++) t.true(maxAbsDiff(batched.subarray(i * 1280, (i + 1) * 1280), single[i]) < 1e-5, `chunk ${i}`);
   } finally {
     await pool.close();
   }
@@ -93,7 +93,7 @@ test('two workers encoding concurrently agree with a single worker', async (t) =
     // 5 rounds of 4 batches in flight at once keep both sessions running side by side.
     for (let round = 0; round < 5; round++) {
       const got = await Promise.all([0, 2, 4, 6].map((i) => pool.encode(batchOf(i, 2), 2)));
-      for (let b = 0; b < 4; b++) t.true(maxAbsDiff(got[b]!, expected[b]!) < 1e-6, `round ${round}, batch ${b}`);
+      for (let b = 0; b < 4; b++) t.true(maxAbsDiff(got[b], expected[b]) < 1e-6, `round ${round}, batch ${b}`);
     }
   } finally {
     await pool.close();

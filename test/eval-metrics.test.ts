@@ -46,7 +46,7 @@ function expectedOverTieOrders(ranking: RankedEntry[], metric: (r: RankedEntry[]
   let start = 0;
   while (start < ranking.length) {
     let end = start;
-    while (end < ranking.length && ranking[end]!.score === ranking[start]!.score) end++;
+    while (end < ranking.length && ranking[end].score === ranking[start].score) end++;
     const groupOrders = permutations(ranking.slice(start, end));
     const next: RankedEntry[][] = [];
     for (const prefix of orders) for (const order of groupOrders) next.push([...prefix, ...order]);
@@ -83,7 +83,14 @@ test('tie-aware metrics equal brute-force enumeration of tie orders', (t) => {
 test('bad input is refused', (t) => {
   t.throws(() => precisionAt(ranked('10'), 0), { instanceOf: RangeError });
   t.throws(() => averagePrecision(ranked('10'), 1.5), { instanceOf: RangeError });
-  t.throws(() => averagePrecision([{ score: 0, relevant: true }, { score: 1, relevant: false }]), { message: /not sorted/ });
+  t.throws(
+    () =>
+      averagePrecision([
+        { score: 0, relevant: true },
+        { score: 1, relevant: false },
+      ]),
+    { message: /not sorted/ },
+  );
 });
 
 test('meanMetrics averages each metric', (t) => {

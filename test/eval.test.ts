@@ -61,9 +61,9 @@ function textbook(relevant: boolean[], totalRelevant: number) {
 /** Mean of the textbook metrics over every order of the tied scores (small ties only). */
 function expectedTextbook(ranking: { score: number; relevant: boolean }[], totalRelevant: number) {
   let orders: boolean[][] = [[]];
-  for (let start = 0; start < ranking.length; ) {
+  for (let start = 0; start < ranking.length;) {
     let end = start;
-    while (end < ranking.length && ranking[end]!.score === ranking[start]!.score) end++;
+    while (end < ranking.length && ranking[end].score === ranking[start].score) end++;
     const group = ranking.slice(start, end).map((e) => e.relevant);
     if (group.length > 8) throw new Error(`tie of ${group.length} docs: too many orders to enumerate`);
     const perms = permutations(group);
@@ -96,12 +96,12 @@ async function independentRankings(mode: RankMode): Promise<Map<number, { doc: n
     const rowsOf = (d: (typeof docs)[number]) => Array.from({ length: d.chunkCount }, (_, i) => d.firstChunk + i);
     const out = new Map<number, { doc: number; score: number }[]>();
     for (const q of docs) {
-      const kinds = rowsOf(q).map((row) => (whole.has(row) ? 'whole' : 'window') as 'whole' | 'window');
+      const kinds = rowsOf(q).map((row) => (whole.has(row) ? 'whole' : 'window'));
       let scored: { doc: number; score: number }[];
       if (mode === 'chamfer') {
         const cos = (a: number, b: number) => {
           let s = 0;
-          for (let i = 0; i < dim; i++) s += matrix[a * dim + i]! * matrix[b * dim + i]!;
+          for (let i = 0; i < dim; i++) s += matrix[a * dim + i] * matrix[b * dim + i];
           return s;
         };
         const windowsOf = (d: (typeof docs)[number]) => rowsOf(d).filter((row) => !whole.has(row));
@@ -133,7 +133,10 @@ for (const mode of ['expanded', 'bimatch', 'whole', 'chamfer'] as const) {
     const sums = { p1: 0, p5: 0, p10: 0, ap10: 0, ap: 0, rprec: 0 };
     for (const outcome of result.outcomes) {
       const scored = rankings.get(outcome.doc)!;
-      t.false(scored.some((s) => s.doc === outcome.doc), 'the query doc is excluded from its own results');
+      t.false(
+        scored.some((s) => s.doc === outcome.doc),
+        'the query doc is excluded from its own results',
+      );
       // Docs the ranker did not return tie at the bottom.
       const returned = new Set(scored.map((s) => s.doc));
       const full = [
@@ -148,7 +151,11 @@ for (const mode of ['expanded', 'bimatch', 'whole', 'chamfer'] as const) {
         sums[key] += expected[key];
       }
       const order = [...scored.map((s) => s.doc), ...labels.flatMap((_, doc) => (doc !== outcome.doc && !returned.has(doc) ? [doc] : []))];
-      t.deepEqual(outcome.top[mode].map((r) => r.doc), order.slice(0, 11), 'the kept results are the ranker\'s order, then the rest by doc id');
+      t.deepEqual(
+        outcome.top[mode].map((r) => r.doc),
+        order.slice(0, 11),
+        "the kept results are the ranker's order, then the rest by doc id",
+      );
     }
     for (const key of Object.keys(sums) as (keyof typeof sums)[]) close(t, result.overall[mode][key], sums[key] / result.queries, `${mode} overall ${key}`);
     for (const cls of result.classes) {

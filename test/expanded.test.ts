@@ -33,11 +33,15 @@ test('the port ranks the fixture as the numpy reference does (honest leave-one-o
       const dim = searcher.workspace.dim;
       const whole = searcher.workspace.wholeChunkRows()[doc.id];
       const vectors = searcher.workspace.matrix().slice(doc.firstChunk * dim, (doc.firstChunk + doc.chunkCount) * dim);
-      const kinds = Array.from({ length: doc.chunkCount }, (_, i) => (doc.firstChunk + i === whole ? 'whole' : 'window') as 'whole' | 'window');
+      const kinds = Array.from({ length: doc.chunkCount }, (_, i) => (doc.firstChunk + i === whole ? 'whole' : 'window'));
       const result = await searcher.searchChunks(vectors, kinds, { mode: 'expanded', top: 10, excludeDoc: doc.id });
-      t.deepEqual(result.results.map((r) => r.docId), sample.top10.map((h) => h.doc), `query ${query}: the reference's top 10`);
+      t.deepEqual(
+        result.results.map((r) => r.docId),
+        sample.top10.map((h) => h.doc),
+        `query ${query}: the reference's top 10`,
+      );
       // The same-photo hit (first) scores the larger of its class score and its instance cosine.
-      const want = (i: number) => (result.results[i]!.samePhoto === undefined ? sample.top10[i]!.class_score : Math.min(1, Math.max(sample.top10[i]!.class_score, sample.top10[i]!.inst)));
+      const want = (i: number) => (result.results[i].samePhoto === undefined ? sample.top10[i].class_score : Math.min(1, Math.max(sample.top10[i].class_score, sample.top10[i].inst)));
       result.results.forEach((r, i) => t.true(Math.abs(r.score - want(i)) < 1e-4, `query ${query} rank ${i + 1}: ${r.score} vs ${want(i)}`));
     }
   } finally {
@@ -52,22 +56,56 @@ function triangleIndex(): { index: MatrixIndex; state: RankingState } {
   const c30 = Math.cos(Math.PI / 6);
   const rows = Float32Array.from([1, 0, c30, 0.5, 0, 1]);
   const base = {
-    version: RANKING_STATE_VERSION, modelSha256: 'x', dim: 2, rows: 3, docShas: ['a', 'b', 'c'], fittedDocs: 3, dims: 2, instDims: 2, neighbours: 31, params: {},
+    version: RANKING_STATE_VERSION,
+    modelSha256: 'x',
+    dim: 2,
+    rows: 3,
+    docShas: ['a', 'b', 'c'],
+    fittedDocs: 3,
+    dims: 2,
+    instDims: 2,
+    neighbours: 31,
+    params: {},
     // Instance rows that share nothing with the query (1, 0) once A is left out: no same-photo hit.
-    mean: new Float32Array(2), projection: Float32Array.from([1, 0, 0, 1]), instProjection: Float32Array.from([1, 0, 0, 1]), docVectors: rows, instance: Float32Array.from([1, 0, 0, 1, 0, 1]),
+    mean: new Float32Array(2),
+    projection: Float32Array.from([1, 0, 0, 1]),
+    instProjection: Float32Array.from([1, 0, 0, 1]),
+    docVectors: rows,
+    instance: Float32Array.from([1, 0, 0, 1, 0, 1]),
     docChunkCounts: Int32Array.from([1, 1, 1]),
   };
   const ids = new Int32Array(3 * 31).fill(-1);
   const scores = new Float32Array(3 * 31);
-  const lists = [[[1, c30], [2, 0]], [[0, c30], [2, 0.5]], [[1, 0.5], [0, 0]]];
+  const lists = [
+    [
+      [1, c30],
+      [2, 0],
+    ],
+    [
+      [0, c30],
+      [2, 0.5],
+    ],
+    [
+      [1, 0.5],
+      [0, 0],
+    ],
+  ];
   lists.forEach((list, d) => list.forEach(([id, s], j) => ((ids[d * 31 + j] = id!), (scores[d * 31 + j] = s!))));
   const partial = { ...base, neighbourIds: ids, neighbourScores: scores, expanded: new Float32Array(6) } as RankingState;
   for (let d = 0; d < 3; d++) partial.expanded.set(expandDoc(partial, d), d * 2);
   const index: MatrixIndex = {
-    location: 'memory', dim: 2, docCount: 3, chunkCount: 3, docChunkCount: () => 1,
-    chunkDoc: () => Int32Array.from([0, 1, 2]), docChunkCounts: () => Int32Array.from([1, 1, 1]), wholeChunkRows: () => Int32Array.from([0, 1, 2]),
-    chunkCandidates: () => Promise.reject(new Error('unused')), wholeTopK: () => Promise.reject(new Error('unused')),
-    matrix: () => rows, rankingState: () => partial,
+    location: 'memory',
+    dim: 2,
+    docCount: 3,
+    chunkCount: 3,
+    docChunkCount: () => 1,
+    chunkDoc: () => Int32Array.from([0, 1, 2]),
+    docChunkCounts: () => Int32Array.from([1, 1, 1]),
+    wholeChunkRows: () => Int32Array.from([0, 1, 2]),
+    chunkCandidates: () => Promise.reject(new Error('unused')),
+    wholeTopK: () => Promise.reject(new Error('unused')),
+    matrix: () => rows,
+    rankingState: () => partial,
   };
   return { index, state: partial };
 }
@@ -77,28 +115,50 @@ test('honest leave-one-out differs from the leaky one exactly as worked out by h
   const search = new DocSearch(index);
   const query = { vectors: Float32Array.from([1, 0]), kinds: ['whole' as const] };
   const norm = (v: number[]) => v.map((x) => x / Math.hypot(...v));
-  const dot = (a: readonly number[], b: readonly number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+  const dot = (a: readonly number[], b: readonly number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
   const c30 = Math.cos(Math.PI / 6);
-  const [A, B, C]: number[][] = [[1, 0], [c30, 0.5], [0, 1]];
+  const [A, B, C]: number[][] = [
+    [1, 0],
+    [c30, 0.5],
+    [0, 1],
+  ];
   const w = (s: number) => Math.max(s, 0) ** 1.5;
-  const mix = (g: readonly number[], parts: [number, readonly number[]][]) => norm(parts.reduce((acc, [s, v]) => acc.map((x, i) => x + w(s) * v[i]!), [...g]));
+  const mix = (g: readonly number[], parts: [number, readonly number[]][]) => norm(parts.reduce((acc, [s, v]) => acc.map((x, i) => x + w(s) * v[i]), [...g]));
   const expectScores = (dB: number[], dC: number[]) => {
-    const q = mix(A, [[dot(dB, A), dB], [dot(dC, A), dC]]);
+    const q = mix(A, [
+      [dot(dB, A), dB],
+      [dot(dC, A), dC],
+    ]);
     return { B: dot(dB, q), C: dot(dC, q) };
   };
   // Leaky: B's expansion still holds the query A; honest: B is expanded from C alone.
-  const leakyExpected = expectScores(mix(B, [[c30, A], [0.5, C]]), mix(C, [[0.5, B], [0, A]]));
+  const leakyExpected = expectScores(
+    mix(B, [
+      [c30, A],
+      [0.5, C],
+    ]),
+    mix(C, [
+      [0.5, B],
+      [0, A],
+    ]),
+  );
   const honestExpected = expectScores(mix(B, [[0.5, C]]), mix(C, [[0.5, B]]));
   const honest = await search.rank(query, { mode: 'expanded', excludeDoc: 0 });
   const leaky = await search.rank(query, { mode: 'expanded', excludeDoc: 0, excludeFrom: 'results' });
   const byDoc = (hits: { docId: number; score: number }[]) => Object.fromEntries(hits.map((h) => [h.docId, h.score]));
-  for (const [got, want] of [[byDoc(honest.hits), honestExpected], [byDoc(leaky.hits), leakyExpected]] as const) {
-    t.true(Math.abs(got[1]! - want.B) < 1e-5, `B: ${got[1]} vs ${want.B}`);
-    t.true(Math.abs(got[2]! - want.C) < 1e-5, `C: ${got[2]} vs ${want.C}`);
+  for (const [got, want] of [
+    [byDoc(honest.hits), honestExpected],
+    [byDoc(leaky.hits), leakyExpected],
+  ] as const) {
+    t.true(Math.abs(got[1] - want.B) < 1e-5, `B: ${got[1]} vs ${want.B}`);
+    t.true(Math.abs(got[2] - want.C) < 1e-5, `C: ${got[2]} vs ${want.C}`);
   }
   t.true(leakyExpected.B - honestExpected.B > 0.01, `the leak lifts B: ${leakyExpected.B} vs ${honestExpected.B}`);
-  t.is(honest.hits[0]!.docId, 1);
-  t.true(honest.hits.every((hit) => hit.samePhoto === undefined), 'no same-photo hit below the threshold');
+  t.is(honest.hits[0].docId, 1);
+  t.true(
+    honest.hits.every((hit) => hit.samePhoto === undefined),
+    'no same-photo hit below the threshold',
+  );
 });
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-expanded-'));
@@ -113,7 +173,10 @@ test.before(async () => {
   // Planted copies: a re-encoded JPEG of one image and a half-size copy of another.
   await sharp(flowerImage(1)).jpeg({ quality: 70 }).toFile(path.join(data, 'copy_reencoded.jpg'));
   const meta = await sharp(flowerImage(81)).metadata();
-  await sharp(flowerImage(81)).resize(Math.round(meta.width! / 2)).jpeg({ quality: 90 }).toFile(path.join(data, 'copy_resized.jpg'));
+  await sharp(flowerImage(81))
+    .resize(Math.round(meta.width / 2))
+    .jpeg({ quality: 90 })
+    .toFile(path.join(data, 'copy_resized.jpg'));
   await indexImages({ data, workspace, model: modelDir });
 });
 test.after.always(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -123,7 +186,10 @@ test('duplicates finds the planted copies and groups nothing else', async (t) =>
   try {
     const found = searcher.duplicates();
     const names = found.groups.map((g) => g.map((id) => path.basename(searcher.workspace.doc(id)!.path)).sort());
-    t.deepEqual(names.sort(), [['copy_reencoded.jpg', 'image_1.jpg'], ['copy_resized.jpg', 'image_81.jpg']]);
+    t.deepEqual(names.sort(), [
+      ['copy_reencoded.jpg', 'image_1.jpg'],
+      ['copy_resized.jpg', 'image_81.jpg'],
+    ]);
     t.deepEqual(findDuplicates(new LocalChunkIndex(searcher.workspace), kernels).groups, found.groups);
     t.deepEqual(findDuplicates(new LocalChunkIndex(searcher.workspace), kernels, 1.01).groups, [], 'no pair above a cosine of 1');
   } finally {
@@ -143,14 +209,17 @@ test('query --doc equals querying with the stored vectors', async (t) => {
     const dim = searcher.workspace.dim;
     const whole = searcher.workspace.wholeChunkRows()[doc.id];
     const vectors = searcher.workspace.matrix().slice(doc.firstChunk * dim, (doc.firstChunk + doc.chunkCount) * dim);
-    const kinds = Array.from({ length: doc.chunkCount }, (_, i) => (doc.firstChunk + i === whole ? 'whole' : 'window') as 'whole' | 'window');
+    const kinds = Array.from({ length: doc.chunkCount }, (_, i) => (doc.firstChunk + i === whole ? 'whole' : 'window'));
     for (const mode of ['expanded', 'bimatch'] as const) {
       const direct = await searcher.searchChunks(vectors, kinds, { mode, top: 5, excludeDoc: doc.id, excludeFrom: 'results' });
       const byId = await searcher.searchDoc(doc.id, { mode, top: 5 });
       const byPath = await searcher.searchDoc(doc.path, { mode, top: 5 });
       t.deepEqual(byId.results, direct.results, mode);
       t.deepEqual(byPath.results, direct.results, mode);
-      t.false(byId.results.some((r) => r.docId === doc.id), 'the doc itself is left out');
+      t.false(
+        byId.results.some((r) => r.docId === doc.id),
+        'the doc itself is left out',
+      );
     }
     const cli = await runCli(['query', '--workspace', workspace, '--doc', 'image_2.jpg', '--json', '--top', '5']);
     t.is(cli.code, 0, cli.stderr);
@@ -158,7 +227,10 @@ test('query --doc equals querying with the stored vectors', async (t) => {
     t.is(json.mode, 'expanded');
     t.is(json.score, RANKERS.expanded.score);
     const direct = await searcher.searchChunks(vectors, kinds, { top: 5, excludeDoc: doc.id, excludeFrom: 'results' });
-    t.deepEqual(json.queries[0]!.results.map((r) => r.docId), direct.results.map((r) => r.docId));
+    t.deepEqual(
+      json.queries[0].results.map((r) => r.docId),
+      direct.results.map((r) => r.docId),
+    );
     const missing = await runCli(['query', '--workspace', workspace, '--doc', 'nope.jpg']);
     t.is(missing.code, 1);
     t.regex(missing.stderr, /nope\.jpg: not an indexed doc/);
@@ -171,10 +243,13 @@ test('--min-score keeps the expanded results scoring at least the threshold', as
   const searcher = await openIndex(workspace, { model: modelDir });
   try {
     const all = await searcher.searchDoc(0, { top: 20 });
-    const cut = all.results[3]!.score;
+    const cut = all.results[3].score;
     const kept = await searcher.searchDoc(0, { top: 20, minScore: cut });
     t.true(kept.results.length >= 4 && kept.results.every((r) => r.score >= cut));
-    t.true(all.results.every((r) => r.score >= -1 && r.score <= 1), 'cosines');
+    t.true(
+      all.results.every((r) => r.score >= -1 && r.score <= 1),
+      'cosines',
+    );
   } finally {
     await searcher.close();
   }

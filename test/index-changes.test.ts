@@ -19,7 +19,10 @@ test('a re-run drops the docs of deleted files, moves the doc of a moved file, s
   const first = await index(data, workspace);
   t.is(first.indexed, 8);
   t.deepEqual([first.moved, first.removed], [[], []]);
-  const files = fs.readdirSync(path.join(data, 'jpg')).sort().map((f) => path.join(data, 'jpg', f));
+  const files = fs
+    .readdirSync(path.join(data, 'jpg'))
+    .sort()
+    .map((f) => path.join(data, 'jpg', f));
   const [deletedA, deletedB, movedFrom] = [files[1], files[4], files[6]];
   const deletedCopies = await tempDir('deleted');
   for (const file of [deletedA, deletedB]) fs.renameSync(file, path.join(deletedCopies, path.basename(file))); // kept outside to query with
@@ -31,19 +34,31 @@ test('a re-run drops the docs of deleted files, moves the doc of a moved file, s
   t.is(second.indexed, 0);
   t.is(second.unchanged, 6);
   t.deepEqual(second.moved, [{ from: movedFrom, to: movedTo }]);
-  t.deepEqual(second.removed.map((r) => r.file), [deletedA, deletedB]);
+  t.deepEqual(
+    second.removed.map((r) => r.file),
+    [deletedA, deletedB],
+  );
   t.true(second.removed.every((r) => /^[0-9a-f]{64}$/.test(r.sha256)));
   t.deepEqual(second.total.docs, 6);
 
   const searcher = await openIndex(workspace, { model: modelDir });
   try {
     const paths = searcher.workspace.docs().map((d) => d.path);
-    t.deepEqual(paths, files.filter((f) => f !== deletedA && f !== deletedB).map((f) => (f === movedFrom ? movedTo : f)));
+    t.deepEqual(
+      paths,
+      files.filter((f) => f !== deletedA && f !== deletedB).map((f) => (f === movedFrom ? movedTo : f)),
+    );
     for (const gone of [deletedA, deletedB]) {
       const { results } = await searcher.search(path.join(deletedCopies, path.basename(gone)), { top: 10 });
       t.is(results.length, 6, 'every remaining doc is ranked');
-      t.false(results.some((hit) => hit.path === gone), `${path.basename(gone)} is never a result again`);
-      t.true(results.every((hit) => searcher.workspace.doc(hit.docId)?.path === hit.path), 'ids and paths agree after the compaction');
+      t.false(
+        results.some((hit) => hit.path === gone),
+        `${path.basename(gone)} is never a result again`,
+      );
+      t.true(
+        results.every((hit) => searcher.workspace.doc(hit.docId)?.path === hit.path),
+        'ids and paths agree after the compaction',
+      );
     }
     const { results } = await searcher.search(movedTo, { top: 1 });
     t.is(results[0].path, movedTo);
@@ -58,10 +73,13 @@ test('a re-run drops the docs of deleted files, moves the doc of a moved file, s
   const kept = await index(data, workspace, { keepMissing: true });
   t.deepEqual([kept.removed, kept.total.docs], [[], 6]);
   const dropped = await index(data, workspace);
-  t.deepEqual(dropped.removed.map((r) => r.file), [files[0]]);
+  t.deepEqual(
+    dropped.removed.map((r) => r.file),
+    [files[0]],
+  );
 });
 
-test('a second folder indexed into the same workspace does not remove the first one\'s docs; symbolic links are followed, broken ones skipped', async (t) => {
+test("a second folder indexed into the same workspace does not remove the first one's docs; symbolic links are followed, broken ones skipped", async (t) => {
   const first = await makeDataDir(subset(2, 2));
   const second = await makeDataDir(subset(2, 2, 10));
   const workspace = path.join(await tempDir('changes'), 'ws');

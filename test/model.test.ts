@@ -52,7 +52,7 @@ async function runOutput(bytes: Uint8Array, inputName: string, output: string, i
   const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
   try {
     const result = await session.run({ [inputName]: new ort.Tensor('float32', input, [1, 3, size, size]) }, [output]);
-    return result[output]!.data as Float32Array;
+    return result[output].data as Float32Array;
   } finally {
     await session.release();
   }
@@ -73,8 +73,8 @@ test('a model file that does not match the manifest sha256 is refused', async (t
   const json = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8'));
   const folder = await modelFolder('mismatch', { ...json, file: fixtureOnnx, sha256: 'ab'.repeat(32) });
   const err = await t.throwsAsync(loadModel(folder));
-  t.regex(err!.message, /sha256 ae7c73e3\w+ does not match model\.json \(abab/);
-  t.true(err!.message.startsWith(fixtureOnnx));
+  t.regex(err.message, /sha256 ae7c73e3\w+ does not match model\.json \(abab/);
+  t.true(err.message.startsWith(fixtureOnnx));
 });
 
 test('without an embedding output, the classifier input is exposed and equals the original embedding', async (t) => {
@@ -94,9 +94,12 @@ test('without an embedding output, the classifier input is exposed and equals th
     const got = await runOutput(model.bytes, model.input.name, model.embedding.name, input, 224);
     t.is(got.length, 1280);
     let maxDiff = 0;
-    for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(want[i]! - got[i]!));
+    for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(want[i] - got[i]));
     t.true(maxDiff < 1e-4, `image ${n}: max difference ${maxDiff}`);
-    t.true(want.some((x) => x > 0.1), 'the embedding is not all zeros');
+    t.true(
+      want.some((x) => x > 0.1),
+      'the embedding is not all zeros',
+    );
   }
 });
 
@@ -140,7 +143,10 @@ test('a Gemm classifier behind Softmax: the synthesized embedding is its pooled 
   t.is(model.input.name, 'x');
   const input = Float32Array.from({ length: 48 }, (_, i) => Math.floor(i / 16) + (i % 16) / 16); // channel c: c + 0..15/16
   const got = await runOutput(model.bytes, 'x', 'embedding', input, 4);
-  t.deepEqual(Array.from(got), [0, 1, 2].map((c) => c + 7.5 / 16));
+  t.deepEqual(
+    Array.from(got),
+    [0, 1, 2].map((c) => c + 7.5 / 16),
+  );
 });
 
 test('manifest mistakes are reported with the file and what is wrong', async (t) => {

@@ -26,7 +26,10 @@ test('export equals the local index, and running it twice writes nothing twice',
   // Same doc rows, and no chunk row inserted (not even one rolled back).
   await new Promise((resolve) => setTimeout(resolve, 700)); // the statistics collector's flush interval is 500 ms
   t.deepEqual(
-    await pgQuery(url, `SELECT (SELECT string_agg(id::text, ',' ORDER BY id) FROM flower.docs) AS ids, (SELECT n_tup_ins::int FROM pg_stat_user_tables WHERE relid = 'flower.chunks'::regclass) AS inserted`),
+    await pgQuery(
+      url,
+      `SELECT (SELECT string_agg(id::text, ',' ORDER BY id) FROM flower.docs) AS ids, (SELECT n_tup_ins::int FROM pg_stat_user_tables WHERE relid = 'flower.chunks'::regclass) AS inserted`,
+    ),
     before,
   );
 });

@@ -44,7 +44,10 @@ test('index with 2 workers beside it, one SIGKILLed 5 times at random moments: t
   await Promise.all([steady.exited, victim.exited]);
   await assertStoreEqualsWorkspace(t, url, workspace);
   // Every job done, none given up on, and the kills did cost jobs (redone after their timeout).
-  const states = await pgQuery<{ state: string; n: number; redone: number }>(url, `SELECT state::text, count(*)::int AS n, count(*) FILTER (WHERE retry_count > 0)::int AS redone FROM flower_queue.job GROUP BY 1`);
+  const states = await pgQuery<{ state: string; n: number; redone: number }>(
+    url,
+    `SELECT state::text, count(*)::int AS n, count(*) FILTER (WHERE retry_count > 0)::int AS redone FROM flower_queue.job GROUP BY 1`,
+  );
   t.like(states, [{ state: 'completed', n: 12 }]);
   t.true(states[0].redone >= 1, `a killed worker's job was redone (${states[0].redone} jobs)`);
 });

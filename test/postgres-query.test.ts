@@ -145,7 +145,10 @@ test.serial('HNSW recall@64 of the chunk top-k against exact is at least 0.98', 
 });
 
 test.serial('two serve processes on one store both see docs added while they run', async (t) => {
-  const url = await pushed(t, Array.from({ length: 12 }, (_, i) => i));
+  const url = await pushed(
+    t,
+    Array.from({ length: 12 }, (_, i) => i),
+  );
   const started = [startCli(['serve', '--store', url, '--model', modelDir, '--port', '0', '--no-log']), startCli(['serve', '--store', url, '--model', modelDir, '--port', '0', '--no-log'])];
   t.teardown(() => started.forEach((child) => child.kill('SIGKILL')));
   const urls = await Promise.all(

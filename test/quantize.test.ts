@@ -143,14 +143,20 @@ test('an int8 model is not quantized again', async (t) => {
 
 /** A tiny model: input [N,3,4,4] → 1x1 Conv (4 channels) → Clip(low, high) → GlobalAveragePool → Flatten → output. */
 function tinyModel(low: number, high: number, opset = 13, weight = (i: number) => ((i * 7) % 5) / 4 - 0.5): Uint8Array {
-  const float = (name: string, dims: number[], values: number[]) => onnx.TensorProto.create({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims, rawData: new Uint8Array(Float32Array.from(values).buffer) });
+  const float = (name: string, dims: number[], values: number[]) =>
+    onnx.TensorProto.create({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims, rawData: new Uint8Array(Float32Array.from(values).buffer) });
   const weights = Array.from({ length: 12 }, (_, i) => weight(i));
   const node = (opType: string, input: string[], output: string[]) => onnx.NodeProto.create({ opType, input, output });
   const graph = onnx.GraphProto.create({
     name: 'tiny',
     node: [node('Conv', ['x', 'w', 'b'], ['conv']), node('Clip', ['conv', 'low', 'high'], ['clip']), node('GlobalAveragePool', ['clip'], ['pooled']), node('Flatten', ['pooled'], ['y'])],
     initializer: [float('w', [4, 3, 1, 1], weights), float('b', [4], [0.1, -0.2, 0.3, 0]), float('low', [], [low]), float('high', [], [high])],
-    input: [onnx.ValueInfoProto.create({ name: 'x', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }, { dimValue: 4 }, { dimValue: 4 }] } } } })],
+    input: [
+      onnx.ValueInfoProto.create({
+        name: 'x',
+        type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }, { dimValue: 4 }, { dimValue: 4 }] } } },
+      }),
+    ],
     output: [onnx.ValueInfoProto.create({ name: 'y', type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } })],
   });
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: opset }], graph })).finish();
@@ -193,7 +199,10 @@ test('a Clip is folded only when the uint8 range of its output already clips as 
     t.is(quantized.foldedClips, folds ? 1 : 0, `Clip(${low}, ${high})`);
     const [expected, actual] = [await run(model), await run(quantized.bytes)];
     const tolerance = 2 * uint8Params(ranges.get('clip')!).scale + 2 * uint8Params(ranges.get('x')!).scale;
-    t.true(expected.every((v, i) => Math.abs(v - actual[i]) <= tolerance), `Clip(${low}, ${high}): ${Array.from(expected).join()} vs ${Array.from(actual).join()}`);
+    t.true(
+      expected.every((v, i) => Math.abs(v - actual[i]) <= tolerance),
+      `Clip(${low}, ${high}): ${Array.from(expected).join()} vs ${Array.from(actual).join()}`,
+    );
   }
 });
 
@@ -231,14 +240,25 @@ test('Conv weights already on a grid through 0 keep it (exact); others get large
     const quantized = graph.initializer!.find((i) => i.name === 'w_quantized')!;
     return { scales: Array.from(new Float32Array(Uint8Array.from(scale.rawData!).buffer)), q: Array.from(new Int8Array(Uint8Array.from(quantized.rawData!).buffer)) };
   };
-  const ranges = new Map([['x', { min: -2, max: 2 }], ['clip', { min: 0, max: 6 }]]);
+  const ranges = new Map([
+    ['x', { min: -2, max: 2 }],
+    ['clip', { min: 0, max: 6 }],
+  ]);
   // tinyModel's weights are quarters in −0.5..0.5: the grid step 0.25, every value an exact int8 multiple.
   const onGrid = weightScales(quantizeGraph(tinyModel(0, 6), ranges).bytes);
   t.deepEqual(onGrid.scales, [0.25, 0.25, 0.25, 0.25]);
   const weights = Array.from({ length: 12 }, (_, i) => ((i * 7) % 5) / 4 - 0.5);
-  t.deepEqual(onGrid.q.map((k) => k * 0.25), weights);
+  t.deepEqual(
+    onGrid.q.map((k) => k * 0.25),
+    weights,
+  );
 
-  const offGrid = weightScales(quantizeGraph(tinyModel(0, 6, 13, (i) => Math.sin(i + 1)), ranges).bytes);
+  const offGrid = weightScales(
+    quantizeGraph(
+      tinyModel(0, 6, 13, (i) => Math.sin(i + 1)),
+      ranges,
+    ).bytes,
+  );
   for (let c = 0; c < 4; c++) {
     const absMax = Math.max(...[0, 1, 2].map((k) => Math.abs(Math.sin(c * 3 + k + 1))));
     t.true(Math.abs(offGrid.scales[c] - absMax / 127) < 1e-7, `channel ${c}`);

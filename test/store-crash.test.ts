@@ -33,7 +33,9 @@ function runWriter(args: string[], kill?: { afterBatches: number; delayMs: numbe
         setTimeout(() => child.kill('SIGKILL'), kill.delayMs);
       }
     });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { output += text; });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      output += text;
+    });
     child.on('error', reject);
     // 'exit' also reaps the child, so its pid no longer looks alive to the workspace lock.
     child.on('exit', (code, signal) => {

@@ -123,5 +123,8 @@ fullDiskTest('a fresh workspace whose run fails on a full disk before any commit
   fs.writeFileSync(path.join(other, '.lock'), '');
   const error = t.throws(() => Workspace.openForWrite(other, { model, chunking: testChunking }));
   t.regex(error.message, /^cannot (write \/.*\/(index\.sqlite|chunks\.npy|manifest\.json)|take the lock \/.*\/\.lock): no space left on device/);
-  t.deepEqual(fs.readdirSync(other).filter((f) => f !== '.lock'), []);
+  t.deepEqual(
+    fs.readdirSync(other).filter((f) => f !== '.lock'),
+    [],
+  );
 });

@@ -122,10 +122,14 @@ test('withLock waits for a holder in another process and goes ahead when it dies
   const holder = await holdLock(file);
   const waits: (number | undefined)[] = [];
   let ran = false;
-  const done = withLock(file, () => {
-    ran = true;
-    return Promise.resolve();
-  }, (pid) => waits.push(pid));
+  const done = withLock(
+    file,
+    () => {
+      ran = true;
+      return Promise.resolve();
+    },
+    (pid) => waits.push(pid),
+  );
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.false(ran, 'waits while the holder lives');
   t.deepEqual(waits, [holder.pid]);

@@ -32,16 +32,21 @@ test('chunks.npy shrunk in place under a reader: the next search fails with a cl
   let output = '';
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const nextLine = () => new Promise<string>((resolve) => {
-    const check = () => {
-      const lines = output.split('\n');
-      if (lines.length > 1) {
-        output = lines.slice(1).join('\n');
-        resolve(lines[0]);
-      } else child.stdout.once('data', (text: string) => { output += text; check(); });
-    };
-    check();
-  });
+  const nextLine = () =>
+    new Promise<string>((resolve) => {
+      const check = () => {
+        const lines = output.split('\n');
+        if (lines.length > 1) {
+          output = lines.slice(1).join('\n');
+          resolve(lines[0]);
+        } else
+          child.stdout.once('data', (text: string) => {
+            output += text;
+            check();
+          });
+      };
+      check();
+    });
   child.stdout.setEncoding('utf8');
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
 

@@ -35,7 +35,11 @@ function expectIndex(t: ExecutionContext, dir: string, open: 'read' | 'write', s
   const ws = open === 'read' ? Workspace.openForRead(dir) : Workspace.openForWrite(dir, { model: testModel(DIM, sha), chunking: testChunking });
   try {
     t.is(ws.manifest.model.sha256, sha, `${label}: model`);
-    t.deepEqual(ws.docs().map((d) => d.path), Array.from({ length: count }, (_, i) => `img/doc-${first + i}.jpg`), `${label}: docs`);
+    t.deepEqual(
+      ws.docs().map((d) => d.path),
+      Array.from({ length: count }, (_, i) => `img/doc-${first + i}.jpg`),
+      `${label}: docs`,
+    );
     const expected = Array.from({ length: count }, (_, i) => Array.from(makeDoc(first + i, DIM).vectors)).flat();
     t.deepEqual(Array.from(ws.matrix()), expected, `${label}: vectors`);
   } finally {

@@ -59,7 +59,14 @@ test('flipped bytes, NaN and zero rows in chunks.npy are reported by doc; a writ
   const report = Workspace.verify(dir);
   t.false(report.ok);
   t.deepEqual(report.files, []);
-  t.deepEqual(report.damagedDocs.map((d) => [d.id, d.path]), [[2, 'img/doc-2.jpg'], [5, 'img/doc-5.jpg'], [9, 'img/doc-9.jpg']]);
+  t.deepEqual(
+    report.damagedDocs.map((d) => [d.id, d.path]),
+    [
+      [2, 'img/doc-2.jpg'],
+      [5, 'img/doc-5.jpg'],
+      [9, 'img/doc-9.jpg'],
+    ],
+  );
   t.deepEqual(report.damagedDocs[0].problems, ['rows differ from their checksum']);
   t.deepEqual(report.damagedDocs[1].problems, ['rows differ from their checksum', `row ${firstRow(dir, 5) + 1}: NaN or infinite values`]);
   t.deepEqual(report.damagedDocs[2].problems, ['rows differ from their checksum', `row ${firstRow(dir, 9)}: zero vector`]);
@@ -69,7 +76,10 @@ test('flipped bytes, NaN and zero rows in chunks.npy are reported by doc; a writ
   t.regex(err.message, /flower-native verify --repair --workspace .*or re-index with --rebuild/);
 
   const dropped = Workspace.dropDamagedDocs(dir);
-  t.deepEqual(dropped.map((d) => d.path), ['img/doc-2.jpg', 'img/doc-5.jpg', 'img/doc-9.jpg']);
+  t.deepEqual(
+    dropped.map((d) => d.path),
+    ['img/doc-2.jpg', 'img/doc-5.jpg', 'img/doc-9.jpg'],
+  );
   t.like(Workspace.verify(dir), { ok: true, docs: 9 });
   const ws = open(dir); // appending works again, and the dropped docs can come back
   t.false(ws.hasDoc(makeDoc(5, DIM).sha256));
@@ -77,8 +87,14 @@ test('flipped bytes, NaN and zero rows in chunks.npy are reported by doc; a writ
   ws.close();
   const reader = Workspace.openForRead(dir);
   const kept = [0, 1, 3, 4, 6, 7, 8, 10, 11, 5];
-  t.deepEqual(reader.docs().map((d) => d.path), kept.map((i) => `img/doc-${i}.jpg`));
-  t.deepEqual(Array.from(reader.matrix()), kept.flatMap((i) => Array.from(makeDoc(i, DIM).vectors)));
+  t.deepEqual(
+    reader.docs().map((d) => d.path),
+    kept.map((i) => `img/doc-${i}.jpg`),
+  );
+  t.deepEqual(
+    Array.from(reader.matrix()),
+    kept.flatMap((i) => Array.from(makeDoc(i, DIM).vectors)),
+  );
   reader.close();
 });
 
@@ -114,7 +130,10 @@ test('an index from before checksums verifies by row values, and a writer checks
   db.close();
   t.like(Workspace.verify(dir), { ok: true, docs: 5, unchecksummed: 5 });
   pokeRow(dir, 0, () => NaN);
-  t.deepEqual(Workspace.verify(dir).damagedDocs.map((d) => d.problems), [['row 0: NaN or infinite values']]);
+  t.deepEqual(
+    Workspace.verify(dir).damagedDocs.map((d) => d.problems),
+    [['row 0: NaN or infinite values']],
+  );
   pokeRow(dir, 0, (k) => Array.from(makeDoc(0, DIM).vectors)[k]);
   const ws = open(dir);
   ws.addDocs([makeDoc(5, DIM)]);
@@ -131,7 +150,10 @@ test('flower-native verify: exit 0 and "ok" when sound; the damage by doc and ex
   pokeRow(dir, firstRow(dir, 4), () => NaN);
   const damaged = await runCli(['verify', '--workspace', dir]);
   t.is(damaged.code, 1);
-  t.regex(damaged.stdout, new RegExp(`damaged images: 1\n  doc 4 img/doc-4\\.jpg \\(rows ${firstRow(dir, 4)}\\.\\.\\d+\\): rows differ from their checksum; row ${firstRow(dir, 4)}: NaN or infinite values`));
+  t.regex(
+    damaged.stdout,
+    new RegExp(`damaged images: 1\n  doc 4 img/doc-4\\.jpg \\(rows ${firstRow(dir, 4)}\\.\\.\\d+\\): rows differ from their checksum; row ${firstRow(dir, 4)}: NaN or infinite values`),
+  );
   t.regex(damaged.stdout, /verify --repair --workspace/);
   const json = await runCli(['verify', '--workspace', dir, '--json']);
   t.is(json.code, 1);

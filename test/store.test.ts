@@ -3,9 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  NPY_DATA_OFFSET, SOURCES_FILE, Workspace, npyHeader, parseNpyHeader, readSources, type NewDoc,
-} from '../src/store/index.js';
+import { NPY_DATA_OFFSET, SOURCES_FILE, Workspace, npyHeader, parseNpyHeader, readSources, type NewDoc } from '../src/store/index.js';
 import { IncompatibleIndexError, NoIndexError } from '../src/errors.js';
 import { makeDoc, testChunking, testModel } from './helpers/store-docs.js';
 
@@ -39,7 +37,10 @@ test('round trip: what addDocs stores reads back the same, after reopening too',
   const docs = [0, 1, 2].map((i) => makeDoc(i, DIM));
   const ws = Workspace.openForWrite(dir, { model, chunking: testChunking });
   const added = ws.addDocs(docs);
-  t.deepEqual(added.map((d) => d.id), [0, 1, 2]);
+  t.deepEqual(
+    added.map((d) => d.id),
+    [0, 1, 2],
+  );
 
   const check = (w: Workspace) => {
     t.is(w.dim, DIM);
@@ -50,15 +51,28 @@ test('round trip: what addDocs stores reads back the same, after reopening too',
     t.deepEqual(Array.from(w.docChunkCounts()), [2, 3, 4]);
     t.deepEqual(Array.from(w.wholeChunkRows()), [1, 4, 8]);
     t.deepEqual(w.doc(1), {
-      id: 1, path: 'img/doc-1.jpg', sha256: docs[1].sha256, bytes: 1001, width: 301, height: 256,
-      label: 'class-1', chunkCount: 3, firstChunk: 2,
+      id: 1,
+      path: 'img/doc-1.jpg',
+      sha256: docs[1].sha256,
+      bytes: 1001,
+      width: 301,
+      height: 256,
+      label: 'class-1',
+      chunkCount: 3,
+      firstChunk: 2,
     });
     t.is(w.doc(3), undefined);
     t.deepEqual(w.chunk(3), { row: 3, doc: 1, kind: 'window', box: { x: 112, y: 0, width: 224, height: 224 } });
     t.deepEqual(w.chunk(4), { row: 4, doc: 1, kind: 'whole', box: { x: 0, y: 0, width: 301, height: 256 } });
-    t.deepEqual(w.docChunks(2).map((c) => c.row), [5, 6, 7, 8]);
+    t.deepEqual(
+      w.docChunks(2).map((c) => c.row),
+      [5, 6, 7, 8],
+    );
     t.throws(() => w.chunk(9), { instanceOf: RangeError });
-    t.deepEqual(w.docs().map((d) => d.path), ['img/doc-0.jpg', 'img/doc-1.jpg', 'img/doc-2.jpg']);
+    t.deepEqual(
+      w.docs().map((d) => d.path),
+      ['img/doc-0.jpg', 'img/doc-1.jpg', 'img/doc-2.jpg'],
+    );
     t.true(w.hasDoc(docs[2].sha256));
     t.false(w.hasDoc(makeDoc(7, DIM).sha256));
   };
@@ -78,13 +92,22 @@ test('incremental add skips docs already indexed (by sha256) and duplicates with
   build(dir, [0, 1, 2, 3, 4]);
   const ws = Workspace.openForWrite(dir, { model, chunking: testChunking });
   const added = ws.addDocs([3, 4, 5, 5, 6].map((i) => makeDoc(i, DIM)));
-  t.deepEqual(added.map((d) => [d.id, d.path]), [[5, 'img/doc-5.jpg'], [6, 'img/doc-6.jpg']]);
+  t.deepEqual(
+    added.map((d) => [d.id, d.path]),
+    [
+      [5, 'img/doc-5.jpg'],
+      [6, 'img/doc-6.jpg'],
+    ],
+  );
   t.deepEqual(ws.addDocs([makeDoc(1, DIM)]), []);
   ws.close();
 
   const reader = Workspace.openForRead(dir);
   t.is(reader.docCount, 7);
-  t.deepEqual(reader.docs().map((d) => d.sha256), [0, 1, 2, 3, 4, 5, 6].map((i) => makeDoc(i, DIM).sha256));
+  t.deepEqual(
+    reader.docs().map((d) => d.sha256),
+    [0, 1, 2, 3, 4, 5, 6].map((i) => makeDoc(i, DIM).sha256),
+  );
   t.deepEqual(Array.from(reader.matrix()), Array.from(concatVectors([0, 1, 2, 3, 4, 5, 6].map((i) => makeDoc(i, DIM)))));
   reader.close();
 });
@@ -105,16 +128,19 @@ test('a different model, chunking or format version is an error naming the diffe
   build(dir, [0, 1]);
   const otherModel = { name: 'other', sha256: 'b'.repeat(64), dim: DIM };
   const err = t.throws(() => Workspace.openForWrite(dir, { model: otherModel, chunking: testChunking }), { instanceOf: IncompatibleIndexError });
-  t.regex(err!.message, /model sha256: the index was built with a{64} \(test-model\), this run uses b{64} \(other\)/);
-  t.regex(err!.message, /--rebuild/);
-  t.notRegex(err!.message, /chunking/);
+  t.regex(err.message, /model sha256: the index was built with a{64} \(test-model\), this run uses b{64} \(other\)/);
+  t.regex(err.message, /--rebuild/);
+  t.notRegex(err.message, /chunking/);
 
   const reader = Workspace.openForRead(dir);
   // Key order does not matter; values do.
   t.notThrows(() => reader.assertCompatible({ model, chunking: { whole: true, stride: 112, window: 224, shorterSide: 256 } }));
   const both = t.throws(() => reader.assertCompatible({ model: otherModel, chunking: { ...testChunking, stride: 64 } }), { instanceOf: IncompatibleIndexError });
-  t.deepEqual(both!.differences.map((d) => d.split(':')[0]), ['model sha256', 'chunking params']);
-  t.regex(both!.message, /"stride":64/);
+  t.deepEqual(
+    both.differences.map((d) => d.split(':')[0]),
+    ['model sha256', 'chunking params'],
+  );
+  t.regex(both.message, /"stride":64/);
   reader.close();
 
   // A failed open leaves the index as it was, and unlocked.
@@ -149,13 +175,21 @@ test('chunks.npy is a .npy v1.0 <f4 C-order matrix with 64-byte-aligned data, re
     t.log('python3 numpy not available: checked the header by parsing only');
     return;
   }
-  const out = execFileSync('python3', ['-c', `
+  const out = execFileSync(
+    'python3',
+    [
+      '-c',
+      `
 import json, sys, numpy as np
 m = np.load(sys.argv[1])
 mm = np.load(sys.argv[1], mmap_mode='r')
 print(json.dumps({'shape': list(m.shape), 'dtype': str(m.dtype), 'c': bool(m.flags['C_CONTIGUOUS']),
   'offset': int(mm.offset), 'sum': float(m.astype('f8').sum()), 'norms': np.linalg.norm(m, axis=1).round(5).tolist()}))
-`, file], { encoding: 'utf8' });
+`,
+      file,
+    ],
+    { encoding: 'utf8' },
+  );
   const py = JSON.parse(out) as { shape: number[]; dtype: string; c: boolean; offset: number; sum: number; norms: number[] };
   t.deepEqual(py.shape, [14, DIM]);
   t.is(py.dtype, 'float32');
@@ -240,8 +274,7 @@ test('a closed index needs no write access to read: rollback journal, and reader
 });
 
 // A read-only bind mount in a private mount namespace: needs Linux and the right to unshare.
-const canMountReadOnly = process.platform === 'linux' &&
-  spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind / /mnt && mount -o remount,bind,ro /mnt'], { stdio: 'ignore' }).status === 0;
+const canMountReadOnly = process.platform === 'linux' && spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind / /mnt && mount -o remount,bind,ro /mnt'], { stdio: 'ignore' }).status === 0;
 
 (canMountReadOnly ? test : test.skip)('an index on a read-only filesystem opens for queries', (t) => {
   const dir = tempDir();
@@ -252,8 +285,7 @@ const canMountReadOnly = process.platform === 'linux' &&
     const ws = Workspace.openForRead(process.argv[1]);
     console.log(ws.docCount, ws.matrix().length, ws.chunk(0).doc);
     ws.close();`;
-  const script = `mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && touch "$2/probe" 2>/dev/null && exit 3; ` +
-    `exec node --input-type=module -e '${reader}' "$2"`;
+  const script = `mount --bind "$1" "$2" && mount -o remount,bind,ro "$2" && touch "$2/probe" 2>/dev/null && exit 3; ` + `exec node --input-type=module -e '${reader}' "$2"`;
   const run = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', dir, mount], { encoding: 'utf8' });
   t.is(run.status, 0, run.stderr);
   t.is(run.stdout.trim(), `3 ${(2 + 3 + 4) * DIM} 0`);
@@ -284,7 +316,10 @@ test('rebuild: the old index stays readable until the new one is complete, then 
 
   const after = Workspace.openForRead(dir);
   t.deepEqual(after.manifest.model, newModel);
-  t.deepEqual(after.docs().map((d) => d.path), ['img/doc-5.jpg']);
+  t.deepEqual(
+    after.docs().map((d) => d.path),
+    ['img/doc-5.jpg'],
+  );
   t.deepEqual(Array.from(after.matrix()), Array.from(makeDoc(5, 8).vectors));
   t.false(fs.existsSync(path.join(dir, '.rebuild')));
   after.close();
@@ -295,7 +330,10 @@ test('rebuild: the old index stays readable until the new one is complete, then 
   failing.abort();
   const kept = Workspace.openForRead(dir);
   t.deepEqual(kept.manifest.model, newModel);
-  t.deepEqual(kept.docs().map((d) => d.path), ['img/doc-5.jpg']);
+  t.deepEqual(
+    kept.docs().map((d) => d.path),
+    ['img/doc-5.jpg'],
+  );
   t.false(fs.existsSync(path.join(dir, '.rebuild')));
   kept.close();
 });
@@ -314,13 +352,16 @@ test('a finished rebuild whose swap was interrupted is completed by the next ope
   fs.renameSync(path.join(staging, 'chunks.npy'), path.join(dir, 'chunks.npy'));
 
   const reader = Workspace.openForRead(dir);
-  t.deepEqual(reader.docs().map((d) => d.path), ['img/doc-7.jpg']);
+  t.deepEqual(
+    reader.docs().map((d) => d.path),
+    ['img/doc-7.jpg'],
+  );
   t.deepEqual(Array.from(reader.matrix()), Array.from(makeDoc(7, DIM).vectors));
   t.false(fs.existsSync(staging));
   reader.close();
 });
 
-test('sources.json is the writer\'s to write: atomically on close, not on abort, and swapped in with a rebuild', (t) => {
+test("sources.json is the writer's to write: atomically on close, not on abort, and swapped in with a rebuild", (t) => {
   const dir = tempDir();
   const first = { model: '/models/first', data: '/data/first' };
   const ws = Workspace.openForWrite(dir, { model, chunking: testChunking, sources: first });
@@ -328,7 +369,11 @@ test('sources.json is the writer\'s to write: atomically on close, not on abort,
   t.is(readSources(dir), undefined, 'written on close, under the lock');
   ws.close();
   t.deepEqual(readSources(dir), first);
-  t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), [], 'no temp file left');
+  t.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.includes('.tmp')),
+    [],
+    'no temp file left',
+  );
 
   const failing = Workspace.openForWrite(dir, { model, chunking: testChunking, sources: { model: '/models/failed', data: '/data/failed' } });
   failing.addDocs([makeDoc(1, DIM)]);
@@ -351,7 +396,10 @@ test('sources.json is the writer\'s to write: atomically on close, not on abort,
   fs.writeFileSync(path.join(staging, SOURCES_FILE), JSON.stringify(third));
   fs.writeFileSync(path.join(staging, 'READY'), '');
   const reader = Workspace.openForRead(dir);
-  t.deepEqual(reader.docs().map((d) => d.path), ['img/doc-7.jpg']);
+  t.deepEqual(
+    reader.docs().map((d) => d.path),
+    ['img/doc-7.jpg'],
+  );
   reader.close();
   t.deepEqual(readSources(dir), third);
 });

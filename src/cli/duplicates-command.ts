@@ -16,7 +16,12 @@ export function registerDuplicates(program: Command): void {
     .command('duplicates')
     .description('groups of near-identical images in the index: exact copies, re-encodes, resized copies (edited copies are found by query instead)')
     .requiredOption('-w, --workspace <dir>', 'indexed workspace')
-    .option('-t, --threshold <t>', `whole-image cosine at which two images are duplicates (measured: all of the fixture's exact copies >= 0.9936, the nearest distinct pair 0.965)`, finiteNumber, DEFAULT_DUPLICATE_THRESHOLD)
+    .option(
+      '-t, --threshold <t>',
+      `whole-image cosine at which two images are duplicates (measured: all of the fixture's exact copies >= 0.9936, the nearest distinct pair 0.965)`,
+      finiteNumber,
+      DEFAULT_DUPLICATE_THRESHOLD,
+    )
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: DuplicatesCliOptions) => {
       const searcher = await openIndex(opts.workspace);
@@ -33,7 +38,9 @@ export function registerDuplicates(program: Command): void {
           process.stdout.write(`${JSON.stringify({ workspace: searcher.workspace.dir, threshold: found.threshold, groups, pairs: found.pairs }, null, 2)}\n`);
           return;
         }
-        const lines = [`${groups.length} groups of near-identical images (${groups.reduce((n, g) => n + g.docs.length, 0)} images; whole-image cosine >= ${found.threshold}) in ${searcher.workspace.dir}`];
+        const lines = [
+          `${groups.length} groups of near-identical images (${groups.reduce((n, g) => n + g.docs.length, 0)} images; whole-image cosine >= ${found.threshold}) in ${searcher.workspace.dir}`,
+        ];
         groups.forEach((group, i) => {
           lines.push(`group ${i + 1} (cosine >= ${group.minScore.toFixed(4)})`);
           for (const d of group.docs) lines.push(`  ${String(d.docId).padStart(6)}  ${`${d.width}x${d.height}`.padEnd(10)}  ${d.path}`);

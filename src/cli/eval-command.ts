@@ -25,8 +25,6 @@ interface EvalCliOptions {
   seed: number;
 }
 
-
-
 export function registerEval(program: Command): void {
   program
     .command('eval')
@@ -111,7 +109,11 @@ export function evalJson(result: EvalResult, reportFile?: string) {
     classes: result.classes,
     leaky: result.leaky,
     dedupe: result.dedupe,
-    duplicates: { threshold: result.duplicates.threshold, pairs: result.duplicates.pairs.map((p) => ({ a: p.a, b: p.b, score: p.score, files: [result.docPaths[p.a], result.docPaths[p.b]] })), groups: result.duplicates.groups },
+    duplicates: {
+      threshold: result.duplicates.threshold,
+      pairs: result.duplicates.pairs.map((p) => ({ a: p.a, b: p.b, score: p.score, files: [result.docPaths[p.a], result.docPaths[p.b]] })),
+      groups: result.duplicates.groups,
+    },
     report: reportFile ?? null,
     seconds: Math.round(result.seconds * 10) / 10,
   };
@@ -125,8 +127,8 @@ export function evalText(result: EvalResult, reportFile?: string): string {
   for (const group of groups) {
     for (const mode of result.modes) rows.push([group.label, mode, String(group.queries), ...METRIC_NAMES.map((m) => group.metrics[mode][m].toFixed(3))]);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   const lines = [
     `Leave-one-out retrieval${result.leaky ? ' (leaky: the query stays in what the index learned)' : ''}${result.dedupe ? ', duplicates of the query dropped' : ''}: ${result.queries} queries over ${result.docs} docs (${result.chunks} chunks), ${result.classes.length} classes, ${result.seconds.toFixed(1)} s`,
     '',
@@ -134,11 +136,21 @@ export function evalText(result: EvalResult, reportFile?: string): string {
     `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
     ...rows.map(line),
     '',
-    ...result.modes.map((mode) => `${mode}: ${RANKERS[mode].describe}${mode === 'bimatch' ? ` (chunk top-k ${result.chunkK})` : ''}; scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average.`),
+    ...result.modes.map(
+      (mode) =>
+        `${mode}: ${RANKERS[mode].describe}${mode === 'bimatch' ? ` (chunk top-k ${result.chunkK})` : ''}; scores ${result.meanReturned[mode].toFixed(0)} of ${result.docs - 1} docs per query on average.`,
+    ),
     'Docs a mode does not score tie at the bottom of its ranking (metrics take the expected value over tie orders): that caps full mAP for BiMatch, whose ranking stops at the docs its chunk top-k reaches.',
-    'P@k: share of the first k results in the query\'s class. AP: mean precision at the ranks of all same-class docs (whole ranking); AP@10 divides by min(R, 10).',
-    'expanded is honest unless --leaky: the query doc is left out of every other doc\'s neighbour list and expanded vector (those are recomputed per query).',
-    `Duplicates (whole-image cosine >= ${result.duplicates.threshold}): ${result.duplicates.pairs.length} pairs in ${result.duplicates.groups.length} groups${result.duplicates.pairs.length ? `, e.g. ${result.duplicates.pairs.slice(0, 3).map((p) => `${path.basename(result.docPaths[p.a]!)} = ${path.basename(result.docPaths[p.b]!)}`).join(', ')}` : ''}${result.dedupe ? ' (dropped from their twins\' candidates)' : ' (--dedupe drops them from their twins\' candidates)'}.`,
+    "P@k: share of the first k results in the query's class. AP: mean precision at the ranks of all same-class docs (whole ranking); AP@10 divides by min(R, 10).",
+    "expanded is honest unless --leaky: the query doc is left out of every other doc's neighbour list and expanded vector (those are recomputed per query).",
+    `Duplicates (whole-image cosine >= ${result.duplicates.threshold}): ${result.duplicates.pairs.length} pairs in ${result.duplicates.groups.length} groups${
+      result.duplicates.pairs.length
+        ? `, e.g. ${result.duplicates.pairs
+            .slice(0, 3)
+            .map((p) => `${path.basename(result.docPaths[p.a])} = ${path.basename(result.docPaths[p.b])}`)
+            .join(', ')}`
+        : ''
+    }${result.dedupe ? " (dropped from their twins' candidates)" : " (--dedupe drops them from their twins' candidates)"}.`,
     ...(result.unlabelled ? [`${result.unlabelled} unlabelled docs were ranked but never used as queries nor counted as relevant.`] : []),
     ...(reportFile ? [`report: ${reportFile}`] : []),
   ];
@@ -149,8 +161,8 @@ export function evalText(result: EvalResult, reportFile?: string): string {
 export function nearDuplicateText(result: NearDuplicateResult): string {
   const header = ['mode', ...EDIT_KINDS, 'all'];
   const rows = result.modes.map((mode) => [mode, ...[...EDIT_KINDS, 'all' as const].map((k) => result.recall[mode][k].toFixed(3))]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   return `${[
     `Near-duplicate queries: ${result.count} edited copies (seed ${result.seed}, ${EDIT_KINDS.map((k) => `${result.perKind[k]} ${k}`).join(', ')}), recall@1 (the source or its duplicate first), ${result.seconds.toFixed(0)} s`,
     '',

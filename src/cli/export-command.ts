@@ -12,7 +12,7 @@ interface ExportCliOptions {
 export function registerExport(program: Command): void {
   program
     .command('export')
-    .description('copy a workspace\'s index (docs, chunk boxes and vectors) into a postgres:// store, without re-encoding; docs the store has are skipped')
+    .description("copy a workspace's index (docs, chunk boxes and vectors) into a postgres:// store, without re-encoding; docs the store has are skipped")
     .requiredOption('-w, --workspace <dir>', 'workspace directory')
     .requiredOption('-s, --store <url>', 'postgres:// URL of the store (created when empty)')
     .option('-q, --quiet', 'no summary')

@@ -45,7 +45,11 @@ export async function listImages(dir: string, exclude?: string): Promise<ImageLi
           target = await stat(file);
         } catch (err) {
           if (code(err) === 'ELOOP') skipped.push({ file, reason: 'symbolic link loop (ELOOP)' });
-          else if (isImage(entry.name)) skipped.push({ file, reason: code(err) === 'ENOENT' ? `broken symbolic link: its target ${path.resolve(folder, await readlink(file))} does not exist` : `cannot follow symbolic link (${code(err)})` });
+          else if (isImage(entry.name))
+            skipped.push({
+              file,
+              reason: code(err) === 'ENOENT' ? `broken symbolic link: its target ${path.resolve(folder, await readlink(file))} does not exist` : `cannot follow symbolic link (${code(err)})`,
+            });
           continue;
         }
         if (target.isDirectory()) await walkInto(file, walking);

@@ -40,7 +40,7 @@ export default async function encode({ batch, count }: EncodeTask): Promise<Floa
   const { inputName, outputName, width, height, dim } = config;
   const input = new ort.Tensor('float32', batch.subarray(0, count * 3 * height * width), [count, 3, height, width]);
   const result = await session.run({ [inputName]: input }, [outputName]);
-  const output = result[outputName]!;
+  const output = result[outputName];
   if (output.type !== 'float32' || output.data.length !== count * dim) {
     throw new Error(`model output "${outputName}" is ${output.type} ${JSON.stringify(output.dims)}, expected float32 [${count}, ${dim}]`);
   }
@@ -53,9 +53,9 @@ export default async function encode({ batch, count }: EncodeTask): Promise<Floa
 function l2NormalizeRows(rows: Float32Array, dim: number): void {
   for (let start = 0; start < rows.length; start += dim) {
     let sum = 0;
-    for (let i = start; i < start + dim; i++) sum += rows[i]! * rows[i]!;
+    for (let i = start; i < start + dim; i++) sum += rows[i] * rows[i];
     if (sum === 0) continue;
     const scale = 1 / Math.sqrt(sum);
-    for (let i = start; i < start + dim; i++) rows[i]! *= scale;
+    for (let i = start; i < start + dim; i++) rows[i] *= scale;
   }
 }

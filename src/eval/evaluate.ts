@@ -18,7 +18,6 @@ import type { ChunkKind } from '../store/index.js';
 import { docLabels } from './labels.js';
 import { meanMetrics, queryMetrics, type QueryMetrics } from './metrics.js';
 
-
 export interface EvalOptions {
   readonly workspace: string;
   /** Folder holding labels.csv; default: the labels stored with the docs at index time. */
@@ -104,7 +103,12 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
     const matrix = ws.matrix();
     const duplicates = searcher.duplicates();
     const twins = new Map<number, number[]>();
-    for (const group of duplicates.groups) for (const doc of group) twins.set(doc, group.filter((other) => other !== doc));
+    for (const group of duplicates.groups)
+      for (const doc of group)
+        twins.set(
+          doc,
+          group.filter((other) => other !== doc),
+        );
     const excludeFrom = options.leaky ? 'results' : 'index';
 
     const outcomes: QueryOutcome[] = [];
@@ -127,8 +131,7 @@ export async function evaluate(options: EvalOptions): Promise<EvalResult> {
     }
 
     const classNames = [...new Set(queries.map((doc) => labels[doc.id]!))];
-    const byMode = (subset: QueryOutcome[]) =>
-      Object.fromEntries(modes.map((mode) => [mode, meanMetrics(subset.map((o) => o.metrics[mode]))])) as Record<RankMode, QueryMetrics>;
+    const byMode = (subset: QueryOutcome[]) => Object.fromEntries(modes.map((mode) => [mode, meanMetrics(subset.map((o) => o.metrics[mode]))])) as Record<RankMode, QueryMetrics>;
     return {
       workspace: options.workspace,
       docs: docs.length,

@@ -17,9 +17,7 @@ export function docLabels(docs: readonly DocRecord[], dataDir?: string): (string
     const name = path.basename(file);
     byName.set(name, byName.has(name) ? null : label); // null: the name is ambiguous
   }
-  const labels = docs.map(
-    (doc) => byPath.get(path.resolve(doc.path)) ?? byPath.get(path.resolve(dataDir, doc.path)) ?? byName.get(path.basename(doc.path)) ?? null,
-  );
+  const labels = docs.map((doc) => byPath.get(path.resolve(doc.path)) ?? byPath.get(path.resolve(dataDir, doc.path)) ?? byName.get(path.basename(doc.path)) ?? null);
   if (docs.length > 0 && labels.every((label) => label === null)) {
     throw new Error(`${csvFile}: no indexed image is listed (e.g. ${docs[0].path}); is this the folder the workspace was indexed from?`);
   }

@@ -34,9 +34,9 @@ function tieGroups(ranking: readonly RankedEntry[]): TieGroup[] {
   const groups: TieGroup[] = [];
   let start = 0;
   for (let i = 1; i <= ranking.length; i++) {
-    if (i < ranking.length && sameScore(ranking[i]!.score, ranking[start]!.score)) continue;
+    if (i < ranking.length && sameScore(ranking[i].score, ranking[start].score)) continue;
     let relevant = 0;
-    for (let j = start; j < i; j++) if (ranking[j]!.relevant) relevant++;
+    for (let j = start; j < i; j++) if (ranking[j].relevant) relevant++;
     groups.push({ start, size: i - start, relevant });
     start = i;
   }
@@ -49,8 +49,8 @@ function sameScore(a: number, b: number): boolean {
 
 function assertSorted(ranking: readonly RankedEntry[]): void {
   for (let i = 1; i < ranking.length; i++) {
-    if (ranking[i]!.score > ranking[i - 1]!.score) {
-      throw new RangeError(`ranking is not sorted best-first: score ${ranking[i]!.score} at rank ${i + 1} beats ${ranking[i - 1]!.score} at rank ${i}`);
+    if (ranking[i].score > ranking[i - 1].score) {
+      throw new RangeError(`ranking is not sorted best-first: score ${ranking[i].score} at rank ${i + 1} beats ${ranking[i - 1].score} at rank ${i}`);
     }
   }
 }

@@ -39,7 +39,9 @@ function random(seed: number): () => number {
 /** The edited copy of `file`, as PNG (or JPEG for the re-compression) bytes. */
 export async function editImage(file: string, edit: EditKind, next: () => number): Promise<Buffer> {
   const image = () => sharp(file).autoOrient();
-  const { width = 1, height = 1 } = await image().toBuffer({ resolveWithObject: true }).then((r) => r.info);
+  const { width = 1, height = 1 } = await image()
+    .toBuffer({ resolveWithObject: true })
+    .then((r) => r.info);
   const crop = (side: number) => {
     const w = Math.max(1, Math.round(width * side));
     const h = Math.max(1, Math.round(height * side));
@@ -58,18 +60,30 @@ export async function editImage(file: string, edit: EditKind, next: () => number
       const rotated = await image().rotate(degrees, { background: '#ffffff' }).png().toBuffer({ resolveWithObject: true });
       const w = Math.round(width * 0.8);
       const h = Math.round(height * 0.8);
-      return sharp(rotated.data).extract({ left: Math.floor((rotated.info.width - w) / 2), top: Math.floor((rotated.info.height - h) / 2), width: w, height: h }).png().toBuffer();
+      return sharp(rotated.data)
+        .extract({ left: Math.floor((rotated.info.width - w) / 2), top: Math.floor((rotated.info.height - h) / 2), width: w, height: h })
+        .png()
+        .toBuffer();
     }
     case 'downscale':
-      return image().resize({ width: Math.max(1, Math.round(width / 4)) }).png().toBuffer();
+      return image()
+        .resize({ width: Math.max(1, Math.round(width / 4)) })
+        .png()
+        .toBuffer();
     case 'jpeg':
       return image().jpeg({ quality: 8 }).toBuffer();
     case 'colour':
-      return image().modulate({ brightness: 0.65 + 0.7 * next(), saturation: 0.5 + next(), hue: Math.round(-30 + 60 * next()) }).png().toBuffer();
+      return image()
+        .modulate({ brightness: 0.65 + 0.7 * next(), saturation: 0.5 + next(), hue: Math.round(-30 + 60 * next()) })
+        .png()
+        .toBuffer();
     case 'grayscale':
       return image().grayscale().png().toBuffer();
     case 'blur':
-      return image().blur(2 + 2 * next()).png().toBuffer();
+      return image()
+        .blur(2 + 2 * next())
+        .png()
+        .toBuffer();
   }
 }
 
@@ -87,8 +101,8 @@ export async function evaluateNearDuplicates(options: NearDuplicateOptions): Pro
     const perKind = Object.fromEntries(EDIT_KINDS.map((k) => [k, 0])) as Record<EditKind, number>;
     const misses: NearDuplicateResult['misses'] = [];
     for (let i = 0; i < count; i++) {
-      const edit = EDIT_KINDS[i % EDIT_KINDS.length]!;
-      const source = docs[Math.floor(next() * docs.length)]!;
+      const edit = EDIT_KINDS[i % EDIT_KINDS.length];
+      const source = docs[Math.floor(next() * docs.length)];
       const bytes = await editImage(source.path, edit, next);
       perKind[edit]++;
       for (const mode of options.modes) {

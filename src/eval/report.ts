@@ -131,24 +131,24 @@ export function sampleQueries(outcomes: readonly QueryOutcome[], perClass: numbe
   const samples: QueryOutcome[] = [];
   for (const list of byClass.values()) {
     const n = Math.min(perClass, list.length);
-    for (let i = 0; i < n; i++) samples.push(list[Math.floor(((i + 0.5) * list.length) / n)]!);
+    for (let i = 0; i < n; i++) samples.push(list[Math.floor(((i + 0.5) * list.length) / n)]);
   }
   return samples;
 }
 
 async function sampleBlock(result: EvalResult, outcome: QueryOutcome, top: number, thumbs: Thumbnails): Promise<string> {
-  const queryFigure = await figure('query', result.docPaths[outcome.doc]!, escapeHtml(outcome.label), thumbs);
+  const queryFigure = await figure('query', result.docPaths[outcome.doc], escapeHtml(outcome.label), thumbs);
   const rows: string[] = [];
   for (const mode of result.modes) {
     const figures: string[] = [];
     for (const hit of outcome.top[mode].slice(0, top)) {
       const caption = `${formatScore(hit.score)}<br>${escapeHtml(result.docLabels[hit.doc] ?? '?')}`;
-      figures.push(await figure(hit.relevant ? 'hit' : 'miss', result.docPaths[hit.doc]!, caption, thumbs));
+      figures.push(await figure(hit.relevant ? 'hit' : 'miss', result.docPaths[hit.doc], caption, thumbs));
     }
     const m = outcome.metrics[mode];
     rows.push(`<div class="row"><div class="mode"><b>${mode}</b><br>AP ${m.ap.toFixed(3)}<br>P@10 ${m.p10.toFixed(2)}</div>${figures.join('')}</div>`);
   }
-  return `<div class="sample"><div class="row">${queryFigure}<div class="note">${escapeHtml(path.basename(result.docPaths[outcome.doc]!))} (${escapeHtml(outcome.label)})</div></div>${rows.join('')}</div>`;
+  return `<div class="sample"><div class="row">${queryFigure}<div class="note">${escapeHtml(path.basename(result.docPaths[outcome.doc]))} (${escapeHtml(outcome.label)})</div></div>${rows.join('')}</div>`;
 }
 
 async function figure(kind: 'query' | 'hit' | 'miss', file: string, caption: string, thumbs: Thumbnails): Promise<string> {
@@ -174,7 +174,10 @@ class Thumbnails {
         .flatten({ background: '#ffffff' })
         .jpeg({ quality: 70 })
         .toBuffer()
-        .then((bytes) => `data:image/jpeg;base64,${bytes.toString('base64')}`, () => null); // a moved or broken file gets a placeholder
+        .then(
+          (bytes) => `data:image/jpeg;base64,${bytes.toString('base64')}`,
+          () => null,
+        ); // a moved or broken file gets a placeholder
       this.cache.set(file, uri);
     }
     return uri;

@@ -168,8 +168,13 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
     const settledBefore = unchanged + duplicates.length + unreadable.length;
     const report = (c: QueueCounts) =>
       opts.onProgress?.({
-        total: files.length, done: settledBefore + c.done + failedJobFiles(c), indexed: c.indexed, unchanged,
-        skipped: duplicates.length + unreadable.length + c.failed, chunks: c.chunks, elapsedMs: performance.now() - started,
+        total: files.length,
+        done: settledBefore + c.done + failedJobFiles(c),
+        indexed: c.indexed,
+        unchanged,
+        skipped: duplicates.length + unreadable.length + c.failed,
+        chunks: c.chunks,
+        elapsedMs: performance.now() - started,
       } satisfies FleetProgress);
     const follow = async () => {
       while (!finished(counts)) {
@@ -184,7 +189,10 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
       await Promise.all([
         follow(),
         workIndexJobs({
-          ...opts, store: opts.store, model: modelDir, done: async () => finished(await followed.runProgress(run)),
+          ...opts,
+          store: opts.store,
+          model: modelDir,
+          done: async () => finished(await followed.runProgress(run)),
         }),
       ]);
     }
@@ -192,9 +200,18 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
     const total = await waitForServer(store.location, () => store.counts(), opts);
     const seconds = (performance.now() - started) / 1000;
     return {
-      workspace: store.location, files: files.length, indexed: counts.indexed, chunks: counts.chunks, unchanged,
-      skipped: [...unwalkable, ...unreadable, ...duplicates, ...failures], seconds, imagesPerSecond: counts.indexed / seconds, total, podTime: {},
-      moved: plan.moved.map(({ from, to }) => ({ from, to })), removed: plan.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
+      workspace: store.location,
+      files: files.length,
+      indexed: counts.indexed,
+      chunks: counts.chunks,
+      unchanged,
+      skipped: [...unwalkable, ...unreadable, ...duplicates, ...failures],
+      seconds,
+      imagesPerSecond: counts.indexed / seconds,
+      total,
+      podTime: {},
+      moved: plan.moved.map(({ from, to }) => ({ from, to })),
+      removed: plan.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
     };
   } finally {
     await queue?.close();
@@ -349,7 +366,11 @@ export async function waitForServer<T>(location: string, work: () => Promise<T>,
       if (!isConnectionLoss(err)) throw err;
       const reason = (err as Error).message.split('\n')[0];
       if (attempt >= attempts) {
-        throw new StoreUnavailableError(location, `lost PostgreSQL at ${location} (${reason}) and it did not come back in ${(waited / 1000).toFixed(0)} s (${attempts} tries): giving up; a job in progress is redone by another worker after its timeout`, { cause: err });
+        throw new StoreUnavailableError(
+          location,
+          `lost PostgreSQL at ${location} (${reason}) and it did not come back in ${(waited / 1000).toFixed(0)} s (${attempts} tries): giving up; a job in progress is redone by another worker after its timeout`,
+          { cause: err },
+        );
       }
       opts.onWait?.(`PostgreSQL at ${location} is unreachable (${reason}): retrying in ${(delay / 1000).toFixed(0)} s (try ${attempt} of ${attempts})`);
       await sleep(delay);

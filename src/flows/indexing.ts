@@ -128,18 +128,26 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   let finished = false;
   try {
     flow = await RunningFlow.open(spec, services);
-    await flow.runAll(files.map((file) => ({ uri: file })), ({ doc, skipped: skip }) => {
-      if (doc.sha256) listing.push({ path: doc.uri, sha256: doc.sha256 });
-      else unreadable.push(doc.uri);
-      if (skip?.expected) unchanged++;
-      else if (skip) skipped.push({ file: skip.file, reason: skip.reason });
-      else pending.push(doc.entry as NewDoc);
-      if (pending.length >= COMMIT_DOCS || (pending.length > 0 && performance.now() - lastCommit >= COMMIT_MS)) commit();
-      opts.onProgress?.({
-        total: files.length, done: indexed + pending.length + unchanged + skipped.length, indexed: indexed + pending.length, unchanged,
-        skipped: skipped.length, chunks: chunks + pending.reduce((sum, entry) => sum + entry.chunks.length, 0), elapsedMs: performance.now() - started,
-      });
-    });
+    await flow.runAll(
+      files.map((file) => ({ uri: file })),
+      ({ doc, skipped: skip }) => {
+        if (doc.sha256) listing.push({ path: doc.uri, sha256: doc.sha256 });
+        else unreadable.push(doc.uri);
+        if (skip?.expected) unchanged++;
+        else if (skip) skipped.push({ file: skip.file, reason: skip.reason });
+        else pending.push(doc.entry as NewDoc);
+        if (pending.length >= COMMIT_DOCS || (pending.length > 0 && performance.now() - lastCommit >= COMMIT_MS)) commit();
+        opts.onProgress?.({
+          total: files.length,
+          done: indexed + pending.length + unchanged + skipped.length,
+          indexed: indexed + pending.length,
+          unchanged,
+          skipped: skipped.length,
+          chunks: chunks + pending.reduce((sum, entry) => sum + entry.chunks.length, 0),
+          elapsedMs: performance.now() - started,
+        });
+      },
+    );
     commit();
     // Only a run that saw the whole folder knows what is gone from it.
     changes = workspace.reconcile(listing, { keepMissing: opts.keepMissing, under: dataDir, unreadable });
@@ -157,9 +165,18 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   refreshRankingState(workspaceDir, { refit: opts.rebuild });
   const seconds = (performance.now() - started) / 1000;
   return {
-    workspace: workspaceDir, files: files.length, indexed, chunks, unchanged, skipped: [...unwalkable, ...skipped], seconds,
-    imagesPerSecond: indexed / seconds, total, podTime: Object.fromEntries(flow.podTime),
-    moved: changes.moved.map(({ from, to }) => ({ from, to })), removed: changes.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
+    workspace: workspaceDir,
+    files: files.length,
+    indexed,
+    chunks,
+    unchanged,
+    skipped: [...unwalkable, ...skipped],
+    seconds,
+    imagesPerSecond: indexed / seconds,
+    total,
+    podTime: Object.fromEntries(flow.podTime),
+    moved: changes.moved.map(({ from, to }) => ({ from, to })),
+    removed: changes.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
   };
 }
 

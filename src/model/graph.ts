@@ -66,14 +66,22 @@ export function synthesizeEmbedding(bytes: Uint8Array, opts: { from?: string; na
   if (!node || !['Gemm', 'MatMul', 'Conv'].includes(node.opType)) {
     throw new Error(`cannot find the classifier layer behind output "${from}" (found ${node ? node.opType : 'a graph input'}); add an embedding output to model.json`);
   }
-  const features = node.input[0]!;
+  const features = node.input[0];
   const dim = classifierInputDim(node, constants);
 
   const taken = new Set<string>([...producer.keys(), ...graph.input.map((i) => i.name ?? ''), ...constants.keys()]);
   let name = opts.name ?? 'embedding';
   for (let i = 0; taken.has(name); i++) name = `${opts.name ?? 'embedding'}_${i}`;
 
-  graph.node.push(onnx.NodeProto.create({ opType: 'Flatten', name: `${name}_flatten`, input: [features], output: [name], attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })] }));
+  graph.node.push(
+    onnx.NodeProto.create({
+      opType: 'Flatten',
+      name: `${name}_flatten`,
+      input: [features],
+      output: [name],
+      attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
+    }),
+  );
   const batch = dataInput(graph)?.type?.tensorType?.shape?.dim?.[0];
   const batchDim = batch?.dimParam ? { dimParam: batch.dimParam } : { dimParam: 'N' };
   graph.output = [
@@ -88,7 +96,7 @@ export function synthesizeEmbedding(bytes: Uint8Array, opts: { from?: string; na
 function decodeGraph(bytes: Uint8Array): Graph {
   const graph = onnx.ModelProto.decode(bytes).graph as Graph | null;
   if (!graph) throw new Error('the ONNX file has no graph');
-  return graph as Graph;
+  return graph;
 }
 
 /** The first graph input that is not an initializer (older exporters list weights as inputs too). */
@@ -103,7 +111,7 @@ function constantTensors(graph: Graph): Map<string, number[]> {
   for (const t of graph.initializer) dims.set(t.name ?? '', (t.dims ?? []).map(Number));
   for (const node of graph.node as Node[]) {
     const value = node.opType === 'Constant' ? node.attribute.find((a) => a.name === 'value')?.t : undefined;
-    if (value) dims.set(node.output[0]!, (value.dims ?? []).map(Number));
+    if (value) dims.set(node.output[0], (value.dims ?? []).map(Number));
   }
   return dims;
 }
@@ -115,13 +123,13 @@ function classifierInputDim(node: Node, constants: Map<string, number[]>): numbe
   const attr = (name: string) => Number(node.attribute.find((a) => a.name === name)?.i ?? 0);
   switch (node.opType) {
     case 'Gemm':
-      return attr('transB') ? weight[1]! : weight[0]!;
+      return attr('transB') ? weight[1] : weight[0];
     case 'MatMul':
-      return weight[weight.length - 2]!;
+      return weight[weight.length - 2];
     default: {
       // Conv [out, in/group, kh, kw]: a 1x1 conv over pooled 1x1 features, as in MobileNet's head.
       if (weight.slice(2).some((k) => k !== 1)) throw new Error(`the classifier Conv "${node.name}" is not 1x1; add an embedding output to model.json`);
-      return weight[1]! * Math.max(1, attr('group'));
+      return weight[1] * Math.max(1, attr('group'));
     }
   }
 }

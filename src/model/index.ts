@@ -118,7 +118,7 @@ async function soleOnnxFile(dir: string): Promise<string> {
     throw new Error(`${dir}: cannot read the model folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   if (names.length !== 1) throw new Error(`${dir}: no model.json, and ${names.length === 0 ? 'no .onnx file' : `several .onnx files (${names.join(', ')})`} to pick from`);
-  return names[0]!;
+  return names[0];
 }
 
 function resolvePrecision(file: string, json: ModelJson | undefined): Pick<ModelManifest, 'precision' | 'quantizedFrom'> {
@@ -142,8 +142,9 @@ function resolveInput(file: string, json: ModelJson | undefined, graphInput: { n
   };
   const triple = (unit: number[] | undefined, of255: number[] | undefined, fallback: readonly number[], what: string): [number, number, number] => {
     const v = unit ?? of255?.map((x) => x / 255) ?? fallback;
-    if (v.length !== 3 || !v.every(Number.isFinite) || (what === 'std' && !v.every((x) => x > 0))) throw new Error(`${file}: input ${what} must be 3 finite numbers${what === 'std' ? ' > 0' : ''}, got ${JSON.stringify(v)}`);
-    return [v[0]!, v[1]!, v[2]!];
+    if (v.length !== 3 || !v.every(Number.isFinite) || (what === 'std' && !v.every((x) => x > 0)))
+      throw new Error(`${file}: input ${what} must be 3 finite numbers${what === 'std' ? ' > 0' : ''}, got ${JSON.stringify(v)}`);
+    return [v[0], v[1], v[2]];
   };
   return {
     name: spec.name ?? graphInput.name,

@@ -73,7 +73,17 @@ export async function quantizeModel(opts: QuantizeOptions): Promise<QuantizeResu
   const calibration = { method, ...(method === 'percentile' ? { percentile: opts.percentile ?? 99.999 } : {}), images: files.length, chunks: chunkCount };
   const json = await quantizedManifest(model, { sha256, bytes: quantized.bytes.byteLength, calibration, quantizedNodes: quantized.quantizedNodes, foldedClips: quantized.foldedClips });
   writeFileAtomic(path.join(outDir, 'model.json'), `${JSON.stringify(json, null, 2)}\n`);
-  return { outDir, file, sha256, bytes: quantized.bytes.byteLength, source: model.sha256, images: files.length, chunks: chunkCount, quantizedNodes: quantized.quantizedNodes, foldedClips: quantized.foldedClips };
+  return {
+    outDir,
+    file,
+    sha256,
+    bytes: quantized.bytes.byteLength,
+    source: model.sha256,
+    images: files.length,
+    chunks: chunkCount,
+    quantizedNodes: quantized.quantizedNodes,
+    foldedClips: quantized.foldedClips,
+  };
 }
 
 /**
@@ -133,7 +143,10 @@ async function quantizedManifest(model: LoadedModel, q: { sha256: string; bytes:
     if (embedding.synthesized) base.outputs = { embedding: { name: embedding.name, dim: embedding.dim } };
   }
   // A synthesized embedding is in the quantized graph itself: declare it, so loadModel does not look for the classifier again.
-  const outputs = { ...(base.outputs as object | undefined), embedding: { ...((base.outputs as { embedding?: object } | undefined)?.embedding ?? {}), name: model.embedding.name, dim: model.embedding.dim } };
+  const outputs = {
+    ...(base.outputs as object | undefined),
+    embedding: { ...((base.outputs as { embedding?: object } | undefined)?.embedding ?? {}), name: model.embedding.name, dim: model.embedding.dim },
+  };
   return {
     ...base,
     name: `${model.name}-int8`,

@@ -42,13 +42,21 @@ export function rowsChecksum(vectors: Float32Array): number {
 export function checkDatabase(db: Database.Database, committedDocs: number, committedRows: number): string[] {
   const problems = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check).filter((line) => line !== 'ok');
   if (problems.length > 0) return problems.map((line) => `SQLite quick_check: ${line}`);
-  const shape = db.prepare(`SELECT count(*) AS docs, coalesce(max(id), -1) AS maxId, coalesce(sum(chunk_count), 0) AS rows,
-      (SELECT count(*) FROM chunks WHERE row < ?) AS chunks FROM docs WHERE id < ?`).get(committedRows, committedDocs) as { docs: number; maxId: number; rows: number; chunks: number };
+  const shape = db
+    .prepare(
+      `SELECT count(*) AS docs, coalesce(max(id), -1) AS maxId, coalesce(sum(chunk_count), 0) AS rows,
+      (SELECT count(*) FROM chunks WHERE row < ?) AS chunks FROM docs WHERE id < ?`,
+    )
+    .get(committedRows, committedDocs) as { docs: number; maxId: number; rows: number; chunks: number };
   if (shape.docs !== committedDocs || shape.maxId !== committedDocs - 1) problems.push(`doc ids are not 0..${committedDocs - 1} (${shape.docs} docs, highest id ${shape.maxId})`);
   if (shape.rows !== committedRows) problems.push(`the docs own ${shape.rows} rows, but ${committedRows} are committed`);
   if (shape.chunks !== committedRows) problems.push(`${shape.chunks} chunk records for ${committedRows} committed rows`);
   let expected = 0;
-  for (const doc of db.prepare('SELECT id, first_chunk AS first, chunk_count AS count FROM docs WHERE id < ? ORDER BY id').iterate(committedDocs) as IterableIterator<{ id: number; first: number; count: number }>) {
+  for (const doc of db.prepare('SELECT id, first_chunk AS first, chunk_count AS count FROM docs WHERE id < ? ORDER BY id').iterate(committedDocs) as IterableIterator<{
+    id: number;
+    first: number;
+    count: number;
+  }>) {
     if (doc.first !== expected) {
       problems.push(`doc ${doc.id} starts at row ${doc.first}, not right after the doc before it (row ${expected})`);
       break;
@@ -67,8 +75,14 @@ export function checkRows(db: Database.Database, matrixFd: number, dim: number, 
   let blockFirst = 0;
   let blockRows = 0;
   const crc = hasChecksumColumn(db) ? 'rows_crc32' : 'NULL';
-  const docs = db.prepare(`SELECT id, path, sha256, first_chunk AS first, chunk_count AS count, ${crc} AS crc FROM docs WHERE id < ? ORDER BY first_chunk`)
-    .iterate(committedDocs) as IterableIterator<{ id: number; path: string; sha256: string; first: number; count: number; crc: number | null }>;
+  const docs = db.prepare(`SELECT id, path, sha256, first_chunk AS first, chunk_count AS count, ${crc} AS crc FROM docs WHERE id < ? ORDER BY first_chunk`).iterate(committedDocs) as IterableIterator<{
+    id: number;
+    path: string;
+    sha256: string;
+    first: number;
+    count: number;
+    crc: number | null;
+  }>;
   for (const doc of docs) {
     if (doc.first < blockFirst || doc.first + doc.count > blockFirst + blockRows) {
       // Refill from this doc on: a block of whole docs' rows, or this one doc's if it is larger.
@@ -128,7 +142,10 @@ export function quickCheckFile(file: string): string[] {
   let db: Database.Database | undefined;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
-    return (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check).filter((line) => line !== 'ok').map((line) => `SQLite quick_check: ${line}`);
+    return (db.pragma('quick_check') as { quick_check: string }[])
+      .map((r) => r.quick_check)
+      .filter((line) => line !== 'ok')
+      .map((line) => `SQLite quick_check: ${line}`);
   } catch (err) {
     return [`${file}: ${(err as Error).message}`];
   } finally {

@@ -64,7 +64,11 @@ export function parseNpyHeader(bytes: Uint8Array, file = 'npy file'): NpyInfo {
   return {
     descr,
     fortranOrder: fortran === 'True',
-    shape: shape.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number),
+    shape: shape
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+      .map(Number),
     dataOffset,
   };
 }

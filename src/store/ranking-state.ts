@@ -65,8 +65,16 @@ const ARRAYS: readonly (keyof RankingArrays)[] = ['mean', 'projection', 'instPro
 /** Write the state into `dir` atomically. */
 export function writeRankingState(dir: string, state: RankingState): void {
   const header: RankingStateHeader & { arrays: { name: string; dtype: 'f4' | 'i4'; length: number }[] } = {
-    version: state.version, modelSha256: state.modelSha256, dim: state.dim, rows: state.rows, docShas: state.docShas, fittedDocs: state.fittedDocs,
-    dims: state.dims, instDims: state.instDims, neighbours: state.neighbours, params: state.params,
+    version: state.version,
+    modelSha256: state.modelSha256,
+    dim: state.dim,
+    rows: state.rows,
+    docShas: state.docShas,
+    fittedDocs: state.fittedDocs,
+    dims: state.dims,
+    instDims: state.instDims,
+    neighbours: state.neighbours,
+    params: state.params,
     arrays: ARRAYS.map((name) => ({ name, dtype: state[name] instanceof Int32Array ? 'i4' : 'f4', length: state[name].length })),
   };
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -90,7 +98,9 @@ export function readRankingState(dir: string): { state: RankingState } | { unusa
   try {
     if (bytes.length < MAGIC.length + 4 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return { unusable: `${file} is not a ranking state` };
     const headerLength = bytes.readUInt32LE(MAGIC.length);
-    const header = JSON.parse(bytes.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headerLength)) as RankingStateHeader & { arrays: { name: keyof RankingArrays; dtype: 'f4' | 'i4'; length: number }[] };
+    const header = JSON.parse(bytes.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + headerLength)) as RankingStateHeader & {
+      arrays: { name: keyof RankingArrays; dtype: 'f4' | 'i4'; length: number }[];
+    };
     if (header.version !== RANKING_STATE_VERSION) return { unusable: `${file} is version ${header.version}, this flower-native uses ${RANKING_STATE_VERSION}` };
     // One aligned copy of the data: views into it need 4-byte alignment, which a Buffer need not have.
     const data = new Uint8Array(bytes.length - (MAGIC.length + 4 + headerLength));

@@ -27,23 +27,32 @@ type SwapStep = readonly [name: string, run: (dir: string, staging: string) => v
  */
 const SWAP_STEPS: readonly SwapStep[] = [
   // Without its manifest the old index reads as absent, never as a mix of old and new files.
-  ['remove old manifest', (dir, staging) => {
-    if (!fs.existsSync(path.join(staging, MANIFEST_FILE))) return;
-    removeIfExists(path.join(dir, MANIFEST_FILE));
-    fsyncDir(dir);
-  }],
+  [
+    'remove old manifest',
+    (dir, staging) => {
+      if (!fs.existsSync(path.join(staging, MANIFEST_FILE))) return;
+      removeIfExists(path.join(dir, MANIFEST_FILE));
+      fsyncDir(dir);
+    },
+  ],
   // A journal of the old database would be played back into the new one.
-  ['remove old journals', (dir, staging) => {
-    if (!fs.existsSync(path.join(staging, DB_FILE))) return;
-    for (const f of [`${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]) removeIfExists(path.join(dir, f));
-  }],
+  [
+    'remove old journals',
+    (dir, staging) => {
+      if (!fs.existsSync(path.join(staging, DB_FILE))) return;
+      for (const f of [`${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`]) removeIfExists(path.join(dir, f));
+    },
+  ],
   ...[MATRIX_FILE, DB_FILE, SOURCES_FILE].map((f): SwapStep => [`move ${f}`, (dir, staging) => moveIn(dir, staging, f)]),
   // The renames above are durable before the manifest that makes them an index.
-  ['move manifest.json', (dir, staging) => {
-    fsyncDir(dir);
-    moveIn(dir, staging, MANIFEST_FILE);
-    fsyncDir(dir);
-  }],
+  [
+    'move manifest.json',
+    (dir, staging) => {
+      fsyncDir(dir);
+      moveIn(dir, staging, MANIFEST_FILE);
+      fsyncDir(dir);
+    },
+  ],
   ['remove staging', (_dir, staging) => removeIfExists(staging)],
 ];
 
