@@ -18,7 +18,19 @@ import { InputError } from '../errors.js';
 import type { Box } from '../kernels/index.js';
 import { loadModel } from '../model/index.js';
 import { kernels } from '../kernels/index.js';
-import { DocSearch, findDuplicates, isMatrixIndex, LocalChunkIndex, PostgresChunkIndex, type ChunkIndex, type Duplicates, type RankedHit, type Ranking, type RankMode, type SearchOptions } from '../search/index.js';
+import {
+  DocSearch,
+  findDuplicates,
+  isMatrixIndex,
+  LocalChunkIndex,
+  PostgresChunkIndex,
+  type ChunkIndex,
+  type Duplicates,
+  type RankedHit,
+  type Ranking,
+  type RankMode,
+  type SearchOptions,
+} from '../search/index.js';
 import { readSources, Workspace, type ChunkKind } from '../store/index.js';
 import type { StoredDoc } from '../store/metadata.js';
 import { PostgresStore } from '../store/postgres/index.js';

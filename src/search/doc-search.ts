@@ -6,7 +6,19 @@
 import { performance } from 'node:perf_hooks';
 import { kernels, type Kernels } from '../kernels/index.js';
 import { RANKERS } from './rankers/index.js';
-import { DATABASE_RANK_MODE, DEFAULT_CHUNK_K, DEFAULT_RANK_MODE, DEFAULT_TOP, isMatrixIndex, type ChunkIndex, type QueryChunks, type Ranker, type Ranking, type RankMode, type SearchOptions } from './types.js';
+import {
+  DATABASE_RANK_MODE,
+  DEFAULT_CHUNK_K,
+  DEFAULT_RANK_MODE,
+  DEFAULT_TOP,
+  isMatrixIndex,
+  type ChunkIndex,
+  type QueryChunks,
+  type Ranker,
+  type Ranking,
+  type RankMode,
+  type SearchOptions,
+} from './types.js';
 
 export class DocSearch {
   private readonly rankers = new Map<RankMode, Ranker>();

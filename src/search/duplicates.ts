@@ -31,25 +31,25 @@ export function findDuplicates(store: ChunkIndex, impl: Kernels, threshold = DEF
   const { dim } = index;
   const all = index.matrix();
   const wholeRows = index.wholeChunkRows();
-  const docs = Int32Array.from(wholeRows.keys()).filter((doc) => wholeRows[doc]! >= 0);
+  const docs = Int32Array.from(wholeRows.keys()).filter((doc) => wholeRows[doc] >= 0);
   const matrix = new Float32Array(docs.length * dim);
-  docs.forEach((doc, i) => matrix.set(all.subarray(wholeRows[doc]! * dim, (wholeRows[doc]! + 1) * dim), i * dim));
+  docs.forEach((doc, i) => matrix.set(all.subarray(wholeRows[doc] * dim, (wholeRows[doc] + 1) * dim), i * dim));
   const { ids, scores, k } = impl.cosineTopK({ matrix, rows: docs.length, dim, queries: matrix, k: Math.min(docs.length, NEIGHBOURS + 1) });
   const pairs: DuplicatePair[] = [];
   const parent = Int32Array.from({ length: index.docCount }, (_, i) => i);
-  const root = (x: number): number => (parent[x] === x ? x : (parent[x] = root(parent[x]!)));
+  const root = (x: number): number => (parent[x] === x ? x : (parent[x] = root(parent[x])));
   for (let i = 0; i < docs.length; i++) {
     for (let j = i * k; j < (i + 1) * k; j++) {
-      const other = ids[j]!;
-      if (other <= i || scores[j]! < threshold) continue;
-      const a = docs[i]!;
-      const b = docs[other]!;
-      pairs.push({ a: Math.min(a, b), b: Math.max(a, b), score: scores[j]! });
+      const other = ids[j];
+      if (other <= i || scores[j] < threshold) continue;
+      const a = docs[i];
+      const b = docs[other];
+      pairs.push({ a: Math.min(a, b), b: Math.max(a, b), score: scores[j] });
       parent[root(a)] = root(b);
     }
   }
   const byRoot = new Map<number, number[]>();
   for (const { a, b } of pairs) for (const doc of [a, b]) byRoot.set(root(doc), [...(byRoot.get(root(doc)) ?? []), doc]);
-  const groups = [...byRoot.values()].map((g) => [...new Set(g)].sort((x, y) => x - y)).sort((x, y) => x[0]! - y[0]!);
+  const groups = [...byRoot.values()].map((g) => [...new Set(g)].sort((x, y) => x - y)).sort((x, y) => x[0] - y[0]);
   return { threshold, pairs: pairs.sort((x, y) => y.score - x.score || x.a - y.a || x.b - y.b), groups };
 }

@@ -108,8 +108,8 @@ function updateState(previous: RankingState, source: StateSource, impl: Kernels)
   const old = new Map<string, { id: number; firstRow: number; count: number }>();
   let row = 0;
   previous.docShas.forEach((sha, id) => {
-    old.set(sha, { id, firstRow: row, count: previous.docChunkCounts[id]! });
-    row += previous.docChunkCounts[id]!;
+    old.set(sha, { id, firstRow: row, count: previous.docChunkCounts[id] });
+    row += previous.docChunkCounts[id];
   });
   const fresh = source.docs.flatMap((doc, id) => (old.get(doc.sha256)?.count === doc.chunkCount ? [] : [id]));
   const computed = computeRows(source, impl, previous, fresh);
@@ -125,7 +125,7 @@ function updateState(previous: RankingState, source: StateSource, impl: Kernels)
   const at = new Map(fresh.map((id, i) => [id, i]));
   let freshRow = 0;
   for (const id of fresh) {
-    const doc = source.docs[id]!;
+    const doc = source.docs[id];
     docVectors.set(computed.docVectors.subarray(at.get(id)! * previous.dims, (at.get(id)! + 1) * previous.dims), id * previous.dims);
     instance.set(computed.instance.subarray(freshRow * previous.instDims, (freshRow + doc.chunkCount) * previous.instDims), doc.firstChunk * previous.instDims);
     freshRow += doc.chunkCount;
@@ -142,26 +142,26 @@ function fitWhitening(source: StateSource, impl: Kernels): Whitening {
   const sample = step === 1 ? all.subarray(0, source.rows * dim) : new Float32Array(n * dim);
   if (step > 1) for (let i = 0; i < n; i++) sample.set(all.subarray(i * step * dim, (i * step + 1) * dim), i * dim);
   const mean64 = new Float64Array(dim);
-  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) mean64[j]! += sample[i * dim + j]!;
-  for (let j = 0; j < dim; j++) mean64[j]! /= n;
+  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) mean64[j] += sample[i * dim + j];
+  for (let j = 0; j < dim; j++) mean64[j] /= n;
   const columns = transpose(sample, n, dim);
   const gram = multiplyRows(impl, columns, columns, n);
   const covariance = new Float64Array(dim * dim);
   for (let a = 0; a < dim; a++) {
     for (let b = a; b < dim; b++) {
-      const c = (gram[a * dim + b]! + gram[b * dim + a]!) / (2 * n) - mean64[a]! * mean64[b]!;
+      const c = (gram[a * dim + b] + gram[b * dim + a]) / (2 * n) - mean64[a] * mean64[b];
       covariance[a * dim + b] = c;
       covariance[b * dim + a] = c;
     }
   }
   const { values, vectors } = symmetricEigen(covariance, dim);
   // Directions the data does not span (a small index) would be scaled without bound: leave them out.
-  const usable = values.filter((v) => v > values[0]! * 1e-9).length;
+  const usable = values.filter((v) => v > values[0] * 1e-9).length;
   const directions = (count: number, power: number) => {
     const out = new Float32Array(count * dim);
     for (let i = 0; i < count; i++) {
-      const scale = values[i]! ** -power;
-      for (let j = 0; j < dim; j++) out[i * dim + j] = vectors[i * dim + j]! * scale;
+      const scale = values[i] ** -power;
+      for (let j = 0; j < dim; j++) out[i * dim + j] = vectors[i * dim + j] * scale;
     }
     return out;
   };
@@ -174,7 +174,7 @@ function fitWhitening(source: StateSource, impl: Kernels): Whitening {
 export function project(impl: Kernels, x: Float32Array, dim: number, mean: Float32Array, projection: Float32Array, outDim: number): Float32Array {
   const out = multiplyRows(impl, x, projection, dim);
   const offset = multiplyRows(impl, mean, projection, dim);
-  for (let base = 0; base < out.length; base += outDim) for (let j = 0; j < outDim; j++) out[base + j]! -= offset[j]!;
+  for (let base = 0; base < out.length; base += outDim) for (let j = 0; j < outDim; j++) out[base + j] -= offset[j];
   return normalizeRows(out, outDim);
 }
 
@@ -182,11 +182,11 @@ export function project(impl: Kernels, x: Float32Array, dim: number, mean: Float
 function computeRows(source: StateSource, impl: Kernels, w: Whitening, ids: readonly number[]): { docVectors: Float32Array; instance: Float32Array } {
   const { dim } = source;
   const all = source.matrix();
-  const rowCount = ids.reduce((sum, id) => sum + source.docs[id]!.chunkCount, 0);
+  const rowCount = ids.reduce((sum, id) => sum + source.docs[id].chunkCount, 0);
   const chunks = new Float32Array(rowCount * dim);
   let at = 0;
   for (const id of ids) {
-    const doc = source.docs[id]!;
+    const doc = source.docs[id];
     chunks.set(all.subarray(doc.firstChunk * dim, (doc.firstChunk + doc.chunkCount) * dim), at * dim);
     at += doc.chunkCount;
   }
@@ -194,7 +194,7 @@ function computeRows(source: StateSource, impl: Kernels, w: Whitening, ids: read
   const docVectors = new Float32Array(ids.length * w.dims);
   at = 0;
   ids.forEach((id, i) => {
-    const count = source.docs[id]!.chunkCount;
+    const count = source.docs[id].chunkCount;
     docVectors.set(meanVector(whitened.subarray(at * w.dims, (at + count) * w.dims), w.dims), i * w.dims);
     at += count;
   });
@@ -204,7 +204,7 @@ function computeRows(source: StateSource, impl: Kernels, w: Whitening, ids: read
 /** l2n of the mean of unit rows. */
 export function meanVector(rows: Float32Array, dim: number): Float32Array {
   const out = new Float32Array(dim);
-  for (let base = 0; base < rows.length; base += dim) for (let j = 0; j < dim; j++) out[j]! += rows[base + j]!;
+  for (let base = 0; base < rows.length; base += dim) for (let j = 0; j < dim; j++) out[j] += rows[base + j];
   return normalizeRows(out, dim);
 }
 
@@ -219,7 +219,7 @@ function assemble(source: StateSource, impl: Kernels, w: Whitening, fittedDocs: 
   for (let d = 0; d < docs; d++) {
     let filled = 0;
     for (let j = d * k; j < (d + 1) * k && filled < keep; j++) {
-      if (ids[j] === d || ids[j]! < 0) continue;
+      if (ids[j] === d || ids[j] < 0) continue;
       neighbourIds[d * keep + filled] = ids[j]!;
       neighbourScores[d * keep + filled++] = scores[j]!;
     }
@@ -259,15 +259,15 @@ export function expandDoc(state: RankingState, d: number, without?: ReadonlySet<
   const wanted = Math.min(EXPANDED_PARAMS.neighbours, docs - 1 - (without?.size ?? 0));
   let list: { id: number; score: number }[] = [];
   for (let j = d * keep; j < (d + 1) * keep && list.length < wanted; j++) {
-    const id = state.neighbourIds[j]!;
-    if (id >= 0 && !without?.has(id)) list.push({ id, score: state.neighbourScores[j]! });
+    const id = state.neighbourIds[j];
+    if (id >= 0 && !without?.has(id)) list.push({ id, score: state.neighbourScores[j] });
   }
   if (list.length < wanted) list = nearestDocs(state, d, wanted, without);
   const g = state.docVectors;
   const out = Float32Array.from(g.subarray(d * dims, (d + 1) * dims));
   for (const { id, score } of list) {
     const weight = Math.max(score, 0) ** EXPANDED_PARAMS.alpha;
-    for (let j = 0; j < dims; j++) out[j]! += weight * g[id * dims + j]!;
+    for (let j = 0; j < dims; j++) out[j] += weight * g[id * dims + j];
   }
   return normalizeRows(out, dims);
 }
@@ -280,7 +280,7 @@ function nearestDocs(state: RankingState, d: number, count: number, without?: Re
   for (let id = 0; id < state.docShas.length; id++) {
     if (id === d || without?.has(id)) continue;
     let dot = 0;
-    for (let j = 0; j < dims; j++) dot += g[d * dims + j]! * g[id * dims + j]!;
+    for (let j = 0; j < dims; j++) dot += g[d * dims + j] * g[id * dims + j];
     all.push({ id, score: Math.fround(dot) });
   }
   return all.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, count);
@@ -297,7 +297,7 @@ export function expandedWithout(state: RankingState, left: ReadonlySet<number>):
   for (let d = 0; d < state.docShas.length; d++) {
     if (left.has(d)) continue;
     for (let j = d * keep; j < d * keep + Math.min(EXPANDED_PARAMS.neighbours, keep); j++) {
-      if (left.has(state.neighbourIds[j]!)) {
+      if (left.has(state.neighbourIds[j])) {
         out.set(expandDoc(state, d, left), d * dims);
         break;
       }

@@ -23,7 +23,7 @@ export function multiplyRows(impl: Kernels, a: Float32Array, b: Float32Array, di
     for (let i = start; i < end; i++) {
       const base = (i - start) * k;
       for (let j = 0; j < k; j++) {
-        const col = ids[base + j]!;
+        const col = ids[base + j];
         if (col >= 0) out[i * p + col] = scores[base + j]!;
       }
     }
@@ -35,9 +35,9 @@ export function multiplyRows(impl: Kernels, a: Float32Array, b: Float32Array, di
 export function normalizeRows(x: Float32Array, dim: number): Float32Array {
   for (let base = 0; base < x.length; base += dim) {
     let sum = 0;
-    for (let j = 0; j < dim; j++) sum += x[base + j]! * x[base + j]!;
+    for (let j = 0; j < dim; j++) sum += x[base + j] * x[base + j];
     const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0;
-    for (let j = 0; j < dim; j++) x[base + j]! *= scale;
+    for (let j = 0; j < dim; j++) x[base + j] *= scale;
   }
   return x;
 }
@@ -61,8 +61,8 @@ export function symmetricEigen(a: Float64Array, n: number): { values: Float64Arr
   const e = new Float64Array(n);
   tridiagonalize(w, d, e, n);
   diagonalize(w, d, e, n);
-  const order = Array.from(d.keys()).sort((i, j) => d[j]! - d[i]!);
-  const values = Float64Array.from(order, (i) => d[i]!);
+  const order = Array.from(d.keys()).sort((i, j) => d[j] - d[i]);
+  const values = Float64Array.from(order, (i) => d[i]);
   const vectors = new Float64Array(n * n);
   order.forEach((from, to) => vectors.set(w.subarray(from * n, (from + 1) * n), to * n));
   return { values, vectors };
@@ -74,7 +74,7 @@ function tridiagonalize(w: Float64Array, d: Float64Array, e: Float64Array, n: nu
   for (let i = n - 1; i > 0; i--) {
     let scale = 0;
     let h = 0;
-    for (let k = 0; k < i; k++) scale += Math.abs(d[k]!);
+    for (let k = 0; k < i; k++) scale += Math.abs(d[k]);
     if (scale === 0) {
       e[i] = d[i - 1]!;
       for (let j = 0; j < i; j++) {
@@ -84,10 +84,10 @@ function tridiagonalize(w: Float64Array, d: Float64Array, e: Float64Array, n: nu
       }
     } else {
       for (let k = 0; k < i; k++) {
-        d[k]! /= scale;
-        h += d[k]! * d[k]!;
+        d[k] /= scale;
+        h += d[k] * d[k];
       }
-      let f = d[i - 1]!;
+      let f = d[i - 1];
       let g = Math.sqrt(h);
       if (f > 0) g = -g;
       e[i] = scale * g;
@@ -98,25 +98,25 @@ function tridiagonalize(w: Float64Array, d: Float64Array, e: Float64Array, n: nu
         const row = j * n;
         f = d[j]!;
         w[i * n + j] = f;
-        g = e[j]! + w[row + j]! * f;
+        g = e[j] + w[row + j] * f;
         for (let k = j + 1; k <= i - 1; k++) {
-          g += w[row + k]! * d[k]!;
-          e[k]! += w[row + k]! * f;
+          g += w[row + k] * d[k];
+          e[k] += w[row + k] * f;
         }
         e[j] = g;
       }
       f = 0;
       for (let j = 0; j < i; j++) {
-        e[j]! /= h;
-        f += e[j]! * d[j]!;
+        e[j] /= h;
+        f += e[j] * d[j];
       }
       const hh = f / (h + h);
-      for (let j = 0; j < i; j++) e[j]! -= hh * d[j]!;
+      for (let j = 0; j < i; j++) e[j] -= hh * d[j];
       for (let j = 0; j < i; j++) {
         const row = j * n;
         f = d[j]!;
         g = e[j]!;
-        for (let k = j; k <= i - 1; k++) w[row + k]! -= f * e[k]! + g * d[k]!;
+        for (let k = j; k <= i - 1; k++) w[row + k] -= f * e[k] + g * d[k];
         d[j] = w[row + i - 1]!;
         w[row + i] = 0;
       }
@@ -126,15 +126,15 @@ function tridiagonalize(w: Float64Array, d: Float64Array, e: Float64Array, n: nu
   for (let i = 0; i < n - 1; i++) {
     w[i * n + n - 1] = w[i * n + i]!;
     w[i * n + i] = 1;
-    const h = d[i + 1]!;
+    const h = d[i + 1];
     const next = (i + 1) * n;
     if (h !== 0) {
-      for (let k = 0; k <= i; k++) d[k] = w[next + k]! / h;
+      for (let k = 0; k <= i; k++) d[k] = w[next + k] / h;
       for (let j = 0; j <= i; j++) {
         const row = j * n;
         let g = 0;
-        for (let k = 0; k <= i; k++) g += w[next + k]! * w[row + k]!;
-        for (let k = 0; k <= i; k++) w[row + k]! -= g * d[k]!;
+        for (let k = 0; k <= i; k++) g += w[next + k] * w[row + k];
+        for (let k = 0; k <= i; k++) w[row + k] -= g * d[k];
       }
     }
     for (let k = 0; k <= i; k++) w[next + k] = 0;
@@ -155,54 +155,54 @@ function diagonalize(w: Float64Array, d: Float64Array, e: Float64Array, n: numbe
   let tst1 = 0;
   const eps = 2 ** -52;
   for (let l = 0; l < n; l++) {
-    tst1 = Math.max(tst1, Math.abs(d[l]!) + Math.abs(e[l]!));
+    tst1 = Math.max(tst1, Math.abs(d[l]) + Math.abs(e[l]));
     let m = l;
-    while (m < n - 1 && Math.abs(e[m]!) > eps * tst1) m++;
+    while (m < n - 1 && Math.abs(e[m]) > eps * tst1) m++;
     if (m > l) {
       do {
-        let g = d[l]!;
-        let p = (d[l + 1]! - g) / (2 * e[l]!);
+        let g = d[l];
+        let p = (d[l + 1] - g) / (2 * e[l]);
         let r = Math.hypot(p, 1);
         if (p < 0) r = -r;
-        d[l] = e[l]! / (p + r);
-        d[l + 1] = e[l]! * (p + r);
-        const dl1 = d[l + 1]!;
-        let h = g - d[l]!;
-        for (let i = l + 2; i < n; i++) d[i]! -= h;
+        d[l] = e[l] / (p + r);
+        d[l + 1] = e[l] * (p + r);
+        const dl1 = d[l + 1];
+        let h = g - d[l];
+        for (let i = l + 2; i < n; i++) d[i] -= h;
         f += h;
         p = d[m]!;
         let c = 1;
         let c2 = c;
         let c3 = c;
-        const el1 = e[l + 1]!;
+        const el1 = e[l + 1];
         let s = 0;
         let s2 = 0;
         for (let i = m - 1; i >= l; i--) {
           c3 = c2;
           c2 = c;
           s2 = s;
-          g = c * e[i]!;
+          g = c * e[i];
           h = c * p;
-          r = Math.hypot(p, e[i]!);
+          r = Math.hypot(p, e[i]);
           e[i + 1] = s * r;
-          s = e[i]! / r;
+          s = e[i] / r;
           c = p / r;
-          p = c * d[i]! - s * g;
-          d[i + 1] = h + s * (c * g + s * d[i]!);
+          p = c * d[i] - s * g;
+          d[i + 1] = h + s * (c * g + s * d[i]);
           const a = i * n;
           const b = (i + 1) * n;
           for (let k = 0; k < n; k++) {
-            const t = w[b + k]!;
-            w[b + k] = s * w[a + k]! + c * t;
-            w[a + k] = c * w[a + k]! - s * t;
+            const t = w[b + k];
+            w[b + k] = s * w[a + k] + c * t;
+            w[a + k] = c * w[a + k] - s * t;
           }
         }
-        p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
+        p = (-s * s2 * c3 * el1 * e[l]) / dl1;
         e[l] = s * p;
         d[l] = c * p;
-      } while (Math.abs(e[l]!) > eps * tst1);
+      } while (Math.abs(e[l]) > eps * tst1);
     }
-    d[l]! += f;
+    d[l] += f;
     e[l] = 0;
   }
 }

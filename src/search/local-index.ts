@@ -34,7 +34,9 @@ export class LocalChunkIndex implements MatrixIndex {
       const previous = 'state' in stored ? stored.state : undefined;
       const { state, outcome, ms } = learnRankingState(stateSource(this.workspace), this.impl, previous);
       if (outcome !== 'current') {
-        const why = previous ? `${this.workspace.dir}'s ranking state was learned from another version of the index` : `${this.workspace.dir} has no usable ranking state (${'unusable' in stored ? stored.unusable : ''})`;
+        const why = previous
+          ? `${this.workspace.dir}'s ranking state was learned from another version of the index`
+          : `${this.workspace.dir} has no usable ranking state (${'unusable' in stored ? stored.unusable : ''})`;
         this.opts.onNotice?.(`${why}: ${outcome === 'updated' ? 'updated' : 'learned'} in memory in ${(ms / 1000).toFixed(1)} s; the next \`flower-native index\` run stores it`);
       }
       this.state = state;

@@ -37,31 +37,31 @@ export class ChamferRanker implements Ranker {
     const rowBest = new Float64Array(rows).fill(-Infinity); // best cosine of each stored window in the query
     for (let q = 0; q < windows.length; q++) {
       for (let j = q * k; j < (q + 1) * k; j++) {
-        const row = ids[j]!;
+        const row = ids[j];
         if (row < 0 || !isWindow[row]) continue;
-        const score = scores[j]!;
-        const doc = chunkDoc[row]!;
+        const score = scores[j];
+        const doc = chunkDoc[row];
         if (lastQuery[doc] !== q) {
           lastQuery[doc] = q; // rows come best first: the first hit of a doc is its max
-          querySide[doc]! += score;
+          querySide[doc] += score;
         }
-        if (score > rowBest[row]!) rowBest[row] = score;
+        if (score > rowBest[row]) rowBest[row] = score;
       }
     }
     const docSide = new Float64Array(index.docCount);
     const bestRow = new Int32Array(index.docCount).fill(-1);
     for (let row = 0; row < rows; row++) {
       if (!isWindow[row]) continue;
-      const doc = chunkDoc[row]!;
-      docSide[doc]! += rowBest[row]!;
-      if (bestRow[doc]! < 0 || rowBest[row]! > rowBest[bestRow[doc]!]!) bestRow[doc] = row;
+      const doc = chunkDoc[row];
+      docSide[doc] += rowBest[row];
+      if (bestRow[doc] < 0 || rowBest[row] > rowBest[bestRow[doc]]) bestRow[doc] = row;
     }
 
     const hits: RankedHit[] = [];
     for (let doc = 0; doc < index.docCount; doc++) {
       if (doc === request.excludeDoc || docWindows[doc] === 0) continue;
-      const score = (querySide[doc]! / windows.length + docSide[doc]! / docWindows[doc]!) / 2;
-      if (Number.isFinite(score)) hits.push({ docId: doc, score, bestRow: bestRow[doc]! });
+      const score = (querySide[doc] / windows.length + docSide[doc] / docWindows[doc]) / 2;
+      if (Number.isFinite(score)) hits.push({ docId: doc, score, bestRow: bestRow[doc] });
     }
     return { hits: hits.sort((a, b) => b.score - a.score || a.docId - b.docId), topkMs };
   }
@@ -71,7 +71,7 @@ export class ChamferRanker implements Ranker {
       const whole = this.index.wholeChunkRows();
       const isWindow = new Uint8Array(this.index.chunkCount).fill(1);
       for (const row of whole) if (row >= 0) isWindow[row] = 0;
-      const docWindows = Int32Array.from(this.index.docChunkCounts(), (count, doc) => count - (whole[doc]! >= 0 ? 1 : 0));
+      const docWindows = Int32Array.from(this.index.docChunkCounts(), (count, doc) => count - (whole[doc] >= 0 ? 1 : 0));
       this.layout = { isWindow, docWindows };
     }
     return this.layout;

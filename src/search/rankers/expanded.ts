@@ -39,11 +39,11 @@ export class ExpandedRanker implements Ranker {
     const near = timed(() => impl.cosineTopK({ matrix: expanded, rows: docs, dim: dims, queries: g, k: Math.min(docs, EXPANDED_PARAMS.queryNeighbours + excluded.size) }));
     const q = Float32Array.from(g);
     for (let i = 0, used = 0; i < near.k && used < EXPANDED_PARAMS.queryNeighbours; i++) {
-      const id = near.ids[i]!;
+      const id = near.ids[i];
       if (id < 0 || excluded.has(id)) continue;
       used++;
-      const weight = Math.max(near.scores[i]!, 0) ** EXPANDED_PARAMS.queryAlpha;
-      for (let j = 0; j < dims; j++) q[j]! += weight * expanded[id * dims + j]!;
+      const weight = Math.max(near.scores[i], 0) ** EXPANDED_PARAMS.queryAlpha;
+      for (let j = 0; j < dims; j++) q[j] += weight * expanded[id * dims + j];
     }
     normalizeRows(q, dims);
     const ranked = timed(() => impl.cosineTopK({ matrix: expanded, rows: docs, dim: dims, queries: q, k: Math.min(docs, request.top + excluded.size + 1) }));
@@ -54,13 +54,13 @@ export class ExpandedRanker implements Ranker {
     const firstRows = firstChunkRows(this.index.docChunkCounts());
     const hits: RankedHit[] = [];
     for (let i = 0; i < ranked.k; i++) {
-      const docId = ranked.ids[i]!;
+      const docId = ranked.ids[i];
       if (docId < 0 || excluded.has(docId) || docId === promoted?.doc) continue;
-      hits.push({ docId, score: ranked.scores[i]!, bestRow: wholeRows[docId]! >= 0 ? wholeRows[docId]! : firstRows[docId]! });
+      hits.push({ docId, score: ranked.scores[i], bestRow: wholeRows[docId] >= 0 ? wholeRows[docId] : firstRows[docId] });
     }
     if (promoted) {
       let score = 0;
-      for (let j = 0; j < dims; j++) score += expanded[promoted.doc * dims + j]! * q[j]!;
+      for (let j = 0; j < dims; j++) score += expanded[promoted.doc * dims + j] * q[j];
       // The same photo scores at least its instance cosine, so an identical image is a 100 % match.
       hits.unshift({ docId: promoted.doc, score: Math.min(1, Math.max(Math.fround(score), promoted.score)), bestRow: promoted.row, samePhoto: promoted.score });
     }
@@ -68,7 +68,13 @@ export class ExpandedRanker implements Ranker {
   }
 
   /** The best single chunk pair in the instance space between the query and any doc not excluded. */
-  private async samePhoto(state: RankingState, vectors: Float32Array, m: number, excluded: ReadonlySet<number>, addMs: (ms: number) => void): Promise<{ doc: number; row: number; score: number } | undefined> {
+  private async samePhoto(
+    state: RankingState,
+    vectors: Float32Array,
+    m: number,
+    excluded: ReadonlySet<number>,
+    addMs: (ms: number) => void,
+  ): Promise<{ doc: number; row: number; score: number } | undefined> {
     const chunkDoc = this.index.chunkDoc();
     const counts = this.index.docChunkCounts();
     let skip = 0;
@@ -80,10 +86,10 @@ export class ExpandedRanker implements Ranker {
     let best: { doc: number; row: number; score: number } | undefined;
     for (let i = 0; i < m; i++) {
       for (let j = i * found.k; j < (i + 1) * found.k; j++) {
-        const row = found.ids[j]!;
-        if (row < 0 || excluded.has(chunkDoc[row]!)) continue;
-        const score = found.scores[j]!;
-        if (!best || score > best.score || (score === best.score && chunkDoc[row]! < best.doc)) best = { doc: chunkDoc[row]!, row, score };
+        const row = found.ids[j];
+        if (row < 0 || excluded.has(chunkDoc[row])) continue;
+        const score = found.scores[j];
+        if (!best || score > best.score || (score === best.score && chunkDoc[row] < best.doc)) best = { doc: chunkDoc[row], row, score };
         break;
       }
     }
@@ -93,6 +99,6 @@ export class ExpandedRanker implements Ranker {
 
 function firstChunkRows(counts: Int32Array): Int32Array {
   const out = new Int32Array(counts.length);
-  for (let d = 1; d < counts.length; d++) out[d] = out[d - 1]! + counts[d - 1]!;
+  for (let d = 1; d < counts.length; d++) out[d] = out[d - 1] + counts[d - 1];
   return out;
 }

@@ -14,5 +14,9 @@ export const RANKERS: Readonly<Record<RankMode, { describe: string; score: strin
   },
   bimatch: { describe: 'BiMatch over all chunks (chunk top-k, then doc-level matching)', score: 'BiMatch score, 1 = identical', create: (index, impl) => new BiMatchRanker(index, impl) },
   whole: { describe: 'cosine of the whole-image chunks alone', score: 'whole-image cosine', create: (index) => new WholeRanker(index) },
-  chamfer: { describe: 'symmetric mean-of-max cosine over window chunks, every doc scored (no top-k cut-off)', score: 'mean best window cosine', create: (index, impl) => new ChamferRanker(matrixIndex(index, 'chamfer ranking'), impl) },
+  chamfer: {
+    describe: 'symmetric mean-of-max cosine over window chunks, every doc scored (no top-k cut-off)',
+    score: 'mean best window cosine',
+    create: (index, impl) => new ChamferRanker(matrixIndex(index, 'chamfer ranking'), impl),
+  },
 };
