@@ -29,7 +29,7 @@ export function registerQuery(program: Command): void {
     .option('--exact', `Postgres store: exact chunk search whatever its size (default: exact below ${EXACT_BELOW_CHUNKS} chunks, HNSW above)`)
     .option('-k, --top <n>', 'results per query', positiveInt, 10)
     .option('--min-score <s>', 'leave out results scoring below s (expanded: a cosine in [-1, 1], 0.5 = a 50% match; BiMatch: [0, 1])', finiteNumber)
-    .option('--doc <id|path>', 'more like this: query with an indexed doc\'s stored vectors (no encoding); repeatable', (value: string, list: string[] = []) => [...list, value])
+    .option('--doc <id|path>', "more like this: query with an indexed doc's stored vectors (no encoding); repeatable", (value: string, list: string[] = []) => [...list, value])
     .option('--mode <mode>', `ranking: ${RANK_MODES.join(', ')}`, oneOf(RANK_MODES), DEFAULT_RANK_MODE)
     .option('--json', 'print machine-readable JSON')
     .option('-m, --model <dir>', 'model folder (default: the one the workspace was built with)')
@@ -51,7 +51,7 @@ export function registerQuery(program: Command): void {
             results.push(await query());
           } catch (err) {
             if (!(err instanceof InputError)) throw err;
-            failures.push({ query: names[i]!, error: (err as Error).message });
+            failures.push({ query: names[i], error: (err as Error).message });
           }
         }
       } finally {
@@ -69,9 +69,7 @@ export function registerQuery(program: Command): void {
 
 export function formatResult(result: QueryResult, mode: RankMode): string {
   const t = result.timings;
-  const lines = [
-    `query ${result.query} (${RANKERS[mode].score}; decode ${t.decode.toFixed(0)} ms, encode ${t.encode.toFixed(0)} ms, top-k ${t.topk.toFixed(0)} ms, rank ${t.rank.toFixed(1)} ms)`,
-  ];
+  const lines = [`query ${result.query} (${RANKERS[mode].score}; decode ${t.decode.toFixed(0)} ms, encode ${t.encode.toFixed(0)} ms, top-k ${t.topk.toFixed(0)} ms, rank ${t.rank.toFixed(1)} ms)`];
   if (result.results.length === 0) lines.push('  no result above --min-score');
   else {
     lines.push(`  ${'rank'.padStart(4)}  ${(mode === 'expanded' ? 'match' : 'score').padEnd(8)}  ${'label'.padEnd(14)}  ${'best match box'.padEnd(20)}  path`);
