@@ -19,6 +19,7 @@ export const SECTIONS = [
   { key: 'encoder', title: 'Encoder', load: async (): Promise<BenchSection> => (await import('./encoder.js')).benchEncoder },
   { key: 'endToEnd', title: 'End to end', load: async (): Promise<BenchSection> => (await import('./e2e.js')).benchEndToEnd },
   { key: 'server', title: 'Server load', load: async (): Promise<BenchSection> => (await import('./server.js')).benchServer },
+  { key: 'scaleOut', title: 'Scale-out: ingest', load: async (): Promise<BenchSection> => (await import('./scale-out.js')).benchScaleOut },
   { key: 'scaleOutQuery', title: 'Scale-out: query', load: async (): Promise<BenchSection> => (await import('./scale-out-query.js')).benchScaleOutQuery },
 ] as const;
 
