@@ -7,19 +7,30 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/index.js';
 import type { NewDoc } from '../src/store/index.js';
-import { cliPath, makeDataDir, subset } from '../test/e2e-helpers.js';
-import { prng } from '../test/helpers/prng.js';
-import { modelDir } from './fixtures.js';
+import { flowerImage, modelDir, projectRoot } from './fixtures.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { markdownTable } from './stats.js';
 
 const runFile = promisify(execFile);
 const DIM = 1280;
+const cliPath = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+
+/** A folder with `perClass` fixture images of each of the first `classes` classes. */
+async function fixtureFolder(classes: number, perClass: number): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flower-bench-scale-out-'));
+  for (let c = 0; c < classes; c++) {
+    for (let i = 1; i <= perClass; i++) await fs.copyFile(flowerImage(c * 80 + i), path.join(dir, path.basename(flowerImage(c * 80 + i))));
+  }
+  return dir;
+}
 
 async function withDatabase<T>(adminUrl: string, work: (url: string) => Promise<T>): Promise<T> {
   const name = `flower_bench_${randomBytes(5).toString('hex')}`;
@@ -74,13 +85,12 @@ async function ingest(adminUrl: string, data: string, processes: number, replica
 async function copyRate(adminUrl: string, jobs: number): Promise<{ rows: number; seconds: number; rowsPerSecond: number }> {
   return withDatabase(adminUrl, async (url) => {
     const store = await PostgresStore.openForWrite(url, { model: { name: 'bench', sha256: 'b'.repeat(64), dim: DIM }, chunking: { bench: true } });
-    const random = prng(7);
     const makeJob = (j: number): NewDoc[] =>
       Array.from({ length: 32 }, (_, i) => {
         const vectors = new Float32Array(6 * DIM);
         for (let r = 0; r < 6; r++) {
           let norm = 0;
-          for (let k = 0; k < DIM; k++) norm += (vectors[r * DIM + k] = random() - 0.5) ** 2;
+          for (let k = 0; k < DIM; k++) norm += (vectors[r * DIM + k] = Math.random() - 0.5) ** 2;
           for (let k = 0; k < DIM; k++) vectors[r * DIM + k] /= Math.sqrt(norm);
         }
         const sha256 = (BigInt(j * 32 + i) + 1n).toString(16).padStart(64, '0');
@@ -107,7 +117,7 @@ async function copyRate(adminUrl: string, jobs: number): Promise<{ rows: number;
 export async function benchScaleOut(options: SectionOptions): Promise<SectionResult> {
   const adminUrl = process.env.FLOWER_BENCH_PG_URL ?? process.env.FLOWER_TEST_PG_URL;
   if (!adminUrl) throw new Error('set FLOWER_BENCH_PG_URL (or FLOWER_TEST_PG_URL) to a PostgreSQL with pgvector: `url=$(bash .ci/postgres.sh start /tmp/pg)`');
-  const data = await makeDataDir(subset(options.quick ? 4 : 8, options.quick ? 12 : 15));
+  const data = await fixtureFolder(options.quick ? 4 : 8, options.quick ? 12 : 15);
   options.log('scale-out: 1 worker process (2 encoder threads)…');
   const one = await ingest(adminUrl, data, 1, 2);
   options.log('scale-out: 2 worker processes (1 encoder thread each)…');

@@ -134,10 +134,11 @@ export class IndexQueue {
     boss.on('error', () => undefined);
     try {
       await boss.start();
-      if (!(await boss.getQueue(INDEX_QUEUE))) await boss.createQueue(INDEX_QUEUE).catch(async (err: unknown) => {
-        // Two processes creating it at once: the loser finds it there.
-        if (!(await boss.getQueue(INDEX_QUEUE))) throw err;
-      });
+      if (!(await boss.getQueue(INDEX_QUEUE)))
+        await boss.createQueue(INDEX_QUEUE).catch(async (err: unknown) => {
+          // Two processes creating it at once: the loser finds it there.
+          if (!(await boss.getQueue(INDEX_QUEUE))) throw err;
+        });
     } catch (err) {
       await boss.stop({ graceful: false, wait: false }).catch(() => undefined);
       await pool.end().catch(() => undefined);
@@ -196,7 +197,7 @@ export class IndexQueue {
 
   /** Where one run stands, from its jobs (live and archived). */
   async runProgress(run: string): Promise<QueueCounts> {
-    return countsOf((await this.pool.query<StateRow>(stateCountsSql('WHERE data->>\'run\' = $1'), [run])).rows);
+    return countsOf((await this.pool.query<StateRow>(stateCountsSql("WHERE data->>'run' = $1"), [run])).rows);
   }
 
   /** The whole queue, the store's size, and the latest run with its failures per file. */
