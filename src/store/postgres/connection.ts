@@ -46,6 +46,8 @@ export async function connectPool(url: string, opts: PoolOptions = {}): Promise<
   // An idle connection that dies (server restart, network cut) is dropped and replaced on the next
   // query; without a listener the pool's 'error' event would end the process.
   pool.on('error', () => undefined);
+  // A server restart mid-transaction must reach the caller as a query error, not an unhandled 'error' event.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     const client = await pool.connect();
     client.release();
