@@ -22,8 +22,13 @@ let server: RunningServer;
 test.before(async () => {
   index = await buildSmallIndex('flower-server-api');
   server = await serve({
-    workspace: index.workspace, port: 0, log: false,
-    maxUploadBytes: MAX_UPLOAD, maxPixels: MAX_PIXELS, maxConcurrent: MAX_CONCURRENT, maxWaiting: MAX_WAITING,
+    workspace: index.workspace,
+    port: 0,
+    log: false,
+    maxUploadBytes: MAX_UPLOAD,
+    maxPixels: MAX_PIXELS,
+    maxConcurrent: MAX_CONCURRENT,
+    maxWaiting: MAX_WAITING,
   });
 });
 
@@ -32,9 +37,26 @@ test.after.always(async () => {
   index?.cleanup();
 });
 
-interface Hit { rank: number; docId: number; score: number; path: string; label: string | null; box: { x: number; y: number; width: number; height: number }; area: { left: number; top: number; width: number; height: number }; doc: string; image: string; thumb: string }
-interface SearchBody { query: { bytes: number; format: string; width: number; height: number }; results: Hit[]; timings: Record<string, number> }
-interface ErrorBody { error: { code: string; message: string } }
+interface Hit {
+  rank: number;
+  docId: number;
+  score: number;
+  path: string;
+  label: string | null;
+  box: { x: number; y: number; width: number; height: number };
+  area: { left: number; top: number; width: number; height: number };
+  doc: string;
+  image: string;
+  thumb: string;
+}
+interface SearchBody {
+  query: { bytes: number; format: string; width: number; height: number };
+  results: Hit[];
+  timings: Record<string, number>;
+}
+interface ErrorBody {
+  error: { code: string; message: string };
+}
 
 function url(pathAndQuery: string): string {
   return new URL(pathAndQuery, server.url).href;
@@ -83,7 +105,10 @@ test.serial('a daisy photo finds the indexed daisies first, with links, areas an
   const body = (await response.json()) as SearchBody;
   t.deepEqual(body.query, { bytes: daisyQuery.byteLength, format: 'jpeg', width: body.query.width, height: body.query.height });
   t.is(body.results.length, 5);
-  t.deepEqual(body.results.map((hit) => hit.rank), [1, 2, 3, 4, 5]);
+  t.deepEqual(
+    body.results.map((hit) => hit.rank),
+    [1, 2, 3, 4, 5],
+  );
   t.is(body.results[0].label, 'daisy');
   for (let i = 1; i < body.results.length; i++) t.true(body.results[i - 1].score >= body.results[i].score, 'best first');
   for (const hit of body.results) {
@@ -101,7 +126,10 @@ test.serial('multipart uploads and raw bodies give the same results; top, mode a
   const raw = (await (await postImage(daisyQuery, 'image/jpeg', '?top=3')).json()) as SearchBody;
   const multipart = await postMultipart(daisyQuery, 'image/jpeg', '?top=3');
   t.is(multipart.status, 200);
-  t.deepEqual(((await multipart.json()) as SearchBody).results.map((h) => h.docId), raw.results.map((h) => h.docId));
+  t.deepEqual(
+    ((await multipart.json()) as SearchBody).results.map((h) => h.docId),
+    raw.results.map((h) => h.docId),
+  );
   const octet = (await (await postImage(daisyQuery, 'application/octet-stream', '?top=12&mode=whole')).json()) as SearchBody;
   t.is(octet.results.length, INDEXED_IMAGES.length);
   const best = octet.results[0].score;
@@ -120,6 +148,42 @@ test.serial('invalid query parameters are 400 with the failing field named', asy
   }
 });
 
+test.serial('unknown query parameters are 400 naming the key, not silently ignored', async (t) => {
+  const body = await expectError(t, await postImage(daisyQuery, 'image/jpeg', '?topp=5'), 400, 'invalid_request');
+  t.regex(body.error.message, /"topp"/);
+  t.regex(body.error.message, /top, minScore, mode/, 'and the keys that are known');
+});
+
+test.serial('a declared media type is parsed: parameters and case do not make an image a 415', async (t) => {
+  for (const type of ['image/jpeg; charset=x', 'IMAGE/JPEG', 'image/jpeg ; q=1', 'application/octet-stream; x=1']) {
+    t.is((await postImage(daisyQuery, type, '?top=1')).status, 200, type);
+  }
+  await expectError(t, await postImage(daisyQuery, 'text/plain; charset=utf-8'), 415, 'unsupported_media_type');
+});
+
+test.serial('a multipart request with a second file is 400, not the first file searched', async (t) => {
+  const form = new FormData();
+  form.append('image', new Blob([new Uint8Array(daisyQuery)], { type: 'image/jpeg' }), 'a.jpg');
+  form.append('other', new Blob([new Uint8Array(daisyQuery)], { type: 'image/jpeg' }), 'b.jpg');
+  const body = await expectError(t, await fetch(url('/search'), { method: 'POST', body: form }), 400, 'too_many_files');
+  t.regex(body.error.message, /one image file/);
+  // Text fields beside the one file are allowed and ignored.
+  const withField = new FormData();
+  withField.append('note', 'hello');
+  withField.append('image', new Blob([new Uint8Array(daisyQuery)], { type: 'image/jpeg' }), 'a.jpg');
+  t.is((await fetch(url('/search?top=1'), { method: 'POST', body: withField })).status, 200);
+});
+
+test.serial('malformed multipart is 400 malformed_multipart, not 500', async (t) => {
+  const head = '--XyZ\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\nContent-Type: image/jpeg\r\n\r\n';
+  const post = (contentType: string, body: Uint8Array) => fetch(url('/search'), { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(body) });
+  const whole = Buffer.concat([Buffer.from(head), daisyQuery, Buffer.from('\r\n--XyZ--\r\n')]);
+  t.is((await post('multipart/form-data; boundary=XyZ', whole)).status, 200, 'the well-formed request is fine');
+  const noBoundary = await expectError(t, await post('multipart/form-data', whole), 400, 'malformed_multipart');
+  t.regex(noBoundary.error.message, /boundary/i);
+  await expectError(t, await post('multipart/form-data; boundary=XyZ', whole.subarray(0, whole.byteLength - 200)), 400, 'malformed_multipart');
+});
+
 test.serial('an empty body is 400', async (t) => {
   await expectError(t, await postImage(new Uint8Array(0), 'image/jpeg'), 400, 'empty_body');
   await expectError(t, await fetch(url('/search'), { method: 'POST' }), 400, 'empty_body');
@@ -136,12 +200,14 @@ test.serial('unsupported content types and formats are 415', async (t) => {
   await expectError(t, await postMultipart(new TextEncoder().encode('just text'), 'text/plain'), 415, 'unsupported_media_type');
 });
 
-test.serial('undecodable images are 422 with the image module\'s reason', async (t) => {
+test.serial("undecodable images are 422 with the image module's reason", async (t) => {
   const garbage = await expectError(t, await postImage(new Uint8Array(4096).fill(7), 'image/jpeg'), 422, 'undecodable_image');
   t.regex(garbage.error.message, /not an image/);
   const truncated = await expectError(t, await postImage(daisyQuery.subarray(0, 3000), 'image/jpeg'), 422, 'undecodable_image');
   t.regex(truncated.error.message, /truncated or corrupt JPEG/);
-  const tiny = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).png().toBuffer();
+  const tiny = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+    .png()
+    .toBuffer();
   const small = await expectError(t, await postImage(tiny, 'image/png'), 422, 'undecodable_image');
   t.regex(small.error.message, /too small/);
 });
@@ -152,7 +218,9 @@ test.serial('uploads over the byte limit are 413 (raw and multipart); images ove
   await expectError(t, await postImage(big, 'image/jpeg'), 413, 'upload_too_large');
   await expectError(t, await postMultipart(big, 'image/jpeg'), 413, 'upload_too_large');
   // 2100 × 2000 = 4.2 MP in a few KB: within the byte limit, refused from its header alone.
-  const huge = await sharp({ create: { width: 2100, height: 2000, channels: 3, background: '#3a5' } }).png().toBuffer();
+  const huge = await sharp({ create: { width: 2100, height: 2000, channels: 3, background: '#3a5' } })
+    .png()
+    .toBuffer();
   t.true(huge.byteLength < MAX_UPLOAD);
   const body = await expectError(t, await postImage(huge, 'image/png'), 422, 'too_many_pixels');
   t.regex(body.error.message, /2100x2000/);
@@ -210,10 +278,12 @@ test.serial('concurrent searches beyond the queue bound get 429 + Retry-After; a
     const body = (await (await postImage(fs.readFileSync(flowerImage(n)), 'image/jpeg', '?top=3')).json()) as SearchBody;
     expectedTop.set(n, body.results[0].docId);
   }
-  const responses = await Promise.all(queries.map(async (n) => {
-    const response = await postImage(fs.readFileSync(flowerImage(n)), 'image/jpeg', '?top=3');
-    return { n, response, body: (await response.json()) as SearchBody | ErrorBody };
-  }));
+  const responses = await Promise.all(
+    queries.map(async (n) => {
+      const response = await postImage(fs.readFileSync(flowerImage(n)), 'image/jpeg', '?top=3');
+      return { n, response, body: (await response.json()) as SearchBody | ErrorBody };
+    }),
+  );
   const refused = responses.filter((r) => r.response.status === 429);
   const answered = responses.filter((r) => r.response.status === 200);
   t.is(refused.length + answered.length, queries.length, `only 200 and 429: ${responses.map((r) => r.response.status).join(',')}`);

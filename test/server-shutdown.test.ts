@@ -1,11 +1,12 @@
 /**
  * Graceful shutdown of `serve` in a child process: SIGTERM arrives while a search request is in
  * flight (its upload half sent); the server stops accepting, the request still completes with
- * its results, and the process exits 0.
+ * its results, and the process exits 0. And the command line's connection limits reach the server.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { flowerImage, projectRoot } from '../bench/fixtures.js';
@@ -20,9 +21,9 @@ test.before(async () => {
 test.after.always(() => index?.cleanup());
 
 /** `flower-native serve` (the built CLI) in its own process, on a free port. */
-function startServeProcess(workspace: string) {
+function startServeProcess(workspace: string, extraArgs: readonly string[] = []) {
   const cli = path.join(projectRoot, 'dist/src/cli/main.js');
-  const child = spawn(process.execPath, [cli, 'serve', '--workspace', workspace, '--port', '0', '--no-log'], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'serve', '--workspace', workspace, '--port', '0', '--no-log', ...extraArgs], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout.resume();
@@ -67,10 +68,10 @@ test('SIGTERM lets an in-flight search finish, refuses new connections, then exi
   const response = readResponse(socket);
   socket.write(`POST /search?top=3 HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: image/jpeg\r\nContent-Length: ${image.byteLength}\r\n\r\n`);
   socket.write(image.subarray(0, image.byteLength >> 1));
-  // The server has admitted it once /healthz counts it as waiting.
-  for (let waiting = 0; waiting !== 1; ) {
-    const health = (await (await fetch(new URL('/healthz', url)).then((r) => r.json())) as { queue: { waiting: number } });
-    waiting = health.queue.waiting;
+  // The server is receiving it once /healthz counts it as uploading.
+  for (let uploading = 0; uploading !== 1;) {
+    const health = (await await fetch(new URL('/healthz', url)).then((r) => r.json())) as { queue: { uploading: number } };
+    uploading = health.queue.uploading;
   }
 
   server.child.kill('SIGTERM');
@@ -86,4 +87,46 @@ test('SIGTERM lets an in-flight search finish, refuses new connections, then exi
 
   t.is(await server.exited, 0, server.stderr());
   t.regex(server.stderr(), /stopped/);
+});
+
+test('serve enforces --request-timeout-ms, --headers-timeout-ms, --max-connections-per-client and --allowed-hosts', async (t) => {
+  const server = startServeProcess(index.workspace, ['--request-timeout-ms', '1500', '--headers-timeout-ms', '800', '--max-connections-per-client', '3', '--allowed-hosts', 'flowers.lan,other.lan']);
+  try {
+    const [, url] = await server.waitForStderr(/listening on (http:\/\/\S+)/);
+    const { hostname, port } = new URL(url);
+    const open = async (): Promise<{ socket: net.Socket; response: Promise<string>; opened: number }> => {
+      const socket = net.connect(Number(port), hostname);
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      return { socket, response: readResponse(socket), opened: performance.now() };
+    };
+    // A slow upload: its headers in, its body never finished.
+    const slowBody = await open();
+    slowBody.socket.write(`POST /search HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\nabc`);
+    // Slow headers: never finished.
+    const slowHeaders = await open();
+    slowHeaders.socket.write(`GET /healthz HTTP/1.1\r\nHost: ${hostname}\r\nX-Slow: a`);
+    const third = await open();
+    // The fourth connection from this address is one too many.
+    const fourth = await open();
+    t.regex(await fourth.response, /^HTTP\/1\.1 429 [^]*too_many_connections/);
+    const closedIn = async ({ response, opened }: { response: Promise<string>; opened: number }): Promise<[string, number]> => [await response, performance.now() - opened];
+    const [headersAnswer, headersMs] = await closedIn(slowHeaders);
+    t.regex(headersAnswer, /^HTTP\/1\.1 408 /);
+    t.true(headersMs < 800 + 1500, `slow headers closed after ${headersMs.toFixed(0)} ms`);
+    const [bodyAnswer, bodyMs] = await closedIn(slowBody);
+    t.regex(bodyAnswer, /^HTTP\/1\.1 408 [^]*request_timeout/);
+    t.true(bodyMs < 1500 + 1500, `slow body closed after ${bodyMs.toFixed(0)} ms`);
+    third.socket.destroy();
+    const hostStatus = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        http.get({ host: hostname, port, path: '/healthz', headers: { host }, agent: false }, (response) => resolve(response.resume().statusCode ?? 0)).on('error', reject);
+      });
+    t.is(await hostStatus(`flowers.lan:${port}`), 200);
+    t.is(await hostStatus(`${hostname}:${port}`), 200, 'the bound address stays allowed');
+    t.is(await hostStatus('evil.example'), 421);
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
 });

@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createServer } from '../src/server/app.js';
@@ -13,16 +14,21 @@ import { flowerImage } from '../bench/fixtures.js';
 
 const image = fs.readFileSync(flowerImage(801));
 
-/** A searcher whose every search takes `delayMs` (and waits for `held`, if given), counting the searches it started. */
-function slowSearcher(delayMs: number, held?: Promise<void>): SearchBackend & { started: number } {
+/** A searcher whose every search takes `delayMs` (and waits for `held`, if given), counting the searches it started and keeping their signals. */
+function slowSearcher(delayMs: number, held?: Promise<void>): SearchBackend & { started: number; signals: (AbortSignal | undefined)[] } {
   const doc = { id: 0, path: flowerImage(801), sha256: 'a'.repeat(64), bytes: image.byteLength, width: 500, height: 500, label: 'daisy', chunkCount: 1 };
   return {
     started: 0,
+    signals: [],
     workspace: { docCount: 1, chunkCount: 1, doc: (id: number) => (id === 0 ? doc : undefined) },
-    async search(): Promise<SearchOutcome> {
+    async search(_image, opts): Promise<SearchOutcome> {
       this.started++;
+      this.signals.push(opts.signal);
       await Promise.all([new Promise((resolve) => setTimeout(resolve, delayMs)), held]);
-      return { results: [{ rank: 1, docId: 0, score: 1, path: doc.path, label: 'daisy', box: { x: 0, y: 0, width: 500, height: 500 } }], timings: { decode: 0, encode: delayMs, topk: 0, rank: 0, lookup: 0 } };
+      return {
+        results: [{ rank: 1, docId: 0, score: 1, path: doc.path, label: 'daisy', box: { x: 0, y: 0, width: 500, height: 500 } }],
+        timings: { decode: 0, encode: delayMs, topk: 0, rank: 0, lookup: 0 },
+      };
     },
   };
 }
@@ -46,6 +52,10 @@ test('a search past the deadline is answered 503 with Retry-After; the server st
     t.is(response.status, 503);
     t.regex(response.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
     t.is(((await response.json()) as { error: { code: string } }).error.code, 'search_timeout');
+    // The search itself is told to stop (between its stages), not only its answer dropped.
+    t.is(searcher.signals.length, 1);
+    t.true(searcher.signals[0]?.aborted, 'the timed-out search was aborted');
+    t.is((searcher.signals[0]?.reason as { code?: string } | undefined)?.code, 'search_timeout');
     // The timed-out search still holds the slot until it ends; afterwards searches succeed again.
     await new Promise((resolve) => setTimeout(resolve, 400));
     t.like(await (await fetch(`${base}/healthz`)).json(), { queue: { inFlight: 0, waiting: 0 } });
@@ -102,5 +112,54 @@ test('responses carry nosniff; unknown routes are JSON 404s', async (t) => {
     t.like(await response.json(), { error: { code: 'not_found' } });
   } finally {
     await app.close();
+  }
+});
+
+/** A raw keep-alive connection to `base`; resolves with ms from connect to the server closing it. */
+async function keepAliveSocket(base: string): Promise<{ socket: net.Socket; closed: Promise<number> }> {
+  const socket = net.connect(Number(new URL(base).port), '127.0.0.1');
+  socket.on('error', () => {});
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const started = performance.now();
+  return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve(performance.now() - started))) };
+}
+
+test('an idle keep-alive connection is closed after idleTimeoutMs', async (t) => {
+  const app = await createServer({ searcher: slowSearcher(0), idleTimeoutMs: 300 });
+  const base = await listen(app);
+  try {
+    const { socket, closed } = await keepAliveSocket(base);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    const timeout = new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 3000));
+    const afterMs = await Promise.race([closed, timeout]);
+    socket.destroy();
+    t.regex(text, /^HTTP\/1\.1 200 /);
+    t.true(afterMs < 2000, `closed after ${afterMs} ms`);
+  } finally {
+    await app.close();
+  }
+});
+
+test('allowedHosts replaces the loopback names; "*" allows any Host', async (t) => {
+  const get = (base: string, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: new URL(base).port, path: '/healthz', headers: { host }, agent: false }, (response) => resolve(response.resume().statusCode ?? 0)).on('error', reject);
+    });
+  const named = await createServer({ searcher: slowSearcher(0), allowedHosts: ['flowers.lan', '192.168.1.20'] });
+  const any = await createServer({ searcher: slowSearcher(0), allowedHosts: ['*'] });
+  const defaults = await createServer({ searcher: slowSearcher(0) });
+  try {
+    const [namedBase, anyBase, defaultBase] = [await listen(named), await listen(any), await listen(defaults)];
+    t.is(await get(namedBase, 'flowers.lan:80'), 200);
+    t.is(await get(namedBase, 'FLOWERS.LAN'), 200);
+    t.is(await get(namedBase, '192.168.1.20:45678'), 200);
+    t.is(await get(namedBase, 'localhost'), 421);
+    t.is(await get(anyBase, 'anything.example'), 200);
+    t.is(await get(defaultBase, '127.0.0.1'), 200);
+    t.is(await get(defaultBase, 'flowers.lan'), 421);
+  } finally {
+    await Promise.all([named.close(), any.close(), defaults.close()]);
   }
 });

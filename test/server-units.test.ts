@@ -1,7 +1,10 @@
-/** The server's building blocks on their own: the admission queue, the metrics text, the thumbnail cache. */
+/** The server's building blocks on their own: the admission queue, the metrics text, the thumbnail cache, the allowed Host names. */
 import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
 import { register } from 'prom-client';
 import sharp from 'sharp';
+import { allowedHostsFor, isAllowedHost } from '../src/server/hosts.js';
 import { ServerMetrics } from '../src/server/metrics.js';
 import { SearchQueue } from '../src/server/queue.js';
 import { ThumbnailCache } from '../src/server/thumbs.js';
@@ -29,11 +32,13 @@ test('queue runs at most maxConcurrent searches at once, first come first served
   const queue = new SearchQueue({ maxConcurrent: 1, maxWaiting: 2 });
   const gates = [deferred(), deferred(), deferred()];
   const order: number[] = [];
-  const runs = gates.map((gate, i) => queue.tryAdmit()!.run(async () => {
-    order.push(i);
-    await gate.promise;
-    return i;
-  }));
+  const runs = gates.map((gate, i) =>
+    queue.tryAdmit()!.run(async () => {
+      order.push(i);
+      await gate.promise;
+      return i;
+    }),
+  );
   await new Promise((r) => setImmediate(r));
   t.deepEqual(order, [0]);
   t.is(queue.inFlight, 1);
@@ -83,6 +88,35 @@ test('a released ticket keeps its slot until its running search finishes', async
   t.not(queue.tryAdmit(), null);
 });
 
+test('uploads in progress take no queue place; a full queue says so before any upload', (t) => {
+  const queue = new SearchQueue({ maxConcurrent: 1, maxWaiting: 0 });
+  const uploads = [queue.beginUpload(), queue.beginUpload(), queue.beginUpload()];
+  t.is(queue.uploading, 3);
+  t.false(queue.full, 'uploads hold no place');
+  const ticket = queue.tryAdmit();
+  t.not(ticket, null);
+  t.true(queue.full);
+  uploads[0]();
+  uploads[0](); // idempotent
+  t.is(queue.uploading, 2);
+  ticket!.release();
+  t.false(queue.full);
+});
+
+test('allowed Host names: the bound address, loopback names on loopback, the machine names on 0.0.0.0, extras', (t) => {
+  t.deepEqual(allowedHostsFor('127.0.0.1'), ['127.0.0.1', 'localhost', '[::1]']);
+  t.deepEqual(allowedHostsFor('::1', ['Flowers.LAN']), ['[::1]', 'localhost', '127.0.0.1', 'flowers.lan']);
+  t.deepEqual(allowedHostsFor('192.168.1.20'), ['192.168.1.20'], 'a LAN address is not reached as localhost');
+  const wildcard = allowedHostsFor('0.0.0.0');
+  for (const name of ['localhost', '127.0.0.1', '[::1]', os.hostname().toLowerCase()]) t.true(wildcard.includes(name), name);
+  const allowed = new Set(allowedHostsFor('127.0.0.1'));
+  t.true(isAllowedHost('localhost:45678', allowed));
+  t.true(isAllowedHost('[::1]:45678', allowed));
+  t.true(isAllowedHost('LOCALHOST', allowed));
+  for (const host of ['evil.example', 'localhost.evil.example:45678', '127.0.0.1.nip.io', 'localhost.', '', undefined]) t.false(isAllowedHost(host, allowed), String(host));
+  t.true(isAllowedHost('anything.example', new Set(['*'])));
+});
+
 test('Retry-After is at least one second and grows with the backlog', async (t) => {
   const queue = new SearchQueue({ maxConcurrent: 1, maxWaiting: 10 });
   t.is(queue.retryAfterSeconds(), 1);
@@ -95,7 +129,7 @@ test('Retry-After is at least one second and grows with the backlog', async (t) 
 
 test('metrics render valid Prometheus text with counters, a cumulative histogram and live gauges', async (t) => {
   let waiting = 3;
-  const metrics = new ServerMetrics({ queueWaiting: () => waiting, searchesInFlight: () => 1, indexDocs: () => 12, indexChunks: () => 84 });
+  const metrics = new ServerMetrics({ queueWaiting: () => waiting, searchesInFlight: () => 1, uploadsInProgress: () => 2, indexDocs: () => 12, indexChunks: () => 84 });
   metrics.observeRequest('POST', '/search', 200, 0.02);
   metrics.observeRequest('POST', '/search', 200, 0.3);
   metrics.observeRequest('GET', '/docs/:id', 404, 0.001);
@@ -113,6 +147,7 @@ test('metrics render valid Prometheus text with counters, a cumulative histogram
   t.regex(text, /^flower_search_stage_seconds_total\{stage="encode"\} 0.015$/m);
   t.regex(text, /^flower_search_rejected_total 1$/m);
   t.regex(text, /^flower_search_queue_depth 4$/m);
+  t.regex(text, /^flower_search_uploads_in_progress 2$/m);
   t.regex(text, /^flower_index_docs 12$/m);
   t.regex(text, /^flower_index_chunks 84$/m);
   // Every sample line belongs to a family declared with # TYPE.
@@ -124,7 +159,7 @@ test('metrics render valid Prometheus text with counters, a cumulative histogram
 });
 
 test('each server has its own metrics registry: two in one process neither clash nor share counts, and the global one stays empty', async (t) => {
-  const gauges = { queueWaiting: () => 0, searchesInFlight: () => 0, indexDocs: () => 1, indexChunks: () => 1 };
+  const gauges = { queueWaiting: () => 0, searchesInFlight: () => 0, uploadsInProgress: () => 0, indexDocs: () => 1, indexChunks: () => 1 };
   const first = new ServerMetrics(gauges);
   const second = new ServerMetrics(gauges);
   first.observeRequest('GET', '/healthz', 200, 0.001);
@@ -133,18 +168,19 @@ test('each server has its own metrics registry: two in one process neither clash
   const other = await second.render();
   t.notRegex(other, /route="\/healthz"/);
   t.regex(other, /^flower_search_rejected_total 0$/m);
-  t.notRegex(await register.metrics(), /flower_|process_/, 'nothing lands on prom-client\'s default registry');
+  t.notRegex(await register.metrics(), /flower_|process_/, "nothing lands on prom-client's default registry");
 });
 
 test('thumbnails are small JPEGs within the size, shared while being made, and evicted past the byte budget', async (t) => {
   const cache = new ThumbnailCache(128, 10_000);
-  const [a, b] = await Promise.all([cache.get('a', flowerImage(801)), cache.get('a', flowerImage(801))]);
+  const read = (file: string) => () => fs.promises.readFile(file);
+  const [a, b] = await Promise.all([cache.get('a', read(flowerImage(801))), cache.get('a', read(flowerImage(801)))]);
   t.is(a, b, 'concurrent requests share one thumbnail');
   const meta = await sharp(a.bytes).metadata();
   t.is(meta.format, 'jpeg');
   t.is(Math.max(meta.width, meta.height), 128);
-  t.is(await cache.get('a', '/nonexistent/file.jpg'), a, 'a cached thumbnail does not touch the file again');
-  await cache.get('b', flowerImage(802));
-  await cache.get('c', flowerImage(803));
-  await t.throwsAsync(cache.get('a', '/nonexistent/file.jpg'), undefined, 'the least recently used entry was evicted');
+  t.is(await cache.get('a', read('/nonexistent/file.jpg')), a, 'a cached thumbnail does not touch the file again');
+  await cache.get('b', read(flowerImage(802)));
+  await cache.get('c', read(flowerImage(803)));
+  await t.throwsAsync(cache.get('a', read('/nonexistent/file.jpg')), undefined, 'the least recently used entry was evicted');
 });

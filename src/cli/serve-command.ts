@@ -22,7 +22,11 @@ interface ServeCliOptions {
   maxConcurrent: number;
   maxQueue: number;
   searchTimeoutMs: number;
+  headersTimeoutMs: number;
   requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnectionsPerClient: number;
+  allowedHosts?: string[];
   grace: number;
   log: boolean;
 }
@@ -44,7 +48,11 @@ export function registerServe(program: Command): void {
     .option('--max-concurrent <n>', 'searches running at once', integer(1, 256), DEFAULT_LIMITS.maxConcurrent)
     .option('--max-queue <n>', 'searches waiting beyond those running (429 + Retry-After beyond)', integer(0, 10_000), DEFAULT_LIMITS.maxWaiting)
     .option('--search-timeout-ms <n>', 'queue wait + search time before 503 + Retry-After', integer(1), DEFAULT_LIMITS.searchTimeoutMs)
-    .option('--request-timeout-ms <n>', 'time to receive a whole request (408 beyond)', integer(1), DEFAULT_LIMITS.requestTimeoutMs)
+    .option('--headers-timeout-ms <n>', "time to receive a request's headers (408 and close beyond)", integer(1), DEFAULT_LIMITS.headersTimeoutMs)
+    .option('--request-timeout-ms <n>', 'time to receive a whole request, headers and body (408 and close beyond)', integer(1), DEFAULT_LIMITS.requestTimeoutMs)
+    .option('--idle-timeout-ms <n>', 'a keep-alive connection idle this long is closed', integer(1), DEFAULT_LIMITS.idleTimeoutMs)
+    .option('--max-connections-per-client <n>', 'open connections from one address (429 and close beyond; 0: no limit)', integer(0, 100_000), DEFAULT_LIMITS.maxConnectionsPerClient)
+    .option('--allowed-hosts <names>', 'comma-separated Host names to answer besides the bound address (and localhost on loopback); * for any (421 for others)', hostList)
     .option('--grace <ms>', 'on SIGINT/SIGTERM, how long in-flight requests may take before exit 1', integer(0), DEFAULT_GRACE_MS)
     .option('--no-log', 'no JSON request log on stdout')
     .action(async (options: ServeCliOptions, command: Command) => {
@@ -61,7 +69,11 @@ export function registerServe(program: Command): void {
         maxConcurrent: options.maxConcurrent,
         maxWaiting: options.maxQueue,
         searchTimeoutMs: options.searchTimeoutMs,
+        headersTimeoutMs: options.headersTimeoutMs,
         requestTimeoutMs: options.requestTimeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs,
+        maxConnectionsPerClient: options.maxConnectionsPerClient,
+        allowedHosts: options.allowedHosts,
         log: options.log,
       });
       const { docCount, chunkCount } = running.searcher.workspace;
@@ -87,4 +99,11 @@ export function registerServe(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+}
+
+function hostList(value: string): string[] {
+  return value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
 }

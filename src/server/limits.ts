@@ -11,8 +11,14 @@ export interface ServerLimits {
   readonly maxWaiting: number;
   /** A search not answered within this (queue wait included) gets 503 + Retry-After. */
   readonly searchTimeoutMs: number;
-  /** Whole-request receive timeout (slow uploads get 408 from Node's HTTP server). */
+  /** Time from a connection's (or keep-alive request's) start to its last header line; 408 and close beyond. 0: none. */
+  readonly headersTimeoutMs: number;
+  /** Time to receive a whole request, headers and body; 408 and close beyond. 0: none. */
   readonly requestTimeoutMs: number;
+  /** A keep-alive connection idle this long between requests is closed. */
+  readonly idleTimeoutMs: number;
+  /** Open connections from one client address; more are answered 429 and closed at once. 0: no limit. */
+  readonly maxConnectionsPerClient: number;
   /** Largest `top` a client may ask for. */
   readonly maxTop: number;
   /** Longest side of thumbnails, in pixels. */
@@ -27,7 +33,10 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxConcurrent: 2,
   maxWaiting: 16,
   searchTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
+  idleTimeoutMs: 5_000,
+  maxConnectionsPerClient: 16,
   maxTop: 100,
   thumbSize: 256,
   thumbCacheBytes: 64 * 1024 * 1024,

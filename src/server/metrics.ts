@@ -11,6 +11,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export interface Gauges {
   readonly queueWaiting: () => number;
   readonly searchesInFlight: () => number;
+  readonly uploadsInProgress: () => number;
   readonly indexDocs: () => number;
   readonly indexChunks: () => number;
 }
@@ -22,6 +23,7 @@ export class ServerMetrics {
   private readonly searches: Counter;
   private readonly stageSeconds: Counter<'stage'>;
   private readonly rejected: Counter;
+  private readonly refusedConnections: Counter<'reason'>;
 
   constructor(gauges: Gauges) {
     const registers = [this.registry];
@@ -30,11 +32,25 @@ export class ServerMetrics {
     this.searches = new Counter({ name: 'flower_searches_total', help: 'Searches completed.', registers });
     this.stageSeconds = new Counter({ name: 'flower_search_stage_seconds_total', help: 'Time spent in each search stage, summed over searches.', labelNames: ['stage'], registers });
     this.rejected = new Counter({ name: 'flower_search_rejected_total', help: 'Searches refused with 429 because the queue was full.', registers });
+    this.refusedConnections = new Counter({
+      name: 'flower_http_connections_refused_total',
+      help: 'Connections answered and closed before a request was routed: too_many_connections, request_timeout, headers_too_large, bad_request.',
+      labelNames: ['reason'],
+      registers,
+    });
     const live = (name: string, help: string, read: () => number): void => {
-      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
     };
-    live('flower_search_queue_depth', 'Admitted searches waiting for a slot (including uploads in progress).', gauges.queueWaiting);
+    live('flower_search_queue_depth', 'Admitted searches waiting for a slot.', gauges.queueWaiting);
     live('flower_search_in_flight', 'Searches running now.', gauges.searchesInFlight);
+    live('flower_search_uploads_in_progress', 'Search requests still receiving their upload (not in the queue yet).', gauges.uploadsInProgress);
     live('flower_index_docs', 'Documents (images) in the served index.', gauges.indexDocs);
     live('flower_index_chunks', 'Chunk vectors in the served index.', gauges.indexChunks);
     const startedAt = Date.now();
@@ -61,6 +77,11 @@ export class ServerMetrics {
   /** One search refused because the queue was full. */
   observeRejection(): void {
     this.rejected.inc();
+  }
+
+  /** One connection answered on the socket and closed (`reason`: the error code it got). */
+  observeRefusedConnection(reason: string): void {
+    this.refusedConnections.inc({ reason });
   }
 
   render(): Promise<string> {

@@ -1,12 +1,13 @@
 /**
  * Admission control for searches: at most `maxConcurrent` run at once and at most `maxWaiting`
- * more wait for a slot. A request is admitted (or refused with 429) as soon as it arrives, before
- * its body is read, so a full server does not spend bandwidth on uploads it will not serve.
+ * more wait for a slot. A request takes its place only once its upload is in, so clients that send
+ * slowly hold no place (the request timeout and the per-client connection limit bound them); a
+ * request arriving while every place is taken is refused before its body is read.
  */
 export interface QueueLimits {
   /** Searches running at once (the encoder pool's replicas are the natural value). */
   readonly maxConcurrent: number;
-  /** Admitted requests allowed to wait for a slot (uploading or queued) beyond `maxConcurrent`. */
+  /** Admitted requests allowed to wait for a slot beyond `maxConcurrent`. */
   readonly maxWaiting: number;
 }
 
@@ -21,6 +22,7 @@ export interface Ticket {
 export class SearchQueue {
   private admitted = 0;
   private running = 0;
+  private receiving = 0;
   private readonly waiters: (() => void)[] = [];
   /** Exponential moving average of one search's service time, for Retry-After estimates. */
   private averageServiceMs = 0;
@@ -36,14 +38,35 @@ export class SearchQueue {
     return this.running;
   }
 
-  /** Admitted requests not running yet (uploading their image or waiting for a slot). */
+  /** Admitted requests waiting for a slot. */
   get waiting(): number {
     return this.admitted - this.running;
   }
 
+  /** Every place is taken: a new request would be refused. */
+  get full(): boolean {
+    return this.admitted >= this.limits.maxConcurrent + this.limits.maxWaiting;
+  }
+
+  /** Requests still receiving their upload, in front of the queue (no place taken yet). */
+  get uploading(): number {
+    return this.receiving;
+  }
+
+  /** Count one request as uploading until the returned function is called (idempotent). */
+  beginUpload(): () => void {
+    this.receiving++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.receiving--;
+    };
+  }
+
   /** A ticket, or null when `maxConcurrent + maxWaiting` requests are already admitted. */
   tryAdmit(): Ticket | null {
-    if (this.admitted >= this.limits.maxConcurrent + this.limits.maxWaiting) return null;
+    if (this.full) return null;
     this.admitted++;
     // The ticket leaves the queue once released AND its search is over: a client that goes away
     // mid-search does not free the encoder it is still using.

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { openIndex, type OpenIndexOptions, type Searcher } from '../flows/search.js';
+import { allowedHostsFor } from './hosts.js';
 import type { ServerLimits } from './limits.js';
 
 export const DEFAULT_PORT = 45678;
@@ -17,6 +18,8 @@ export interface ServeOptions extends Partial<ServerLimits>, Pick<OpenIndexOptio
   workspace: string;
   port?: number;
   host?: string;
+  /** Host names to answer besides the bound ones (the --host value; localhost, 127.0.0.1 and [::1] on loopback; the machine's names and addresses on 0.0.0.0). '*': any. */
+  allowedHosts?: readonly string[];
   /** Fastify's JSON request log on stdout (default: on). */
   log?: boolean;
 }
@@ -38,11 +41,11 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
     // model or an incompatible index fails at startup and the first client is not slow.
     await searcher.search(await warmUpImage(), { top: 1, name: 'warm-up' });
     const { createServer } = await import('./app.js'); // fastify loads only for `serve`
-    const app = await createServer({ ...opts, searcher, logger: opts.log === false ? false : { level: 'info' } });
-    await app.listen({ port: opts.port ?? DEFAULT_PORT, host: opts.host ?? DEFAULT_HOST });
+    const host = opts.host ?? DEFAULT_HOST;
+    const app = await createServer({ ...opts, searcher, allowedHosts: allowedHostsFor(host, opts.allowedHosts), logger: opts.log === false ? false : { level: 'info' } });
+    await app.listen({ port: opts.port ?? DEFAULT_PORT, host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : opts.port;
-    const host = opts.host ?? DEFAULT_HOST;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => (closing ??= app.close().finally(() => searcher.close()));
@@ -54,5 +57,7 @@ export async function serve(opts: ServeOptions): Promise<RunningServer> {
 }
 
 async function warmUpImage(): Promise<Uint8Array> {
-  return sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 120, g: 160, b: 90 } } }).png().toBuffer();
+  return sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 120, g: 160, b: 90 } } })
+    .png()
+    .toBuffer();
 }

@@ -22,8 +22,8 @@ export class ThumbnailCache {
     readonly maxBytes: number,
   ) {}
 
-  /** The thumbnail of `file`, cached under `key` (use something that changes when the file does). */
-  async get(key: string, file: string): Promise<Thumbnail> {
+  /** The thumbnail of the image `load` reads (called on a miss only), cached under `key` (use something that changes when the image does). */
+  async get(key: string, load: () => Promise<Uint8Array>): Promise<Thumbnail> {
     const hit = this.entries.get(key);
     if (hit) {
       // Re-insert to mark it most recently used (Map keeps insertion order).
@@ -33,15 +33,18 @@ export class ThumbnailCache {
     }
     let making = this.pending.get(key);
     if (!making) {
-      making = this.make(file).finally(() => this.pending.delete(key));
+      making = this.make(load).finally(() => this.pending.delete(key));
       this.pending.set(key, making);
-      making.then((thumb) => this.store(key, thumb), () => {});
+      making.then(
+        (thumb) => this.store(key, thumb),
+        () => {},
+      );
     }
     return making;
   }
 
-  private async make(file: string): Promise<Thumbnail> {
-    const bytes = await sharp(file, { failOn: 'error', pages: 1 })
+  private async make(load: () => Promise<Uint8Array>): Promise<Thumbnail> {
+    const bytes = await sharp(await load(), { failOn: 'error', pages: 1 })
       .autoOrient()
       .resize(this.size, this.size, { fit: 'inside', withoutEnlargement: true })
       .flatten({ background: { r: 255, g: 255, b: 255 } })

@@ -11,7 +11,8 @@ export type ServedDoc = Omit<DocRecord, 'firstChunk'>;
 export type SearchOutcome = Pick<QueryResult, 'results' | 'timings'>;
 
 export interface SearchBackend {
-  search(image: Uint8Array, opts: { top: number; minScore?: number; mode?: RankMode }): Promise<SearchOutcome>;
+  /** `signal` aborts when the search's deadline passes or its client goes away: stop working on it. */
+  search(image: Uint8Array, opts: { top: number; minScore?: number; mode?: RankMode; signal?: AbortSignal }): Promise<SearchOutcome>;
   readonly workspace: {
     readonly docCount: number;
     readonly chunkCount: number;

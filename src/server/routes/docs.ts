@@ -1,11 +1,12 @@
 /**
  * Indexed docs by numeric id: metadata, the original file and a cached thumbnail. Image bytes come
- * only from the path the index recorded for an id, never from a path the client names.
+ * only from the path the index recorded for an id, never from a path the client names, and only
+ * while that file still holds the indexed bytes (indexed-file.ts).
  */
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
+import { openIndexedFile, readIndexedFile } from '../indexed-file.js';
 import type { ThumbnailCache } from '../thumbs.js';
 import type { SearchBackend, ServedDoc } from '../types.js';
 
@@ -21,8 +22,14 @@ const docParams = {
 } as const;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp',
-  '.gif': 'image/gif', '.tif': 'image/tiff', '.tiff': 'image/tiff', '.avif': 'image/avif',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+  '.avif': 'image/avif',
 };
 
 /** Where a doc's metadata, image and thumbnail are served (search results carry them too). */
@@ -45,19 +52,19 @@ export const docRoutes: FastifyPluginCallback<DocRouteOptions> = (app, { searche
   app.get<{ Params: { id: number } }>('/docs/:id/image', { schema: { params: docParams } }, async (request, reply) => {
     const doc = findDoc(request.params.id);
     if (sendNotModified(request, reply, doc)) return reply;
-    const stream = createReadStream(doc.path);
-    await new Promise<void>((resolve, reject) => stream.once('open', () => resolve()).once('error', reject)).catch(() => {
-      throw new ApiError('image_missing', `the image file of doc ${doc.id} is no longer on disk`);
-    });
-    return reply.type(CONTENT_TYPES[path.extname(doc.path).toLowerCase()] ?? 'application/octet-stream').send(stream);
+    const file = await openIndexedFile(doc);
+    return reply.type(CONTENT_TYPES[path.extname(doc.path).toLowerCase()] ?? 'application/octet-stream').send(file.createReadStream({ start: 0 }));
   });
 
   app.get<{ Params: { id: number } }>('/docs/:id/thumb', { schema: { params: docParams } }, async (request, reply) => {
     const doc = findDoc(request.params.id);
     if (sendNotModified(request, reply, doc)) return reply;
-    const thumb = await thumbs.get(doc.sha256, doc.path).catch(() => {
-      throw new ApiError('image_missing', `cannot make a thumbnail of doc ${doc.id}: its image file is missing or unreadable`);
-    });
+    const thumb = await thumbs
+      .get(doc.sha256, () => readIndexedFile(doc))
+      .catch((err: unknown) => {
+        if (err instanceof ApiError) throw err;
+        throw new ApiError('image_missing', `cannot make a thumbnail of doc ${doc.id}: its image file is unreadable as an image`, {}, { cause: err });
+      });
     return reply.type(thumb.contentType).send(thumb.bytes);
   });
   done();

@@ -17,7 +17,7 @@ export const healthRoutes: FastifyPluginCallback<HealthRouteOptions> = (app, { s
     status: 'ok',
     docs: searcher.workspace.docCount,
     chunks: searcher.workspace.chunkCount,
-    queue: { inFlight: queue.inFlight, waiting: queue.waiting, maxConcurrent: limits.maxConcurrent, maxWaiting: limits.maxWaiting },
+    queue: { inFlight: queue.inFlight, waiting: queue.waiting, uploading: queue.uploading, maxConcurrent: limits.maxConcurrent, maxWaiting: limits.maxWaiting },
   }));
   app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.render()));
   done();

@@ -1,6 +1,7 @@
 /**
- * POST /search: admitted to the queue (or refused with 429) before the body is read, the upload
- * checked from its header, then searched within the deadline (503 beyond).
+ * POST /search: refused with 429 before its body is read if every queue place is taken; otherwise
+ * its upload is received (holding no place meanwhile), checked from its header, and only then
+ * admitted to the queue and searched within the deadline (503 beyond).
  */
 import type { FastifyPluginCallback } from 'fastify';
 import type { Box } from '../../kernels/types.js';
@@ -20,10 +21,12 @@ export interface SearchRouteOptions {
   readonly limits: ServerLimits;
 }
 
-/** A /search request's place in the queue, and a signal that fires if its client goes away. */
+/** A /search request's state: a signal that fires if its client goes away, and its place in the queue once its upload is in. */
 interface SearchSlot {
-  readonly ticket: Ticket;
   readonly clientGone: AbortSignal;
+  /** Counts the request as uploading until called. */
+  readonly uploaded: () => void;
+  ticket?: Ticket;
 }
 
 declare module 'fastify' {
@@ -35,58 +38,70 @@ declare module 'fastify' {
 export const searchRoutes: FastifyPluginCallback<SearchRouteOptions> = (app, { searcher, queue, metrics, limits }, done) => {
   app.decorateRequest('searchSlot', null);
 
-  app.post<{ Querystring: { top: number; minScore?: number; mode?: RankMode } }>('/search', {
-    schema: {
-      querystring: {
-        type: 'object',
-        properties: {
-          top: { type: 'integer', minimum: 1, maximum: limits.maxTop, default: 10 },
-          minScore: { type: 'number', minimum: -1, maximum: 1 },
-          mode: { type: 'string', enum: [...RANK_MODES] },
+  const queueFull = (): ApiError => {
+    metrics.observeRejection();
+    const retryAfter = String(queue.retryAfterSeconds());
+    return new ApiError('queue_full', `server busy: ${limits.maxConcurrent} searches running and ${limits.maxWaiting} waiting; retry in ${retryAfter} s`, { 'retry-after': retryAfter });
+  };
+
+  app.post<{ Querystring: { top: number; minScore?: number; mode?: RankMode } }>(
+    '/search',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            top: { type: 'integer', minimum: 1, maximum: limits.maxTop, default: 10 },
+            minScore: { type: 'number', minimum: -1, maximum: 1 },
+            mode: { type: 'string', enum: [...RANK_MODES] },
+          },
+          additionalProperties: false,
         },
-        additionalProperties: false,
+      },
+      // A full server does not take the upload; one with room takes it without holding a place for it.
+      onRequest: async (request, reply) => {
+        if (queue.full) throw queueFull();
+        // Listening from the start: a client that leaves during its upload or probe is not searched for.
+        const clientGone = new AbortController();
+        const slot: SearchSlot = { clientGone: clientGone.signal, uploaded: queue.beginUpload() };
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) clientGone.abort(new ApiError('client_closed', 'the client went away before the answer'));
+          slot.uploaded();
+          slot.ticket?.release();
+        });
+        request.searchSlot = slot;
       },
     },
-    // Admit or refuse before the body is read: a full server does not take the upload.
-    onRequest: async (request, reply) => {
-      const ticket = queue.tryAdmit();
-      if (!ticket) {
-        metrics.observeRejection();
-        const retryAfter = String(queue.retryAfterSeconds());
-        throw new ApiError('queue_full', `server busy: ${limits.maxConcurrent} searches running and ${limits.maxWaiting} waiting; retry in ${retryAfter} s`, { 'retry-after': retryAfter });
-      }
-      // Listening from the start: a client that leaves during its upload or probe is not searched for.
-      const clientGone = new AbortController();
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) clientGone.abort(new ApiError('client_closed', 'the client went away before the answer'));
-        ticket.release();
+    async (request) => {
+      const started = performance.now();
+      const slot = request.searchSlot!;
+      const upload = await probeUpload(await readUpload(request, limits.maxUploadBytes).finally(slot.uploaded), limits.maxPixels);
+      slot.clientGone.throwIfAborted();
+      slot.ticket = queue.tryAdmit() ?? undefined;
+      if (!slot.ticket) throw queueFull();
+      const outcome = await runWithDeadline(slot.ticket, slot.clientGone, limits.searchTimeoutMs, queue, (queueMs, signal) => {
+        const { top, minScore, mode } = request.query;
+        return searcher.search(upload.bytes, { top, minScore, mode, signal }).then((result) => ({ result, queueMs }));
       });
-      request.searchSlot = { ticket, clientGone: clientGone.signal };
+      const timings = { queue: outcome.queueMs, ...outcome.result.timings, total: performance.now() - started };
+      metrics.observeSearch(outcome.result.timings);
+      return {
+        query: { bytes: upload.bytes.byteLength, ...upload.header },
+        results: outcome.result.results.map((hit) => ({ ...hit, area: areaOf(hit.box, searcher.workspace.doc(hit.docId)), ...docLinks(hit.docId) })),
+        timings: roundTimings(timings),
+      };
     },
-  }, async (request) => {
-    const started = performance.now();
-    const upload = await probeUpload(await readUpload(request, limits.maxUploadBytes), limits.maxPixels);
-    const outcome = await runWithDeadline(request.searchSlot!, limits.searchTimeoutMs, queue, (queueMs) => {
-      const { top, minScore, mode } = request.query;
-      return searcher.search(upload.bytes, { top, minScore, mode }).then((result) => ({ result, queueMs }));
-    });
-    const timings = { queue: outcome.queueMs, ...outcome.result.timings, total: performance.now() - started };
-    metrics.observeSearch(outcome.result.timings);
-    return {
-      query: { bytes: upload.bytes.byteLength, ...upload.header },
-      results: outcome.result.results.map((hit) => ({ ...hit, area: areaOf(hit.box, searcher.workspace.doc(hit.docId)), ...docLinks(hit.docId) })),
-      timings: roundTimings(timings),
-    };
-  });
+  );
   done();
 };
 
 /**
  * Wait for a search slot and run the search, answering 503 + Retry-After if both together take
- * longer than `timeoutMs`; leaving the queue early when the client disconnects. A search already
- * running cannot be interrupted: it finishes and keeps its slot until then, so the bound holds.
+ * longer than `timeoutMs`. The search's signal aborts at the deadline or when the client goes away:
+ * a waiting search leaves the queue, a running one stops at its next stage (and keeps its slot until
+ * it has, so the concurrency bound holds).
  */
-async function runWithDeadline<T>(slot: SearchSlot, timeoutMs: number, queue: SearchQueue, search: (queueMs: number) => Promise<T>): Promise<T> {
+async function runWithDeadline<T>(ticket: Ticket, clientGone: AbortSignal, timeoutMs: number, queue: SearchQueue, search: (queueMs: number, signal: AbortSignal) => Promise<T>): Promise<T> {
   const timedOut = new AbortController();
   const queued = performance.now();
   let timer: NodeJS.Timeout | undefined;
@@ -99,8 +114,8 @@ async function runWithDeadline<T>(slot: SearchSlot, timeoutMs: number, queue: Se
     }, timeoutMs);
   });
   try {
-    const abandoned = AbortSignal.any([slot.clientGone, timedOut.signal]);
-    return await Promise.race([slot.ticket.run(() => search(performance.now() - queued), abandoned), deadline]);
+    const abandoned = AbortSignal.any([clientGone, timedOut.signal]);
+    return await Promise.race([ticket.run(() => search(performance.now() - queued, abandoned), abandoned), deadline]);
   } finally {
     clearTimeout(timer);
   }
