@@ -31,13 +31,19 @@ test('GET /docs/:id/similar ranks from the stored vectors; GET /duplicates group
     t.is(similar.statusCode, 200, similar.body);
     const body = similar.json<{ results: { docId: number; score: number; thumb: string }[] }>();
     const direct = await searcher.searchDoc(1, { top: 3 });
-    t.deepEqual(body.results.map((r) => [r.docId, r.score]), direct.results.map((r) => [r.docId, r.score]));
-    t.is(body.results[0]!.thumb, `/docs/${body.results[0]!.docId}/thumb`);
+    t.deepEqual(
+      body.results.map((r) => [r.docId, r.score]),
+      direct.results.map((r) => [r.docId, r.score]),
+    );
+    t.is(body.results[0].thumb, `/docs/${body.results[0].docId}/thumb`);
     t.is((await app.inject({ method: 'GET', url: '/docs/999/similar' })).statusCode, 404);
     const dups = await app.inject({ method: 'GET', url: '/duplicates' });
     t.is(dups.statusCode, 200, dups.body);
     const groups = dups.json<{ groups: { path: string }[][] }>().groups;
-    t.deepEqual(groups.map((g) => g.map((d) => path.basename(d.path)).sort()), [['copy.jpg', 'image_2.jpg']]);
+    t.deepEqual(
+      groups.map((g) => g.map((d) => path.basename(d.path)).sort()),
+      [['copy.jpg', 'image_2.jpg']],
+    );
   } finally {
     await app.close();
   }

@@ -51,9 +51,10 @@ const STYLE = `
 `;
 
 /** A small daisy, so the browser has an icon to show and does not ask for /favicon.ico. */
-export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">${
-  Array.from({ length: 8 }, (_, i) => `<ellipse cx="16" cy="7" rx="3.6" ry="7" fill="#fff" stroke="#9aa88f" stroke-width="0.8" transform="rotate(${i * 45} 16 16)"/>`).join('')
-}<circle cx="16" cy="16" r="5" fill="#f2b705"/></svg>`;
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">${Array.from(
+  { length: 8 },
+  (_, i) => `<ellipse cx="16" cy="7" rx="3.6" ry="7" fill="#fff" stroke="#9aa88f" stroke-width="0.8" transform="rotate(${i * 45} 16 16)"/>`,
+).join('')}<circle cx="16" cy="16" r="5" fill="#f2b705"/></svg>`;
 
 export function searchPage(): string {
   return `<!doctype html>
