@@ -187,7 +187,7 @@ test('the CLI prints one table, JSON on request, and a self-contained HTML repor
   const cli = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
   const report = path.join(tmp, 'report.html');
   const { stdout } = await run(process.execPath, [cli, 'eval', '--workspace', workspace, '--json', '--report', report, '--top', '3', '--samples', '1']);
-  const json = JSON.parse(stdout);
+  const json = JSON.parse(stdout) as { modes: Record<string, unknown>; overall: Record<string, { ap: number }>; classes: unknown[] };
   t.deepEqual(Object.keys(json.modes), ['expanded', 'bimatch', 'whole', 'chamfer']);
   for (const mode of ['expanded', 'bimatch', 'whole', 'chamfer'] as const) close(t, json.overall[mode].ap, result.overall[mode].ap, `JSON ${mode} mAP`);
   t.is(json.classes.length, CLASSES.length);

@@ -20,6 +20,18 @@ test.after.always(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The parts of the fixture's model.json these tests read or vary. */
+interface FixtureModelJson {
+  sha256: string;
+  input: { mean: number[]; std: number[] } & Record<string, unknown>;
+  outputs: Record<string, unknown>;
+}
+
+/** The fixture's model.json, parsed. */
+async function fixtureModelJson(): Promise<FixtureModelJson> {
+  return JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8')) as FixtureModelJson;
+}
+
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /** A model folder in the temp dir holding `json` as model.json and, optionally, an .onnx file. */
@@ -60,7 +72,7 @@ async function runOutput(bytes: Uint8Array, inputName: string, output: string, i
 
 test('the fixture manifest is read as is: normalization in 0..1 units, declared embedding, verified sha256', async (t) => {
   const model = await loadModel(modelDir);
-  const json = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8'));
+  const json = await fixtureModelJson();
   t.is(model.name, 'mobilenet_v2_1.0_224');
   t.is(model.file, fixtureOnnx);
   t.is(model.sha256, json.sha256);
@@ -70,7 +82,7 @@ test('the fixture manifest is read as is: normalization in 0..1 units, declared 
 });
 
 test('a model file that does not match the manifest sha256 is refused', async (t) => {
-  const json = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8'));
+  const json = await fixtureModelJson();
   const folder = await modelFolder('mismatch', { ...json, file: fixtureOnnx, sha256: 'ab'.repeat(32) });
   const err = await t.throwsAsync(loadModel(folder));
   t.regex(err.message, /sha256 ae7c73e3\w+ does not match model\.json \(abab/);
@@ -78,7 +90,7 @@ test('a model file that does not match the manifest sha256 is refused', async (t
 });
 
 test('without an embedding output, the classifier input is exposed and equals the original embedding', async (t) => {
-  const json = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8'));
+  const json = await fixtureModelJson();
   const stripped = await fixtureWithoutEmbedding();
   const { embedding: _removed, ...outputs } = json.outputs;
   const folder = await modelFolder('stripped', { ...json, sha256: sha256(stripped), outputs }, stripped);
@@ -150,7 +162,7 @@ test('a Gemm classifier behind Softmax: the synthesized embedding is its pooled 
 });
 
 test('manifest mistakes are reported with the file and what is wrong', async (t) => {
-  const json = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8'));
+  const json = await fixtureModelJson();
   const wrongOutput = await modelFolder('wrong-output', { ...json, file: fixtureOnnx, outputs: { embedding: { name: 'features', dim: 1280 } } });
   await t.throwsAsync(loadModel(wrongOutput), { message: /names the embedding output "features", but the graph's outputs are embedding, logits/ });
   const nhwc = await modelFolder('nhwc', { ...json, file: fixtureOnnx, input: { ...json.input, layout: 'NHWC' } });
@@ -162,7 +174,7 @@ test('manifest mistakes are reported with the file and what is wrong', async (t)
 });
 
 test('precision: fp32 unless model.json says int8, which names its float source by sha256; anything else is refused', async (t) => {
-  const json = JSON.parse(await readFile(path.join(modelDir, 'model.json'), 'utf8'));
+  const json = await fixtureModelJson();
   const fp32 = await loadModel(modelDir);
   t.is(fp32.precision, 'fp32');
   t.is(fp32.quantizedFrom, undefined, "a float model's source (its TFLite origin) is not a quantization source");

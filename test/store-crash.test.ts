@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NPY_DATA_OFFSET, Workspace, parseNpyHeader } from '../src/store/index.js';
+import { NPY_DATA_OFFSET, Workspace, parseNpyHeader, type WorkspaceManifest } from '../src/store/index.js';
 import { prng } from './helpers/prng.js';
 import { docSha, makeDoc, testChunking, testModel } from './helpers/store-docs.js';
 
@@ -69,7 +69,7 @@ function checkVisible(t: ExecutionContext, ws: Workspace): number {
 
 /** After a writer has repaired it: manifest, SQLite and the npy header/size all agree. */
 function checkFilesAgree(t: ExecutionContext, dir: string, docs: number, rows: number): void {
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as WorkspaceManifest;
   t.deepEqual(manifest.counts, { docs, chunks: rows });
   const npy = fs.readFileSync(path.join(dir, 'chunks.npy'));
   t.deepEqual(parseNpyHeader(npy).shape, [rows, DIM]);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { NPY_DATA_OFFSET, SOURCES_FILE, Workspace, npyHeader, parseNpyHeader, readSources, type NewDoc } from '../src/store/index.js';
+import { NPY_DATA_OFFSET, SOURCES_FILE, Workspace, npyHeader, parseNpyHeader, readSources, type NewDoc, type WorkspaceManifest } from '../src/store/index.js';
 import { IncompatibleIndexError, NoIndexError } from '../src/errors.js';
 import { makeDoc, testChunking, testModel } from './helpers/store-docs.js';
 
@@ -79,7 +79,7 @@ test('round trip: what addDocs stores reads back the same, after reopening too',
   check(ws);
   ws.close();
 
-  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as WorkspaceManifest;
   t.like(manifest, { formatVersion: 1, model, chunking: testChunking, counts: { docs: 3, chunks: 9 } });
   const reader = Workspace.openForRead(dir);
   check(reader);

@@ -17,7 +17,8 @@ export class ChamferRanker implements Ranker {
     private readonly impl: Kernels,
   ) {}
 
-  async rank(query: QueryChunks, request: RankRequest): Promise<{ hits: RankedHit[]; topkMs: number }> {
+  // Synchronous work behind the interface's Promise: it needs the whole local matrix, never a remote one.
+  rank(query: QueryChunks, request: RankRequest): Promise<{ hits: RankedHit[]; topkMs: number }> {
     const { index } = this;
     const { isWindow, docWindows } = this.windowLayout();
     const dim = index.dim;
@@ -25,7 +26,7 @@ export class ChamferRanker implements Ranker {
     const chunkDoc = index.chunkDoc();
     const windows: number[] = [];
     query.kinds.forEach((kind, i) => kind === 'window' && windows.push(i));
-    if (windows.length === 0) return { hits: [], topkMs: 0 };
+    if (windows.length === 0) return Promise.resolve({ hits: [], topkMs: 0 });
     const queries = new Float32Array(windows.length * dim);
     windows.forEach((row, i) => queries.set(query.vectors.subarray(row * dim, (row + 1) * dim), i * dim));
     const start = performance.now();
@@ -63,7 +64,7 @@ export class ChamferRanker implements Ranker {
       const score = (querySide[doc] / windows.length + docSide[doc] / docWindows[doc]) / 2;
       if (Number.isFinite(score)) hits.push({ docId: doc, score, bestRow: bestRow[doc] });
     }
-    return { hits: hits.sort((a, b) => b.score - a.score || a.docId - b.docId), topkMs };
+    return Promise.resolve({ hits: hits.sort((a, b) => b.score - a.score || a.docId - b.docId), topkMs });
   }
 
   private windowLayout(): { isWindow: Uint8Array; docWindows: Int32Array } {
