@@ -8,6 +8,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import * as ort from 'onnxruntime-node';
+import type { Box } from '../kernels/types.js';
 import type { LoadedModel } from '../model/index.js';
 import { sessionOptions, type WorkerConfig } from './session.js';
 import type { EncodeTask } from './worker.js';
@@ -56,6 +57,8 @@ export function defaultEncoderSettings(opts: Partial<EncoderSettings> = {}, core
 
 export interface EncoderOpenOptions extends Partial<EncoderSettings> {
   readonly model: LoadedModel;
+  /** Region pooling (encodeRegions): the model is a shape-dynamic copy (model/dynamic.ts) with this feature-map output, `stride` pixels per cell. */
+  readonly features?: { readonly name: string; readonly stride: number };
   /** Let onnxruntime's pool threads busy-wait between runs (default false; for comparisons). */
   readonly allowSpinning?: boolean;
 }
@@ -67,6 +70,8 @@ export class EncoderPool implements EncoderSettings {
   readonly dim: number;
   /** Floats per chunk: 3 × height × width. */
   readonly chunkSize: number;
+  /** Image pixels per feature-map cell, when the pool can pool regions. */
+  readonly stride: number | undefined;
   #pool: Piscina<EncodeTask, Float32Array>;
   #closed = false;
   /** First error a worker raised outside a task; the pool is unusable after it. */
@@ -74,8 +79,9 @@ export class EncoderPool implements EncoderSettings {
   /** Batches sent and not yet settled: close() waits for them (see close()). */
   #inFlight = new Set<Promise<void>>();
 
-  private constructor(pool: Piscina<EncodeTask, Float32Array>, settings: EncoderSettings, dim: number, chunkSize: number) {
+  private constructor(pool: Piscina<EncodeTask, Float32Array>, settings: EncoderSettings, dim: number, chunkSize: number, stride?: number) {
     this.#pool = pool;
+    this.stride = stride;
     this.replicas = settings.replicas;
     this.intraOpThreads = settings.intraOpThreads;
     this.batchSize = settings.batchSize;
@@ -101,6 +107,7 @@ export class EncoderPool implements EncoderSettings {
       width: model.input.width,
       height: model.input.height,
       dim: model.embedding.dim,
+      ...(opts.features && { featuresName: opts.features.name }),
       intraOpThreads: settings.intraOpThreads,
       allowSpinning: opts.allowSpinning ?? false,
       settled: new SharedArrayBuffer(4),
@@ -114,7 +121,7 @@ export class EncoderPool implements EncoderSettings {
       concurrentTasksPerWorker: 1,
       workerData,
     });
-    const encoder = new EncoderPool(pool, settings, model.embedding.dim, 3 * model.input.width * model.input.height);
+    const encoder = new EncoderPool(pool, settings, model.embedding.dim, 3 * model.input.width * model.input.height, opts.features?.stride);
     // Workers report session errors through tasks; 'error' here means a worker thread itself died.
     // Unhandled, it would crash the process, and the tasks waiting for that worker would never settle.
     pool.on('error', (err: Error) => {
@@ -139,11 +146,31 @@ export class EncoderPool implements EncoderSettings {
     if (this.#failure) throw new Error(`an encoder worker failed: ${this.#failure.message}`);
     if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`count must be a positive integer, got ${count}`);
     if (batch.length !== count * this.chunkSize) throw new RangeError(`batch has ${batch.length} floats, expected ${count} × ${this.chunkSize}`);
-    const task = this.#pool.run({ batch, count }, { transferList: [batch.buffer as ArrayBuffer] });
+    return this.#run({ batch, count }, batch);
+  }
+
+  /**
+   * Region pooling: one pass over each of `count` whole images of `height` × `width` (batch = count
+   * × 3 × height × width floats, NCHW, normalized; transferred), then GeM (p = `gemP`) pooling of
+   * the feature map's cells under each of `regions[i]` (windows in that image's pixels). Returns one
+   * L2-normalized row per window, image after image.
+   */
+  async encodeRegions(batch: Float32Array, count: number, height: number, width: number, regions: readonly (readonly Box[])[], gemP = 3): Promise<Float32Array> {
+    if (this.#closed) throw new Error('the encoder pool is closed');
+    if (this.#failure) throw new Error(`an encoder worker failed: ${this.#failure.message}`);
+    if (this.stride === undefined) throw new Error('this encoder pool was opened without a feature-map output: region pooling needs one');
+    if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`count must be a positive integer, got ${count}`);
+    if (batch.length !== count * 3 * height * width) throw new RangeError(`batch has ${batch.length} floats, expected ${count} × 3 × ${height} × ${width}`);
+    if (regions.length !== count) throw new RangeError(`${regions.length} region lists for ${count} images`);
+    return this.#run({ batch, count, height, width, regions, stride: this.stride, gemP }, batch);
+  }
+
+  #run(task: EncodeTask, batch: Float32Array): Promise<Float32Array> {
+    const run = this.#pool.run(task, { transferList: [batch.buffer as ArrayBuffer] });
     const forget = (): void => void this.#inFlight.delete(settled);
-    const settled: Promise<void> = task.then(forget, forget);
+    const settled: Promise<void> = run.then(forget, forget);
     this.#inFlight.add(settled);
-    return task;
+    return run;
   }
 
   /** Batches waiting for a free worker. */

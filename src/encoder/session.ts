@@ -11,6 +11,8 @@ export interface WorkerConfig {
   readonly width: number;
   readonly height: number;
   readonly dim: number;
+  /** Region pooling: the feature-map output of a shape-dynamic model (model/dynamic.ts). */
+  readonly featuresName?: string;
   readonly intraOpThreads: number;
   readonly allowSpinning: boolean;
   /** Int32 counter: each worker adds 1 once its session exists or has failed. */

@@ -5,6 +5,8 @@
  */
 import { move, workerData } from 'piscina';
 import * as ort from 'onnxruntime-node';
+import { gemPool, regionCells } from '../kernels/region-pool.js';
+import type { Box } from '../kernels/types.js';
 import { sessionOptions, type WorkerConfig } from './session.js';
 
 const config = workerData as WorkerConfig;
@@ -32,11 +34,21 @@ export interface EncodeTask {
   /** count × 3 × height × width, NCHW, normalized (transferred). */
   readonly batch: Float32Array;
   readonly count: number;
+  /** Region pooling: the images' size (all alike), instead of the model input's. */
+  readonly height?: number;
+  readonly width?: number;
+  /** Region pooling: per image of the batch, the windows (image pixels) whose cells of the feature map to GeM-pool. */
+  readonly regions?: readonly (readonly Box[])[];
+  /** Image pixels per feature-map cell. */
+  readonly stride?: number;
+  readonly gemP?: number;
 }
 
-/** Run one batch; returns count × dim L2-normalized rows (transferred back). */
-export default async function encode({ batch, count }: EncodeTask): Promise<Float32Array> {
+/** Run one batch; returns count × dim L2-normalized rows (with regions: one row per region, in order) (transferred back). */
+export default async function encode(task: EncodeTask): Promise<Float32Array> {
   if (!session) throw initError!;
+  if (task.regions) return encodeRegions(session, task);
+  const { batch, count } = task;
   const { inputName, outputName, width, height, dim } = config;
   const input = new ort.Tensor('float32', batch.subarray(0, count * 3 * height * width), [count, 3, height, width]);
   const result = await session.run({ [inputName]: input }, [outputName]);
@@ -45,6 +57,27 @@ export default async function encode({ batch, count }: EncodeTask): Promise<Floa
     throw new Error(`model output "${outputName}" is ${output.type} ${JSON.stringify(output.dims)}, expected float32 [${count}, ${dim}]`);
   }
   const rows = output.data as Float32Array;
+  l2NormalizeRows(rows, dim);
+  return move(rows) as Float32Array;
+}
+
+async function encodeRegions(session: ort.InferenceSession, { batch, count, height, width, regions, stride, gemP }: EncodeTask): Promise<Float32Array> {
+  const { inputName, featuresName, dim } = config;
+  if (!featuresName) throw new Error('this encoder has no feature-map output (region pooling needs a shape-dynamic model)');
+  if (!height || !width || !stride || regions!.length !== count) throw new Error(`a region batch needs its image size and ${count} region lists`);
+  const input = new ort.Tensor('float32', batch.subarray(0, count * 3 * height * width), [count, 3, height, width]);
+  const output = (await session.run({ [inputName]: input }, [featuresName]))[featuresName];
+  const [n, channels, h, w] = output.dims;
+  if (output.type !== 'float32' || n !== count || channels !== dim || output.dims.length !== 4) {
+    throw new Error(`model output "${featuresName}" is ${output.type} ${JSON.stringify(output.dims)}, expected float32 [${count}, ${dim}, h, w]`);
+  }
+  const rows = new Float32Array(regions!.reduce((sum, r) => sum + r.length, 0) * dim);
+  let row = 0;
+  for (let i = 0; i < count; i++) {
+    const cells = regions![i].map((box) => regionCells(box, width, height, w, h, stride));
+    gemPool(output.data as Float32Array, i * channels * h * w, channels, h, w, cells, gemP ?? 3, rows, row);
+    row += regions![i].length;
+  }
   l2NormalizeRows(rows, dim);
   return move(rows) as Float32Array;
 }

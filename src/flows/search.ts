@@ -156,6 +156,8 @@ interface StoreAccess {
   readonly index: ChunkIndex;
   /** The model folder recorded with the index, if any. */
   modelDir(): string | undefined;
+  /** The chunking recorded with the index (indexIdentity's). */
+  chunking(): Record<string, unknown>;
   assertCompatible(identity: ReturnType<typeof indexIdentity>): void;
   /** Before each search: catch up with changes to the store. */
   refresh(): Promise<void>;
@@ -170,6 +172,7 @@ function workspaceAccess(workspace: Workspace, opts: OpenIndexOptions): StoreAcc
   return {
     index: new LocalChunkIndex(workspace, undefined, { onNotice: opts.onNotice }),
     modelDir: () => readSources(workspace.dir)?.model,
+    chunking: () => workspace.manifest.chunking,
     assertCompatible: (identity) => workspace.assertCompatible(identity),
     refresh: () => Promise.resolve(),
     storedChunks: (doc) => {
@@ -189,6 +192,7 @@ function postgresAccess(index: PostgresChunkIndex): StoreAccess {
   return {
     index,
     modelDir: () => undefined,
+    chunking: () => index.store.identity.chunking,
     assertCompatible: (identity) => index.store.assertCompatible(identity),
     refresh: () => index.refresh(),
     storedChunks: (doc) => index.storedChunks(doc.id),
@@ -297,7 +301,9 @@ class IndexSearcher<Docs extends IndexedDocs> implements Searcher<Docs> {
 
   /** Load the model and the query flow, and check both fit the index. */
   private async openFlow(): Promise<RunningFlow> {
-    const spec = await loadFlow(flowFile('query', this.opts.flow));
+    // Without a flow of its own, an index built with region pooling is queried with the shipped region query flow.
+    const kind = !this.opts.flow && this.access.chunking().pooling === 'regions' ? 'query-regions' : 'query';
+    const spec = await loadFlow(flowFile(kind, this.opts.flow));
     const modelDir = this.opts.model ?? this.access.modelDir();
     const model = await loadModel(await resolveModelDir(modelDir));
     this.access.assertCompatible(indexIdentity(spec, model));
