@@ -19,13 +19,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listImages, readLabelsCsv } from '../dataset/index.js';
-import type { DownloadHooks } from '../download/index.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type LoadedModel, type ModelManifest } from '../model/index.js';
 import type { ModelIdentity, NewDoc, Workspace } from '../store/index.js';
 import { PostgresStore, type ListedFile } from '../store/postgres/index.js';
 import { IndexQueue, isConnectionLoss, type EnqueueOptions, type FleetStatus, type IndexJob, type IndexJobFile, type IndexJobOutput, type QueueCounts } from '../store/postgres/queue.js';
+import { indexIdentity, indexSummary, type IndexOptions, type IndexProgress, type IndexSummary } from './index-run.js';
 import { RunningFlow } from './runner.js';
 import { resolveDataDir, resolveModelDir } from './sources.js';
 import { flowFile, loadFlow, type FlowSpec } from './spec.js';
@@ -46,15 +46,12 @@ export interface ServerWaitOptions {
   onWait?: (message: string) => void;
 }
 
-/**
- * What a store records of the model and chunking that built it (indexing.ts's indexIdentity: passed
- * in, since indexing.ts hands its postgres:// runs to this file and an import back would be a cycle).
- */
+/** What a store records of the model and chunking that built it (default: index-run.ts's indexIdentity). */
 export type IdentityOf = (spec: FlowSpec, model: ModelManifest) => { model: ModelIdentity; chunking: Record<string, unknown> };
 
 export interface WorkerOptions extends ServerWaitOptions {
   store: string;
-  identity: IdentityOf;
+  identity?: IdentityOf;
   model?: string;
   flow?: string;
   /** Encoder workers, overriding the flow's `replicas`. */
@@ -82,50 +79,15 @@ export interface WorkerSummary {
   readonly seconds: number;
 }
 
-/** indexImages's options and summary (indexing.ts), as a Postgres run takes and gives them. */
-export interface PostgresIndexOptions extends ServerWaitOptions, Pick<EnqueueOptions, 'jobSize' | 'jobTimeoutSeconds' | 'retryLimit'> {
+/** indexImages's options (index-run.ts), as a Postgres run takes them: its progress is the whole fleet's. */
+export interface PostgresIndexOptions extends ServerWaitOptions, Pick<EnqueueOptions, 'jobSize' | 'jobTimeoutSeconds' | 'retryLimit'>, Omit<IndexOptions, 'workspace' | 'rebuild'> {
   /** postgres:// URL of the store. */
   store: string;
-  identity: IdentityOf;
-  data?: string;
-  model?: string;
-  flow?: string;
-  keepMissing?: boolean;
-  replicas?: number;
-  batchSize?: number;
-  onProgress?: (progress: FleetProgress) => void;
-  download?: DownloadHooks;
+  identity?: IdentityOf;
   /** Work on the jobs in this process too (default true); the run is followed to its end either way. */
   work?: boolean;
   /** Milliseconds between progress polls of the fleet (default 500). */
   pollMs?: number;
-}
-
-/** The whole fleet's progress on a run, in indexImages's terms. */
-export interface FleetProgress {
-  readonly total: number;
-  readonly done: number;
-  readonly indexed: number;
-  readonly unchanged: number;
-  readonly skipped: number;
-  readonly chunks: number;
-  readonly elapsedMs: number;
-}
-
-export interface PostgresIndexSummary {
-  /** The store's URL, password masked. */
-  readonly workspace: string;
-  readonly files: number;
-  readonly indexed: number;
-  readonly chunks: number;
-  readonly unchanged: number;
-  readonly skipped: readonly { file: string; reason: string }[];
-  readonly moved: readonly { from: string; to: string }[];
-  readonly removed: readonly { file: string; sha256: string }[];
-  readonly seconds: number;
-  readonly imagesPerSecond: number;
-  readonly total: { readonly docs: number; readonly chunks: number };
-  readonly podTime: Readonly<Record<string, number>>;
 }
 
 /** Concurrent file reads while hashing the listing. */
@@ -135,13 +97,13 @@ const HASH_CONCURRENCY = 8;
  * `index --store postgres://…`: plan, enqueue, work (unless `work: false`) and follow the run.
  * The summary is the local one's: `workspace` is the store's (masked) URL.
  */
-export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promise<PostgresIndexSummary> {
+export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promise<IndexSummary> {
   const started = performance.now();
   const dataDir = await resolveDataDir(opts.data, opts.download);
   const modelDir = await resolveModelDir(opts.model, opts.download);
   const spec = await loadFlow(flowFile('index', opts.flow));
   const model = await loadModel(modelDir);
-  const store = await PostgresStore.openForWrite(opts.store, opts.identity(spec, model));
+  const store = await PostgresStore.openForWrite(opts.store, (opts.identity ?? indexIdentity)(spec, model));
   let queue: IndexQueue | undefined;
   try {
     queue = await IndexQueue.open(opts.store);
@@ -175,7 +137,7 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
         skipped: duplicates.length + unreadable.length + c.failed,
         chunks: c.chunks,
         elapsedMs: performance.now() - started,
-      } satisfies FleetProgress);
+      } satisfies IndexProgress);
     const follow = async () => {
       while (!finished(counts)) {
         report(counts);
@@ -198,21 +160,18 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
     }
     const { failures } = await waitForServer(store.location, () => followed.runFailures(run), opts);
     const total = await waitForServer(store.location, () => store.counts(), opts);
-    const seconds = (performance.now() - started) / 1000;
-    return {
+    return indexSummary(started, {
       workspace: store.location,
       files: files.length,
       indexed: counts.indexed,
       chunks: counts.chunks,
       unchanged,
       skipped: [...unwalkable, ...unreadable, ...duplicates, ...failures],
-      seconds,
-      imagesPerSecond: counts.indexed / seconds,
       total,
       podTime: {},
-      moved: plan.moved.map(({ from, to }) => ({ from, to })),
-      removed: plan.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
-    };
+      moved: plan.moved,
+      removed: plan.removed,
+    });
   } finally {
     await queue?.close();
     await store.close();
@@ -233,7 +192,7 @@ export async function workIndexJobs(opts: WorkerOptions): Promise<WorkerSummary>
   const started = performance.now();
   const spec = await loadFlow(flowFile('index', opts.flow));
   const model = await loadModel(await resolveModelDir(opts.model));
-  const store = await PostgresStore.openForWrite(opts.store, opts.identity(spec, model));
+  const store = await PostgresStore.openForWrite(opts.store, (opts.identity ?? indexIdentity)(spec, model));
   const worker = opts.name ?? `${os.hostname()}:${process.pid}`;
   const summary = { jobs: 0, indexed: 0, chunks: 0, skipped: 0, failedJobs: 0 };
   let queue: IndexQueue | undefined;

@@ -7,85 +7,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { listImages, readLabelsCsv } from '../dataset/index.js';
-import type { DownloadHooks } from '../download/index.js';
-import { Chunker } from '../executors/chunker.js';
-import { Normalizer } from '../executors/normalizer.js';
 import type { BuiltinServices } from '../executors/services.js';
-import { loadModel, type ModelManifest } from '../model/index.js';
+import { loadModel } from '../model/index.js';
 import { refreshRankingState } from '../search/index.js';
 import { Workspace, type ListedFile, type NewDoc, type WorkspaceChanges } from '../store/index.js';
 import { indexImagesIntoPostgres, isPostgresUrl } from './fleet.js';
+import { indexIdentity, indexSummary, type IndexOptions, type IndexSummary } from './index-run.js';
 import { RunningFlow } from './runner.js';
 import { resolveDataDir, resolveModelDir } from './sources.js';
-import { flowFile, loadFlow, type FlowSpec } from './spec.js';
+import { flowFile, loadFlow } from './spec.js';
 
-export interface IndexOptions {
-  /**
-   * Folder of images, walked recursively; a `labels.csv` in it (file,class_id,class_name) labels the
-   * docs. Default: the 17 flowers dataset in the cache, downloaded if missing.
-   */
-  data?: string;
-  workspace: string;
-  /** Model folder (model.json + .onnx); default: the cached default model, downloaded if missing. */
-  model?: string;
-  /** Index flow file; default: the shipped flows/index.yml. */
-  flow?: string;
-  /** Start the index over (the old one stays readable until the new one is complete). */
-  rebuild?: boolean;
-  /** Keep the docs of files gone from the folder (by default a finished run removes them). */
-  keepMissing?: boolean;
-  /** Encoder workers, overriding the flow's `replicas`. */
-  replicas?: number;
-  /** Chunks per encoder batch, overriding the flow's `batch_size`. */
-  batchSize?: number;
-  onProgress?: (progress: IndexProgress) => void;
-  /** Told about the downloads of the default data and model, when they are missing from the cache. */
-  download?: DownloadHooks;
-}
-
-export interface IndexProgress {
-  /** Image files found. */
-  readonly total: number;
-  /** Files handled so far (indexed + unchanged + skipped). */
-  readonly done: number;
-  readonly indexed: number;
-  readonly unchanged: number;
-  readonly skipped: number;
-  readonly chunks: number;
-  readonly elapsedMs: number;
-}
-
-export interface IndexSummary {
-  readonly workspace: string;
-  /** Image files found in the folder. */
-  readonly files: number;
-  /** Docs added by this run. */
-  readonly indexed: number;
-  /** Chunks added by this run. */
-  readonly chunks: number;
-  /** Files already in the index (same content), moved ones included. */
-  readonly unchanged: number;
-  /** Files that could not be indexed, with the reason (broken symbolic links and link loops of the folder too). */
-  readonly skipped: readonly { file: string; reason: string }[];
-  /** Indexed content found under another path now (moved or renamed): the doc's path was updated from `from` to `to`. */
-  readonly moved: readonly { from: string; to: string }[];
-  /** Docs removed because their content is gone from the folder (none with keepMissing); they never come up in results again. */
-  readonly removed: readonly { file: string; sha256: string }[];
-  readonly seconds: number;
-  /** Docs added per second of this run. */
-  readonly imagesPerSecond: number;
-  /** The whole index after this run. */
-  readonly total: { readonly docs: number; readonly chunks: number };
-  /** Milliseconds each pod spent processing, summed over docs (pods overlap, so these add up to more than `seconds`). */
-  readonly podTime: Readonly<Record<string, number>>;
-}
+export { chunkingOf, indexIdentity, type IndexOptions, type IndexProgress, type IndexSummary } from './index-run.js';
 
 /** Commit after this many finished docs, or this long after the previous commit. */
 const COMMIT_DOCS = 32;
 const COMMIT_MS = 2000;
 
 export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
-  if ('store' in opts && isPostgresUrl(opts.store)) return indexImagesIntoPostgres({ ...opts, store: opts.store, identity: indexIdentity });
+  if ('store' in opts && isPostgresUrl(opts.store)) return indexImagesIntoPostgres({ ...opts, store: opts.store });
   const started = performance.now();
   const workspaceDir = path.resolve(opts.workspace);
   // Each folder is resolved here once; the model's is recorded in sources.json.
@@ -163,34 +102,16 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
     }
   }
   refreshRankingState(workspaceDir, { refit: opts.rebuild });
-  const seconds = (performance.now() - started) / 1000;
-  return {
+  return indexSummary(started, {
     workspace: workspaceDir,
     files: files.length,
     indexed,
     chunks,
     unchanged,
     skipped: [...unwalkable, ...skipped],
-    seconds,
-    imagesPerSecond: indexed / seconds,
     total,
     podTime: Object.fromEntries(flow.podTime),
-    moved: changes.moved.map(({ from, to }) => ({ from, to })),
-    removed: changes.removed.map(({ path: file, sha256 }) => ({ file, sha256 })),
-  };
-}
-
-/** What a workspace records of the model and chunking it was built with, and checks at query time. */
-export function indexIdentity(spec: FlowSpec, model: ModelManifest): { model: { name: string; sha256: string; dim: number }; chunking: Record<string, unknown> } {
-  return { model: { name: model.name, sha256: model.sha256, dim: model.embedding.dim }, chunking: chunkingOf(spec) };
-}
-
-/** The parameters that decide what a chunk is; recorded in the workspace manifest, checked at query time. */
-export function chunkingOf(spec: FlowSpec): Record<string, unknown> {
-  const normalizer = spec.pods.find((pod) => pod.executor === (Normalizer as unknown));
-  const chunker = spec.pods.find((pod) => pod.executor === (Chunker as unknown));
-  return {
-    ...(normalizer && { shorter_side: normalizer.params.shorter_side }),
-    ...(chunker && { window: chunker.params.window, stride: chunker.params.stride, whole: chunker.params.whole }),
-  };
+    moved: changes.moved,
+    removed: changes.removed,
+  });
 }
