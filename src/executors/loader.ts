@@ -4,21 +4,20 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import type { Workspace } from '../store/index.js';
 import { SkipDoc } from '../errors.js';
-import { builtinServices } from './services.js';
+import { builtinServices, type IndexedContent } from './services.js';
 import type { Executor, ExecutorContext, FlowDoc } from './types.js';
 
 export class Loader implements Executor {
   static readonly params = { max_bytes: { default: 256 * 1024 * 1024, int: true, min: 1 } };
-  private workspace?: Workspace;
+  private indexed?: IndexedContent;
   /** Index flows: sha256 → first file with that content in this run. */
   private readonly seen = new Map<string, string>();
 
   constructor(private readonly opts: { max_bytes: number }) {}
 
   open(ctx: ExecutorContext): void {
-    this.workspace = builtinServices(ctx.services, ctx.pod).workspace;
+    this.indexed = builtinServices(ctx.services, ctx.pod).indexed;
   }
 
   async process(doc: FlowDoc): Promise<void> {
@@ -36,9 +35,9 @@ export class Loader implements Executor {
       doc.bytes = await readFile(doc.uri);
     }
     if (doc.bytes.byteLength === 0) throw new SkipDoc(doc.uri, 'empty file');
-    if (!this.workspace) return;
+    if (!this.indexed) return;
     doc.sha256 = createHash('sha256').update(doc.bytes).digest('hex');
-    if (this.workspace.hasDoc(doc.sha256)) throw new SkipDoc(doc.uri, 'already indexed', true);
+    if (this.indexed.hasDoc(doc.sha256)) throw new SkipDoc(doc.uri, 'already indexed', true);
     const first = this.seen.get(doc.sha256);
     if (first !== undefined) throw new SkipDoc(doc.uri, `same content as ${first}`);
     this.seen.set(doc.sha256, doc.uri);

@@ -22,7 +22,7 @@ import { listImages, readLabelsCsv } from '../dataset/index.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type LoadedModel, type ModelManifest } from '../model/index.js';
-import type { ModelIdentity, NewDoc, Workspace } from '../store/index.js';
+import type { ModelIdentity, NewDoc } from '../store/index.js';
 import { PostgresStore, type ListedFile } from '../store/postgres/index.js';
 import { IndexQueue, isConnectionLoss, type EnqueueOptions, type FleetStatus, type IndexJob, type IndexJobFile, type IndexJobOutput, type QueueCounts } from '../store/postgres/queue.js';
 import { indexIdentity, indexSummary, type IndexOptions, type IndexProgress, type IndexSummary } from './index-run.js';
@@ -294,9 +294,9 @@ class JobEncoder {
   }
 
   private services(): BuiltinServices {
-    // The loader only asks the workspace whether it holds a content; here the store answers.
-    const known = { hasDoc: (sha256: string) => this.stored.has(sha256) } as unknown as Workspace;
-    return { mode: 'index', model: this.model, workspace: known, labels: this.labels, encoder: this.encoder };
+    // The loader only asks whether the store holds a content: what it held when the job started.
+    const indexed = { hasDoc: (sha256: string) => this.stored.has(sha256) };
+    return { mode: 'index', model: this.model, indexed, labels: this.labels, encoder: this.encoder };
   }
 }
 

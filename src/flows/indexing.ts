@@ -39,7 +39,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const services: BuiltinServices = {
     mode: 'index',
     model,
-    workspace,
+    indexed: workspace,
     labels,
     encoder: { replicas: opts.replicas, batchSize: opts.batchSize },
   };
