@@ -1,5 +1,16 @@
 /** Option parsers: a bad value is a commander usage error (exit 2), named after the option. */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+
+/** What `encoderOptions` adds to a command's options: the encoder pod's settings, overridden. */
+export interface EncoderCliOptions {
+  replicas?: number;
+  batchSize?: number;
+}
+
+/** `--replicas <n>` and `--batch-size <n>` (positive integers, overriding the index flow's encoder pod), as `index` and `worker` take them. */
+export function encoderOptions(command: Command, replicas = 'encoder workers (overrides the flow)'): Command {
+  return command.option('--replicas <n>', replicas, positiveInt).option('--batch-size <n>', 'chunks per encoder batch (overrides the flow)', positiveInt);
+}
 
 export function positiveInt(value: string): number {
   const n = Number(value);

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { indexImagesIntoPostgres, isPostgresUrl } from '../flows/fleet.js';
 import { indexIdentity, indexImages, type IndexSummary } from '../flows/indexing.js';
-import { positiveInt } from './args.js';
+import { encoderOptions, positiveInt, type EncoderCliOptions } from './args.js';
 import { downloadReporter, progressReporter } from './progress.js';
 import { printable } from './terminal.js';
 
-interface IndexCliOptions {
+interface IndexCliOptions extends EncoderCliOptions {
   data?: string;
   model?: string;
   workspace?: string;
@@ -18,12 +18,10 @@ interface IndexCliOptions {
   rebuild?: boolean;
   keepMissing?: boolean;
   quiet?: boolean;
-  replicas?: number;
-  batchSize?: number;
 }
 
 export function registerIndex(program: Command): void {
-  program
+  const command = program
     .command('index')
     .description('index a folder of images (recursively) into a workspace; re-runs add only new images')
     .option('-w, --workspace <dir>', 'workspace directory (created when missing)')
@@ -36,38 +34,36 @@ export function registerIndex(program: Command): void {
     .option('-f, --flow <file>', 'index flow YAML (default: the shipped flows/index.yml)')
     .option('--rebuild', 'start the index over (the old one stays readable until the new one is complete)')
     .option('--keep-missing', 'keep the images whose files are gone from the folder (by default a re-run removes them from the index)')
-    .option('-q, --quiet', 'no progress and no summary')
-    .option('--replicas <n>', 'encoder workers (overrides the flow)', positiveInt)
-    .option('--batch-size <n>', 'chunks per encoder batch (overrides the flow)', positiveInt)
-    .action(async function (this: Command, opts: IndexCliOptions) {
-      const store = opts.store ?? opts.workspace;
-      if (!store) this.error('error: index needs --workspace <dir> or --store <url|dir>', { exitCode: 2 });
-      const mode = opts.quiet ? 'none' : process.stderr.isTTY ? 'bar' : 'plain';
-      // Without --data/--model the defaults come from the cache, downloaded (with progress) when missing.
-      const download = downloadReporter(mode);
-      const progress = progressReporter(mode);
-      let summary: IndexSummary;
-      try {
-        const onProgress = (p: Parameters<typeof progress.update>[0]) => {
-          download.stop(); // the downloads, if any, are over once images are being indexed
-          progress.update(p);
-        };
-        const shared = { data: opts.data, model: opts.model, download, flow: opts.flow, keepMissing: opts.keepMissing, replicas: opts.replicas, batchSize: opts.batchSize, onProgress };
-        if (isPostgresUrl(store)) {
-          const onWait = (message: string) => process.stderr.write(printable(`flower-native index: ${message}\n`));
-          summary = await indexImagesIntoPostgres({ ...shared, store, identity: indexIdentity, work: opts.work, jobSize: opts.jobSize, jobTimeoutSeconds: opts.jobTimeout, onWait });
-        } else summary = await indexImages({ ...shared, workspace: store, rebuild: opts.rebuild });
-      } finally {
-        download.stop();
-        progress.stop();
-      }
-      if (!opts.quiet) process.stdout.write(printable(formatSummary(summary)));
-      // Nothing usable in the folder is a failure; a re-run that finds everything indexed is not.
-      if (summary.indexed + summary.unchanged === 0) {
-        process.stderr.write(`flower-native index: no image in the folder could be indexed${summary.files === 0 ? ' (no image files found)' : ''}\n`);
-        process.exitCode = 1;
-      }
-    });
+    .option('-q, --quiet', 'no progress and no summary');
+  encoderOptions(command).action(async function (this: Command, opts: IndexCliOptions) {
+    const store = opts.store ?? opts.workspace;
+    if (!store) this.error('error: index needs --workspace <dir> or --store <url|dir>', { exitCode: 2 });
+    const mode = opts.quiet ? 'none' : process.stderr.isTTY ? 'bar' : 'plain';
+    // Without --data/--model the defaults come from the cache, downloaded (with progress) when missing.
+    const download = downloadReporter(mode);
+    const progress = progressReporter(mode);
+    let summary: IndexSummary;
+    try {
+      const onProgress = (p: Parameters<typeof progress.update>[0]) => {
+        download.stop(); // the downloads, if any, are over once images are being indexed
+        progress.update(p);
+      };
+      const shared = { data: opts.data, model: opts.model, download, flow: opts.flow, keepMissing: opts.keepMissing, replicas: opts.replicas, batchSize: opts.batchSize, onProgress };
+      if (isPostgresUrl(store)) {
+        const onWait = (message: string) => process.stderr.write(printable(`flower-native index: ${message}\n`));
+        summary = await indexImagesIntoPostgres({ ...shared, store, identity: indexIdentity, work: opts.work, jobSize: opts.jobSize, jobTimeoutSeconds: opts.jobTimeout, onWait });
+      } else summary = await indexImages({ ...shared, workspace: store, rebuild: opts.rebuild });
+    } finally {
+      download.stop();
+      progress.stop();
+    }
+    if (!opts.quiet) process.stdout.write(printable(formatSummary(summary)));
+    // Nothing usable in the folder is a failure; a re-run that finds everything indexed is not.
+    if (summary.indexed + summary.unchanged === 0) {
+      process.stderr.write(`flower-native index: no image in the folder could be indexed${summary.files === 0 ? ' (no image files found)' : ''}\n`);
+      process.exitCode = 1;
+    }
+  });
 }
 
 export function formatSummary(s: IndexSummary): string {

@@ -2,28 +2,25 @@
 import type { Command } from 'commander';
 import { workIndexJobs } from '../flows/fleet.js';
 import { indexIdentity } from '../flows/indexing.js';
-import { positiveInt } from './args.js';
+import { encoderOptions, type EncoderCliOptions } from './args.js';
 import { printable } from './terminal.js';
 
-interface WorkerCliOptions {
+interface WorkerCliOptions extends EncoderCliOptions {
   store: string;
   model?: string;
   flow?: string;
-  replicas?: number;
-  batchSize?: number;
   exitWhenIdle?: boolean;
   quiet?: boolean;
 }
 
 export function registerWorker(program: Command): void {
-  program
+  const command = program
     .command('worker')
     .description('encode index jobs from a postgres:// store (run one on every machine of the fleet; they share the work)')
     .requiredOption('-s, --store <url>', 'postgres:// URL of the store `index --store` enqueued the jobs in')
     .option('-m, --model <dir>', "model folder (model.json + .onnx); must be the store's model. Default: the cached default model")
-    .option('-f, --flow <file>', "index flow YAML (default: the shipped flows/index.yml); its chunking must be the store's")
-    .option('--replicas <n>', 'encoder workers in this process (overrides the flow)', positiveInt)
-    .option('--batch-size <n>', 'chunks per encoder batch (overrides the flow)', positiveInt)
+    .option('-f, --flow <file>', "index flow YAML (default: the shipped flows/index.yml); its chunking must be the store's");
+  encoderOptions(command, 'encoder workers in this process (overrides the flow)')
     .option('--exit-when-idle', 'exit once the queue has no job waiting or in progress')
     .option('-q, --quiet', 'no line per job')
     .action(async (opts: WorkerCliOptions) => {
