@@ -1,7 +1,7 @@
 /** `flower-native index`: add a folder of images to a workspace. */
 import type { Command } from 'commander';
 import { indexImagesIntoPostgres, isPostgresUrl } from '../flows/fleet.js';
-import { indexIdentity, indexImages, type IndexSummary } from '../flows/indexing.js';
+import { indexImages, type IndexSummary } from '../flows/indexing.js';
 import { encoderOptions, positiveInt, type EncoderCliOptions } from './args.js';
 import { downloadReporter, progressReporter } from './progress.js';
 import { printable } from './terminal.js';
@@ -51,7 +51,7 @@ export function registerIndex(program: Command): void {
       const shared = { data: opts.data, model: opts.model, download, flow: opts.flow, keepMissing: opts.keepMissing, replicas: opts.replicas, batchSize: opts.batchSize, onProgress };
       if (isPostgresUrl(store)) {
         const onWait = (message: string) => process.stderr.write(printable(`flower-native index: ${message}\n`));
-        summary = await indexImagesIntoPostgres({ ...shared, store, identity: indexIdentity, work: opts.work, jobSize: opts.jobSize, jobTimeoutSeconds: opts.jobTimeout, onWait });
+        summary = await indexImagesIntoPostgres({ ...shared, store, work: opts.work, jobSize: opts.jobSize, jobTimeoutSeconds: opts.jobTimeout, onWait });
       } else summary = await indexImages({ ...shared, workspace: store, rebuild: opts.rebuild });
     } finally {
       download.stop();

@@ -1,7 +1,6 @@
 /** `flower-native worker`: index jobs from a Postgres store's queue until stopped (SIGINT/SIGTERM finish the job in hand). */
 import type { Command } from 'commander';
 import { workIndexJobs } from '../flows/fleet.js';
-import { indexIdentity } from '../flows/indexing.js';
 import { encoderOptions, type EncoderCliOptions } from './args.js';
 import { printable } from './terminal.js';
 
@@ -35,7 +34,6 @@ export function registerWorker(program: Command): void {
       try {
         const summary = await workIndexJobs({
           store: opts.store,
-          identity: indexIdentity,
           model: opts.model,
           flow: opts.flow,
           replicas: opts.replicas,
