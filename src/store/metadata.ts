@@ -70,7 +70,8 @@ CREATE TABLE chunks (
 CREATE INDEX chunks_by_doc ON chunks(doc);
 `;
 
-export interface DocRow {
+/** A docs row as both stores' tables hold it (index.sqlite's adds first_chunk). */
+export interface StoredDocRow {
   id: number;
   path: string;
   sha256: string;
@@ -79,6 +80,8 @@ export interface DocRow {
   height: number;
   label: string | null;
   chunk_count: number;
+}
+export interface DocRow extends StoredDocRow {
   first_chunk: number;
 }
 export interface ChunkRow {
@@ -127,8 +130,12 @@ export function leaveWalMode(db: Database.Database): void {
   }
 }
 
+export function toStoredDoc(r: StoredDocRow): StoredDoc {
+  return { id: r.id, path: r.path, sha256: r.sha256, bytes: r.bytes, width: r.width, height: r.height, label: r.label, chunkCount: r.chunk_count };
+}
+
 export function toDocRecord(r: DocRow): DocRecord {
-  return { id: r.id, path: r.path, sha256: r.sha256, bytes: r.bytes, width: r.width, height: r.height, label: r.label, chunkCount: r.chunk_count, firstChunk: r.first_chunk };
+  return { ...toStoredDoc(r), firstChunk: r.first_chunk };
 }
 
 export function toChunkRecord(r: ChunkRow): ChunkRecord {

@@ -9,7 +9,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { IncompatibleIndexError, NoIndexError } from '../../errors.js';
 import type { TopKResult } from '../../kernels/types.js';
 import { checkModelIdentity, type ModelIdentity } from '../manifest.js';
-import { checkNewDoc, type ChunkKind, type NewDoc, type StoredDoc } from '../metadata.js';
+import { checkNewDoc, toStoredDoc, type ChunkKind, type NewDoc, type StoredDoc, type StoredDocRow } from '../metadata.js';
 import { binaryCopy, type CopyField } from './copy.js';
 import { connectPool, ensureVectorExtension, missingVectorExtension, redactUrl, type PoolOptions } from './connection.js';
 import { identityDifferences, prepareSchema, readIdentity, SCHEMA, VECTOR_TYPES, type StoreIdentity, type VectorType } from './schema.js';
@@ -175,8 +175,8 @@ export class PostgresStore {
 
   /** Every doc, by id. */
   async listDocs(): Promise<PgDocRecord[]> {
-    const { rows } = await this.query<DocRow>(`SELECT id, path, sha256, bytes, width, height, label, chunk_count FROM ${SCHEMA}.docs ORDER BY id`);
-    return rows.map(toDocRecord);
+    const { rows } = await this.query<StoredDocRow>(`SELECT id, path, sha256, bytes, width, height, label, chunk_count FROM ${SCHEMA}.docs ORDER BY id`);
+    return rows.map(toStoredDoc);
   }
 
   /**
@@ -194,7 +194,7 @@ export class PostgresStore {
     if (fresh.size === 0) return [];
     const list = [...fresh.values()];
     return this.transaction(async (client) => {
-      const { rows } = await client.query<DocRow>(
+      const { rows } = await client.query<StoredDocRow>(
         `INSERT INTO ${SCHEMA}.docs (path, sha256, bytes, width, height, label, chunk_count)
          SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::integer[], $5::integer[], $6::text[], $7::integer[])
          ON CONFLICT (sha256) DO NOTHING
@@ -210,7 +210,7 @@ export class PostgresStore {
         ],
       );
       if (rows.length === 0) return [];
-      const added = rows.map(toDocRecord).sort((a, b) => a.id - b.id);
+      const added = rows.map(toStoredDoc).sort((a, b) => a.id - b.id);
       const copyRows: CopyField[][] = [];
       for (const record of added) {
         const doc = fresh.get(record.sha256)!;
@@ -269,11 +269,11 @@ export class PostgresStore {
 
   /** The docs with these ids (in the order asked; unknown ids are left out). */
   async docs(ids: readonly number[]): Promise<PgDocRecord[]> {
-    const { rows } = await this.query<DocRow>(
+    const { rows } = await this.query<StoredDocRow>(
       `SELECT d.id, d.path, d.sha256, d.bytes, d.width, d.height, d.label, d.chunk_count FROM unnest($1::bigint[]) WITH ORDINALITY AS asked (id, n) JOIN ${SCHEMA}.docs d USING (id) ORDER BY asked.n`,
       [ids],
     );
-    return rows.map(toDocRecord);
+    return rows.map(toStoredDoc);
   }
 
   /** The chunks of these docs, by doc then position; with their embeddings when `vectors` is set. */
@@ -426,16 +426,6 @@ export class PostgresStore {
   }
 }
 
-interface DocRow {
-  id: number;
-  path: string;
-  sha256: string;
-  bytes: number;
-  width: number;
-  height: number;
-  label: string | null;
-  chunk_count: number;
-}
 interface ChunkRow {
   id: number;
   doc: number;
@@ -454,10 +444,6 @@ interface HitRow {
   kind: ChunkKind;
   chunk_count: number;
   distance: number;
-}
-
-function toDocRecord(r: DocRow): PgDocRecord {
-  return { id: r.id, path: r.path, sha256: r.sha256, bytes: r.bytes, width: r.width, height: r.height, label: r.label, chunkCount: r.chunk_count };
 }
 
 /**
