@@ -50,6 +50,32 @@ export function readManifest(dir: string, root: string): WorkspaceManifest {
   return manifest;
 }
 
+/** What a run expects of an index: the model it encodes with (its sha256 at least) and its chunking parameters. */
+export interface ExpectedIdentity {
+  readonly model: Pick<ModelIdentity, 'sha256'> & Partial<ModelIdentity>;
+  readonly chunking: Record<string, unknown>;
+}
+
+/**
+ * Throws IncompatibleIndexError naming every way an index built with `have` (at `location`) differs
+ * from what this run expects: both stores, the Workspace and the PostgresStore, refuse another model
+ * or chunking through this one check, in the same words.
+ */
+export function assertSameIdentity(location: string, have: { readonly model: ModelIdentity; readonly chunking: Record<string, unknown> }, expected: ExpectedIdentity): void {
+  const differences: string[] = [];
+  if (have.model.sha256 !== expected.model.sha256) {
+    differences.push(
+      `model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`,
+    );
+  } else if (expected.model.dim !== undefined && have.model.dim !== expected.model.dim) {
+    differences.push(`embedding size: the index holds ${have.model.dim}-d vectors, this run makes ${expected.model.dim}-d`);
+  }
+  if (canonicalJson(have.chunking) !== canonicalJson(expected.chunking)) {
+    differences.push(`chunking params: the index used ${canonicalJson(have.chunking)}, this run uses ${canonicalJson(expected.chunking)}`);
+  }
+  if (differences.length > 0) throw new IncompatibleIndexError(location, differences);
+}
+
 /** The model identity a writer records: checked before anything is written. */
 export function checkModelIdentity(model: ModelIdentity): void {
   if (!model || typeof model.name !== 'string' || typeof model.sha256 !== 'string' || !Number.isSafeInteger(model.dim) || model.dim <= 0) {

@@ -17,12 +17,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { IncompatibleIndexError, NoIndexError } from '../errors.js';
+import { NoIndexError } from '../errors.js';
 import { openMatrixFile } from '../kernels/index.js';
 import { NPY_DATA_OFFSET, npyHeader, readMatrixHeader } from './npy.js';
 import { removeIfExists, writeError, writeFileAtomic } from '../util/files.js';
 import { acquireWriteLock, tryWriteLock } from './lock.js';
-import { canonicalJson, checkModelIdentity, DB_FILE, FORMAT_VERSION, MANIFEST_FILE, MATRIX_FILE, readManifest, type ModelIdentity, type WorkspaceManifest } from './manifest.js';
+import {
+  assertSameIdentity,
+  checkModelIdentity,
+  DB_FILE,
+  FORMAT_VERSION,
+  MANIFEST_FILE,
+  MATRIX_FILE,
+  readManifest,
+  type ExpectedIdentity,
+  type ModelIdentity,
+  type WorkspaceManifest,
+} from './manifest.js';
 import { checkDatabase, checkRows, quickCheckFile, rowsChecksum, type DamagedDoc, type IntegrityReport } from './integrity.js';
 import { addChecksumColumn, checkNewDoc, configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
 import { planChanges, type ListedFile, type ReconcileOptions, type WorkspaceChanges } from './changes.js';
@@ -211,20 +222,8 @@ export class Workspace {
   }
 
   /** Throws IncompatibleIndexError naming every difference between the index and this run. */
-  assertCompatible(expected: { model: Pick<ModelIdentity, 'sha256'> & Partial<ModelIdentity>; chunking: Record<string, unknown> }): void {
-    const have = this.manifestData;
-    const differences: string[] = [];
-    if (have.model.sha256 !== expected.model.sha256) {
-      differences.push(
-        `model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`,
-      );
-    } else if (expected.model.dim !== undefined && have.model.dim !== expected.model.dim) {
-      differences.push(`embedding size: the index holds ${have.model.dim}-d vectors, this run makes ${expected.model.dim}-d`);
-    }
-    if (canonicalJson(have.chunking) !== canonicalJson(expected.chunking)) {
-      differences.push(`chunking params: the index used ${canonicalJson(have.chunking)}, this run uses ${canonicalJson(expected.chunking)}`);
-    }
-    if (differences.length > 0) throw new IncompatibleIndexError(this.dir, differences);
+  assertCompatible(expected: ExpectedIdentity): void {
+    assertSameIdentity(this.dir, this.manifestData, expected);
   }
 
   get docCount(): number {

@@ -166,26 +166,3 @@ async function readShape(client: pg.PoolClient, shown: string): Promise<{ dim: n
   const identity = await readIdentity(client, shown);
   return { dim: identity.model.dim, vectorType: identity.vectorType };
 }
-
-/**
- * Every way `have` (a store's identity) differs from what a run expects, in the local manifest's
- * words. The local Workspace.assertCompatible makes the same comparison; it belongs in manifest.ts
- * for both once that file's owner moves it there.
- */
-export function identityDifferences(
-  have: Pick<StoreIdentity, 'model' | 'chunking'>,
-  expected: { model: Pick<ModelIdentity, 'sha256'> & Partial<ModelIdentity>; chunking: Record<string, unknown> },
-): string[] {
-  const differences: string[] = [];
-  if (have.model.sha256 !== expected.model.sha256) {
-    differences.push(
-      `model sha256: the index was built with ${have.model.sha256} (${have.model.name}), this run uses ${expected.model.sha256}${expected.model.name ? ` (${expected.model.name})` : ''}`,
-    );
-  } else if (expected.model.dim !== undefined && have.model.dim !== expected.model.dim) {
-    differences.push(`embedding size: the index holds ${have.model.dim}-d vectors, this run makes ${expected.model.dim}-d`);
-  }
-  if (canonicalJson(have.chunking) !== canonicalJson(expected.chunking)) {
-    differences.push(`chunking params: the index used ${canonicalJson(have.chunking)}, this run uses ${canonicalJson(expected.chunking)}`);
-  }
-  return differences;
-}

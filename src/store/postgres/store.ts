@@ -6,13 +6,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { IncompatibleIndexError, NoIndexError } from '../../errors.js';
+import { NoIndexError } from '../../errors.js';
 import type { TopKResult } from '../../kernels/types.js';
-import { checkModelIdentity, type ModelIdentity } from '../manifest.js';
+import { assertSameIdentity, checkModelIdentity, type ExpectedIdentity, type ModelIdentity } from '../manifest.js';
 import { checkNewDoc, toStoredDoc, type ChunkKind, type NewDoc, type StoredDoc, type StoredDocRow } from '../metadata.js';
 import { binaryCopy, type CopyField } from './copy.js';
 import { connectPool, ensureVectorExtension, missingVectorExtension, redactUrl, type PoolOptions } from './connection.js';
-import { identityDifferences, prepareSchema, readIdentity, SCHEMA, VECTOR_TYPES, type StoreIdentity, type VectorType } from './schema.js';
+import { prepareSchema, readIdentity, SCHEMA, VECTOR_TYPES, type StoreIdentity, type VectorType } from './schema.js';
 
 export interface OpenPostgresOptions {
   pool?: PoolOptions;
@@ -149,9 +149,8 @@ export class PostgresStore {
   }
 
   /** Throws IncompatibleIndexError naming every difference between the store and this run. */
-  assertCompatible(expected: { model: Pick<ModelIdentity, 'sha256'> & Partial<ModelIdentity>; chunking: Record<string, unknown> }): void {
-    const differences = identityDifferences(this.identity, expected);
-    if (differences.length > 0) throw new IncompatibleIndexError(this.location, differences);
+  assertCompatible(expected: ExpectedIdentity): void {
+    assertSameIdentity(this.location, this.identity, expected);
   }
 
   async counts(): Promise<{ docs: number; chunks: number }> {
