@@ -41,6 +41,9 @@ export function registerWorker(program: Command): void {
           signal: stop.signal,
           done: () => opts.exitWhenIdle === true,
           onWait: say,
+          onTake: (job) => {
+            if (!opts.quiet) say(`job ${job.id}: took ${job.data.files.length} images`);
+          },
           onJob: (job, out) => {
             if (!opts.quiet) say(`job ${job.id}: ${out.indexed}/${job.data.files.length} images indexed (${out.chunks} chunks)${out.skipped.length ? `, ${out.skipped.length} skipped` : ''}`);
           },

@@ -62,6 +62,8 @@ export interface WorkerOptions extends ServerWaitOptions {
   /** Checked when the queue is empty: true ends the loop (default: never, a worker waits for work). */
   done?: () => boolean | Promise<boolean>;
   signal?: AbortSignal;
+  /** A job this worker has just taken (before any of its work). */
+  onTake?: (job: IndexJob) => void;
   /** After every job this worker finished. */
   onJob?: (job: IndexJob, output: IndexJobOutput) => void;
   /** A job that failed here (it is retried, up to its limit). */
@@ -201,8 +203,12 @@ export async function workIndexJobs(opts: WorkerOptions): Promise<WorkerSummary>
     queue = await IndexQueue.open(opts.store);
     const q = queue;
     const wait = <T>(work: () => Promise<T>) => waitForServer(store.location, work, opts);
+    // The encoder pool and model start before the first job is taken: a job's timeout runs from the
+    // moment a worker takes it, and no job should wait in a worker that cannot work on it yet.
+    await encoder.open();
     while (!opts.signal?.aborted) {
       const job = await wait(() => q.fetch());
+      if (job) opts.onTake?.(job);
       if (!job) {
         if (await wait(async () => (await opts.done?.()) ?? false)) break;
         await sleep((opts.pollSeconds ?? 1) * 1000, undefined, { signal: opts.signal }).catch(() => undefined);
@@ -267,11 +273,11 @@ class JobEncoder {
     this.stored = stored;
     this.labels.clear();
     for (const f of files) if (f.label !== undefined) this.labels.set(f.path, f.label);
-    this.flow ??= await RunningFlow.open(this.spec, this.services());
+    const flow = await this.open();
     const docs: NewDoc[] = [];
     const skipped: { file: string; reason: string }[] = [];
     const alreadyStored: string[] = [];
-    await this.flow.runAll(
+    await flow.runAll(
       files.map((f) => ({ uri: f.path })),
       ({ doc, skipped: skip }) => {
         if (skip?.expected) alreadyStored.push(doc.sha256!);
@@ -280,6 +286,11 @@ class JobEncoder {
       },
     );
     return { docs, skipped, alreadyStored };
+  }
+
+  /** Start the flow (the encoder pool, the model) if it is not running. */
+  async open(): Promise<RunningFlow> {
+    return (this.flow ??= await RunningFlow.open(this.spec, this.services()));
   }
 
   async reset(): Promise<void> {

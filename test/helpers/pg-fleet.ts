@@ -1,5 +1,6 @@
 /** The fleet tests' tools: CLI processes against a store, and the check that a store holds exactly a local index. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import pg from 'pg';
 import { cliPath } from '../e2e-helpers.js';
@@ -9,6 +10,26 @@ export interface Proc {
   readonly child: ChildProcess;
   readonly output: () => string;
   readonly exited: Promise<number | null>;
+}
+
+/** Poll an observable condition every 50 ms until it gives a value; fail after `timeoutMs`, or at once when one of `alive` has exited. */
+export async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, opts: { timeoutMs: number; alive?: readonly Proc[] }): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    const gone = opts.alive?.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+    if (gone) throw new Error(`waiting for ${what}: a process exited (${gone.child.exitCode ?? gone.child.signalCode}):\n${gone.output()}`);
+    if (Date.now() > deadline) throw new Error(`waiting for ${what}: not there after ${opts.timeoutMs / 1000} s`);
+    await sleep(50);
+  }
+}
+
+/** The job a `worker` process is working on now, from its lines (`job <id>: took …`, then `job <id>: … indexed` or `job <id> failed`). */
+export function jobInHand(worker: Proc): string | undefined {
+  const lines = [...worker.output().matchAll(/^flower-native worker: job (\S+?):? (took|\d+\/\d+ images indexed|failed)/gm)];
+  const last = lines.at(-1);
+  return last?.[2] === 'took' ? last[1] : undefined;
 }
 
 /** Start the CLI; its stdout and stderr are collected together. Killed at teardown if still running. */
