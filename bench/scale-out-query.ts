@@ -28,24 +28,7 @@ const QUERIES = 20;
 export async function copyWorkspaceToPostgres(workspace: Workspace, store: PostgresStore, opts: { batch?: number; docs?: readonly number[] } = {}): Promise<void> {
   const ids = opts.docs ?? workspace.docs().map((doc) => doc.id);
   const batch = opts.batch ?? 200;
-  const matrix = workspace.matrix();
-  const dim = workspace.dim;
-  for (let i = 0; i < ids.length; i += batch) {
-    const docs: NewDoc[] = ids.slice(i, i + batch).map((id) => {
-      const doc = workspace.doc(id)!;
-      return {
-        path: doc.path,
-        sha256: doc.sha256,
-        bytes: doc.bytes,
-        width: doc.width,
-        height: doc.height,
-        label: doc.label,
-        chunks: workspace.docChunks(id).map((chunk) => ({ kind: chunk.kind, box: chunk.box })),
-        vectors: matrix.slice(doc.firstChunk * dim, (doc.firstChunk + doc.chunkCount) * dim),
-      };
-    });
-    await store.addDocs(docs);
-  }
+  for (let i = 0; i < ids.length; i += batch) await store.addDocs(ids.slice(i, i + batch).map((id) => workspace.docForCopy(id)));
 }
 
 interface Case {

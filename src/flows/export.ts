@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Workspace, type NewDoc } from '../store/index.js';
+import { Workspace } from '../store/index.js';
 import { PostgresStore } from '../store/postgres/index.js';
 
 export interface ExportOptions {
@@ -41,22 +41,11 @@ export async function exportWorkspace(opts: ExportOptions): Promise<ExportSummar
     const store = await PostgresStore.openForWrite(opts.store, { model, chunking });
     try {
       const docs = workspace.docs();
-      const matrix = workspace.matrix();
-      const dim = model.dim;
       let added = 0;
       let chunks = 0;
       for (let i = 0; i < docs.length; i += batchDocs) {
-        const batch: NewDoc[] = docs.slice(i, i + batchDocs).map((d) => ({
-          path: d.path,
-          sha256: d.sha256,
-          bytes: d.bytes,
-          width: d.width,
-          height: d.height,
-          label: d.label,
-          chunks: workspace.docChunks(d.id).map(({ kind, box }) => ({ kind, box })),
-          // A view of the mapped rows: nothing is copied until the COPY encodes them.
-          vectors: matrix.subarray(d.firstChunk * dim, (d.firstChunk + d.chunkCount) * dim),
-        }));
+        // Each doc's rows a view of the mapped matrix: nothing is copied until the COPY encodes them.
+        const batch = docs.slice(i, i + batchDocs).map((d) => workspace.docForCopy(d.id));
         const written = await store.addDocs(batch);
         added += written.length;
         chunks += written.reduce((n, d) => n + d.chunkCount, 0);

@@ -142,6 +142,11 @@ export function toChunkRecord(r: ChunkRow): ChunkRecord {
   return { row: r.row, doc: r.doc, kind: r.kind, box: { x: r.x, y: r.y, width: r.w, height: r.h } };
 }
 
+/** A stored doc as `addDocs` (of either store) takes it again: what copying it into another store writes. */
+export function toNewDoc(doc: StoredDoc, chunks: readonly { readonly kind: ChunkKind; readonly box: Box }[], vectors: Float32Array): NewDoc {
+  return { path: doc.path, sha256: doc.sha256, bytes: doc.bytes, width: doc.width, height: doc.height, label: doc.label, chunks: chunks.map(({ kind, box }) => ({ kind, box })), vectors };
+}
+
 /** What both stores check of a doc before writing it: a programming error of the caller is a TypeError naming the doc. */
 export function checkNewDoc(doc: NewDoc, dim: number): void {
   const where = `addDocs(${JSON.stringify(doc?.path)})`;

@@ -35,7 +35,21 @@ import {
   type WorkspaceManifest,
 } from './manifest.js';
 import { checkDatabase, checkRows, quickCheckFile, rowsChecksum, type DamagedDoc, type IntegrityReport } from './integrity.js';
-import { addChecksumColumn, checkNewDoc, configure, leaveWalMode, SCHEMA, toChunkRecord, toDocRecord, type ChunkRecord, type ChunkRow, type DocRecord, type DocRow, type NewDoc } from './metadata.js';
+import {
+  addChecksumColumn,
+  checkNewDoc,
+  configure,
+  leaveWalMode,
+  SCHEMA,
+  toChunkRecord,
+  toDocRecord,
+  toNewDoc,
+  type ChunkRecord,
+  type ChunkRow,
+  type DocRecord,
+  type DocRow,
+  type NewDoc,
+} from './metadata.js';
 import { planChanges, type ListedFile, type ReconcileOptions, type WorkspaceChanges } from './changes.js';
 import { writeSources, type WorkspaceSources } from './sources.js';
 import { completeRebuild, READY_MARK, settleStaging, STAGING_DIR } from './swap.js';
@@ -397,16 +411,7 @@ export class Workspace {
         if (expected !== null && rowsChecksum(vectors) !== expected) {
           throw new NoIndexError(this.dir, `index at ${this.dir} is damaged: the rows of doc ${doc.id} (${doc.path}) differ from their checksum; see \`flower-native verify --workspace ${this.dir}\``);
         }
-        batch.push({
-          path: doc.path,
-          sha256: doc.sha256,
-          bytes: doc.bytes,
-          width: doc.width,
-          height: doc.height,
-          label: doc.label,
-          chunks: records.map((c) => ({ kind: c.kind, box: c.box })),
-          vectors,
-        });
+        batch.push(toNewDoc(doc, records, vectors));
         batchRows += doc.chunkCount;
         if (batchRows >= COPY_ROWS) {
           copy.addDocs(batch);
@@ -520,6 +525,13 @@ export class Workspace {
   }
 
   /** The chunks of one doc, in row order. */
+  /** Doc `id` as `addDocs` (of either store) takes it, its rows a view of the mapped matrix: for copying it into another store. */
+  docForCopy(id: number): NewDoc {
+    const chunks = this.docChunks(id);
+    const doc = this.docs()[id];
+    return toNewDoc(doc, chunks, this.matrix().subarray(doc.firstChunk * this.dim, (doc.firstChunk + doc.chunkCount) * this.dim));
+  }
+
   docChunks(id: number): ChunkRecord[] {
     const d = this.doc(id);
     if (!d) throw new RangeError(`doc ${id} is outside 0..${this.committedDocs - 1} in ${this.dir}`);
