@@ -51,7 +51,7 @@ export function registerIndex(program: Command): void {
       const shared = { data: opts.data, model: opts.model, download, flow: opts.flow, keepMissing: opts.keepMissing, replicas: opts.replicas, batchSize: opts.batchSize, onProgress };
       if (isPostgresUrl(store)) {
         const onWait = (message: string) => process.stderr.write(printable(`flower-native index: ${message}\n`));
-        summary = await indexImagesIntoPostgres({ ...shared, store, work: opts.work, jobSize: opts.jobSize, jobTimeoutSeconds: opts.jobTimeout, onWait });
+        summary = await indexImagesIntoPostgres({ ...shared, store, work: opts.work, jobSize: opts.jobSize, jobTimeoutSeconds: opts.jobTimeout, onWait, onNotice: onWait });
       } else summary = await indexImages({ ...shared, workspace: store, rebuild: opts.rebuild });
     } finally {
       download.stop();

@@ -23,7 +23,8 @@ import { StoreUnavailableError } from '../errors.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type LoadedModel, type ModelManifest } from '../model/index.js';
 import type { ModelIdentity, NewDoc } from '../store/index.js';
-import { PostgresStore, type ListedFile } from '../store/postgres/index.js';
+import { EXACT_BELOW_CHUNKS } from '../search/postgres-index.js';
+import { PostgresStore, type HnswOptions, type ListedFile } from '../store/postgres/index.js';
 import { IndexQueue, isConnectionLoss, type EnqueueOptions, type FleetStatus, type IndexJob, type IndexJobFile, type IndexJobOutput, type QueueCounts } from '../store/postgres/queue.js';
 import { indexIdentity, indexSummary, type IndexOptions, type IndexProgress, type IndexSummary } from './index-run.js';
 import { RunningFlow } from './runner.js';
@@ -90,6 +91,15 @@ export interface PostgresIndexOptions extends ServerWaitOptions, Pick<EnqueueOpt
   work?: boolean;
   /** Milliseconds between progress polls of the fleet (default 500). */
   pollMs?: number;
+  /**
+   * Once the store holds this many chunks and has no HNSW index, the run ends by building it (then
+   * every insert keeps it up to date). Default EXACT_BELOW_CHUNKS: where queries switch from exact to HNSW.
+   */
+  hnswFromChunks?: number;
+  /** The HNSW build's graph settings and memory (default: pgvector's m 16, ef_construction 64; the server's maintenance_work_mem). */
+  hnsw?: HnswOptions;
+  /** One line about what the run did beyond indexing (the HNSW build). */
+  onNotice?: (message: string) => void;
 }
 
 /** Concurrent file reads while hashing the listing. */
@@ -116,7 +126,7 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
       const byPath = new Map((await store.listDocs()).map((d) => [d.path, d.sha256]));
       for (const { file } of unreadable) if (byPath.has(file)) listing.push({ path: file, sha256: byPath.get(file)! });
     }
-    const plan = await store.reconcile(listing, { keepMissing: opts.keepMissing });
+    const plan = await store.reconcile(listing, { keepMissing: opts.keepMissing, under: dataDir });
     const chosen = new Map(plan.toIndex.map((f) => [f.sha256, f.path]));
     const duplicates = listing.filter((f) => chosen.has(f.sha256) && chosen.get(f.sha256) !== f.path).map((f) => ({ file: f.path, reason: `same content as ${chosen.get(f.sha256)}` }));
     const unchanged = listing.length - plan.toIndex.length - duplicates.length - unreadable.filter(({ file }) => listing.some((f) => f.path === file)).length;
@@ -162,6 +172,7 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
     }
     const { failures } = await waitForServer(store.location, () => followed.runFailures(run), opts);
     const total = await waitForServer(store.location, () => store.counts(), opts);
+    await ensureHnswIndex(store, total.chunks, opts);
     return indexSummary(started, {
       workspace: store.location,
       files: files.length,
@@ -177,6 +188,23 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
   } finally {
     await queue?.close();
     await store.close();
+  }
+}
+
+/**
+ * Build the HNSW index once the store is big enough for queries to use it. A build blocks writes to
+ * the chunks while it runs (CREATE INDEX), which is why it comes after the run and not before.
+ */
+async function ensureHnswIndex(store: PostgresStore, chunks: number, opts: PostgresIndexOptions): Promise<void> {
+  if (chunks < (opts.hnswFromChunks ?? EXACT_BELOW_CHUNKS)) return;
+  if (await waitForServer(store.location, () => store.hasHnswIndex(), opts)) return;
+  opts.onNotice?.(`building the HNSW index over ${chunks} chunks (queries use it from ${EXACT_BELOW_CHUNKS} chunks; maintenance_work_mem bounds the build's memory)`);
+  try {
+    const { ms } = await store.buildHnswIndex(opts.hnsw);
+    opts.onNotice?.(`built the HNSW index in ${(ms / 1000).toFixed(1)} s; later runs keep it up to date`);
+  } catch (err) {
+    // Two runs finishing together: the other one built it.
+    if (!(await store.hasHnswIndex().catch(() => false))) throw err;
   }
 }
 

@@ -2,6 +2,8 @@
  * PostgresStore: the index in PostgreSQL + pgvector (see index.ts for the API in brief, schema.ts
  * for the tables).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
@@ -295,9 +297,12 @@ export class PostgresStore {
    * Compare the store with a listing of the indexed files, in one transaction: a doc whose content
    * is listed under another path is moved there, a doc whose content is not listed is deleted
    * (unless keepMissing), and the listed contents the store lacks are returned to be indexed.
-   * The listing must be the whole collection the store indexes.
+   * `under` (an absolute folder) says the listing covers that folder entirely, as a workspace's
+   * reconcile: only docs under it are removed, and a doc elsewhere moves only when its own file is
+   * gone (another folder indexed into the same store keeps its docs). Without it the listing must
+   * be the whole collection the store indexes.
    */
-  async reconcile(files: readonly ListedFile[], opts: { keepMissing?: boolean } = {}): Promise<Reconciliation> {
+  async reconcile(files: readonly ListedFile[], opts: { keepMissing?: boolean; under?: string } = {}): Promise<Reconciliation> {
     for (const f of files) {
       if (typeof f.path !== 'string' || f.path === '' || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) {
         throw new TypeError(`reconcile: every file needs a non-empty path and a sha256 of 64 lowercase hex digits, got ${JSON.stringify(f)}`);
@@ -308,26 +313,30 @@ export class PostgresStore {
       await pipeline(Readable.from([binaryCopy(files.map((f) => [{ text: f.path }, { text: f.sha256 }]))]), client.query(copyFrom('COPY listing (path, sha256) FROM STDIN (FORMAT binary)')));
       await client.query('CREATE INDEX ON listing (sha256, path); ANALYZE listing');
       // A doc stays where it is when any listed copy of its content is at its path.
-      const moved = await client.query<{ id: number; from: string; to: string }>(
-        `WITH moves AS (
-           SELECT d.id, d.path AS "from", (SELECT min(l.path) FROM listing l WHERE l.sha256 = d.sha256) AS "to"
+      const candidates = await client.query<{ id: number; from: string; to: string }>(
+        `SELECT d.id, d.path AS "from", (SELECT min(l.path) FROM listing l WHERE l.sha256 = d.sha256) AS "to"
            FROM ${SCHEMA}.docs d
-           WHERE EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256)
-             AND NOT EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256 AND l.path = d.path)
-         ), updated AS (UPDATE ${SCHEMA}.docs d SET path = moves."to" FROM moves WHERE d.id = moves.id)
-         SELECT id, "from", "to" FROM moves ORDER BY id`,
+          WHERE EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256)
+            AND NOT EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256 AND l.path = d.path)
+          ORDER BY d.id`,
       );
+      const scope = opts.under === undefined ? null : path.resolve(opts.under) + path.sep;
+      const moved = candidates.rows.filter((m) => scope === null || m.from.startsWith(scope) || !fs.existsSync(m.from));
+      if (moved.length) {
+        await client.query(`UPDATE ${SCHEMA}.docs d SET path = m.path FROM unnest($1::bigint[], $2::text[]) AS m(id, path) WHERE d.id = m.id`, [moved.map((m) => m.id), moved.map((m) => m.to)]);
+      }
       const removed = opts.keepMissing
         ? []
         : (
             await client.query<{ id: number; path: string; sha256: string }>(
-              `DELETE FROM ${SCHEMA}.docs d WHERE NOT EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256) RETURNING id, path, sha256`,
+              `DELETE FROM ${SCHEMA}.docs d WHERE NOT EXISTS (SELECT 1 FROM listing l WHERE l.sha256 = d.sha256) AND ($1::text IS NULL OR starts_with(d.path, $1)) RETURNING id, path, sha256`,
+              [scope],
             )
           ).rows.sort((a, b) => a.id - b.id);
       const toIndex = await client.query<ListedFile>(
         `SELECT DISTINCT ON (sha256) path, sha256 FROM listing l WHERE NOT EXISTS (SELECT 1 FROM ${SCHEMA}.docs d WHERE d.sha256 = l.sha256) ORDER BY sha256, path`,
       );
-      return { toIndex: toIndex.rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), moved: moved.rows, removed };
+      return { toIndex: toIndex.rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), moved, removed };
     });
   }
 
