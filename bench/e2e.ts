@@ -1,6 +1,10 @@
 /**
  * End to end: index fixture images into a fresh workspace (each run in a fresh process, as the CLI
- * would), then query latency over fixture images on that index, split by stage.
+ * would), then query latency over fixture images on that index, split by stage. Both shipped index
+ * flows (crops and region pooling) run in the same section, alternating run by run, and their query
+ * latencies pass by pass, so their ratios are taken in one run. With `--peer`, the Python peer
+ * (../shared/peers/python, when its Debian packages are installed) indexes and queries the same
+ * images afterwards, for the ratios of index wall time and query p50.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -8,8 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { openIndex, type IndexSummary } from '../src/index.js';
-import { flowerImage, flowersDir, modelDir } from './fixtures.js';
+import { chunkingOf, loadFlow, openIndex, type IndexSummary, type Searcher } from '../src/index.js';
+import { builtinFlowsDir } from '../src/flows/spec.js';
+import { flowerImage, flowersDir, modelDir, sharedDir } from './fixtures.js';
 import type { RankMode } from '../src/search/index.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, percentile, summarize, type Summary } from './stats.js';
@@ -23,7 +28,17 @@ export interface EndToEndOptions extends SectionOptions {
   readonly images?: number;
   /** Query images per latency pass (default 100; quick 20). */
   readonly queries?: number;
+  /** Also run the Python peer, when installed. */
+  readonly peer?: boolean;
 }
+
+/** The shipped index flows compared here; flows/index.yml is one of them. */
+const FLOWS = {
+  crops: path.join(builtinFlowsDir, 'index-crops.yml'),
+  regions: path.join(builtinFlowsDir, 'index-regions.yml'),
+} as const;
+type FlowName = keyof typeof FLOWS;
+const FLOW_NAMES = Object.keys(FLOWS) as FlowName[];
 
 interface ChildRun {
   summary: IndexSummary;
@@ -57,22 +72,31 @@ export async function benchEndToEnd(options: EndToEndOptions): Promise<SectionRe
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-bench-'));
   try {
     const data = images === FIXTURE_IMAGES ? flowersDir : subsetDataDir(path.join(tmp, 'data'), images);
-    const workspace = path.join(tmp, 'workspace');
+    const defaultFlow: FlowName = chunkingOf(await loadFlow(path.join(builtinFlowsDir, 'index.yml'))).pooling === 'regions' ? 'regions' : 'crops';
+    const workspaces = Object.fromEntries(FLOW_NAMES.map((name) => [name, path.join(tmp, `workspace-${name}`)])) as Record<FlowName, string>;
     const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'index-child.js');
-    const runs: ChildRun[] = [];
+    const runs: Record<FlowName, ChildRun[]> = { crops: [], regions: [] };
     for (let i = 0; i < indexRuns; i++) {
-      options.log(`end to end: indexing ${images} images, run ${i + 1}/${indexRuns}`);
-      fs.rmSync(workspace, { recursive: true, force: true }); // every run starts from an empty workspace
-      const { stdout } = await run(process.execPath, [child, data, workspace, modelDir], { maxBuffer: 16 << 20 });
-      runs.push(JSON.parse(stdout.trim().split('\n').pop()!) as ChildRun);
+      for (const name of FLOW_NAMES) {
+        options.log(`end to end: indexing ${images} images with flows/${path.basename(FLOWS[name])}, run ${i + 1}/${indexRuns}`);
+        fs.rmSync(workspaces[name], { recursive: true, force: true }); // every run starts from an empty workspace
+        const { stdout } = await run(process.execPath, [child, data, workspaces[name], modelDir, FLOWS[name]], { maxBuffer: 16 << 20 });
+        runs[name].push(JSON.parse(stdout.trim().split('\n').pop()!) as ChildRun);
+      }
     }
-    const indexing = indexingFigures(runs);
+    const flows = { crops: indexingFigures(runs.crops), regions: indexingFigures(runs.regions) };
+    const indexing = flows[defaultFlow];
+    // Per run pair: crops wall ÷ regions wall (how many times faster region pooling indexes).
+    const indexSpeedup = summarize(runs.crops.map((r, i) => r.wallMs / runs.regions[i].wallMs));
 
-    options.log(`end to end: query latency, ${options.runs} passes of ${queries} queries`);
-    // The default (expanded) and BiMatch in the same run, so their figures compare.
-    const latency = await queryLatency(workspace, queries, options.runs, 'expanded');
-    const bimatchLatency = await queryLatency(workspace, queries, options.runs, 'bimatch');
-    return { data: { images, queries, indexRuns, indexing, latency, bimatchLatency }, markdown: markdown(images, queries, indexing, latency, options.runs, bimatchLatency) };
+    options.log(`end to end: query latency, ${options.runs} passes of ${queries} queries per flow`);
+    const latencies = await queryLatencies(workspaces, queries, options.runs, 'expanded');
+    const latency = latencies.figures[defaultFlow];
+    // BiMatch on the default flow's index, for its cost beside expanded.
+    const bimatchLatency = await queryLatency(workspaces[defaultFlow], queries, options.runs, 'bimatch');
+    const peer = options.peer ? await runPeer(data, images, path.join(tmp, 'peer-index'), options.log) : undefined;
+    const figures = { images, queries, indexRuns, defaultFlow, indexing, flows, indexSpeedup, latency, latencies, bimatchLatency, peer };
+    return { data: figures, markdown: markdown(images, queries, indexing, latency, options.runs, bimatchLatency) + '\n\n' + flowsMarkdown(figures) };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -142,6 +166,138 @@ function indexingFigures(runs: ChildRun[]): IndexingFigures {
 }
 
 type Percentiles = { p50: Summary; p95: Summary; p99: Summary };
+
+/**
+ * Query latency on each flow's index, the flows taking turns pass by pass (each searcher runs its
+ * index's query flow: query-regions.yml for the region index). Per pass: p50 of the total per flow,
+ * and regions p50 ÷ crops p50.
+ */
+async function queryLatencies(
+  workspaces: Record<FlowName, string>,
+  queries: number,
+  passes: number,
+  mode: RankMode,
+): Promise<{ figures: Record<FlowName, Record<string, Percentiles>>; p50Ratio: Summary }> {
+  const searchers = {} as Record<FlowName, Searcher>;
+  try {
+    for (const name of FLOW_NAMES) searchers[name] = await openIndex(workspaces[name], { model: modelDir });
+    const files = spread(queries, FIXTURE_IMAGES, CLASSES).map(flowerImage);
+    for (const name of FLOW_NAMES) for (const file of files.slice(0, 5)) await searchers[name].search(file, { top: 10, mode });
+    const perPass = { crops: [] as Record<string, number[]>[], regions: [] as Record<string, number[]>[] };
+    for (let pass = 0; pass < passes; pass++) {
+      for (const name of FLOW_NAMES) {
+        const samples: Record<string, number[]> = { total: [], ...Object.fromEntries(QUERY_STAGES.map((s) => [s, []])) };
+        for (const file of files) {
+          const start = performance.now();
+          const result = await searchers[name].search(file, { top: 10, mode });
+          samples.total.push(performance.now() - start);
+          for (const stage of QUERY_STAGES) samples[stage].push(result.timings[stage]);
+        }
+        perPass[name].push(samples);
+      }
+    }
+    const figuresOf = (passSamples: Record<string, number[]>[]) => {
+      const out: Record<string, Percentiles> = {};
+      for (const key of ['total', ...QUERY_STAGES]) {
+        const at = (p: number) => summarize(passSamples.map((samples) => percentile(samples[key], p)));
+        out[key] = { p50: at(50), p95: at(95), p99: at(99) };
+      }
+      return out;
+    };
+    return {
+      figures: { crops: figuresOf(perPass.crops), regions: figuresOf(perPass.regions) },
+      p50Ratio: summarize(perPass.regions.map((samples, i) => percentile(samples.total, 50) / percentile(perPass.crops[i].total, 50))),
+    };
+  } finally {
+    for (const searcher of Object.values(searchers)) await searcher.close();
+  }
+}
+
+interface PeerFigures {
+  readonly wallSeconds: number;
+  readonly imagesPerSecond: number;
+  readonly encodeSeconds: number;
+  readonly queryP50Ms: number;
+  readonly queryEncodeP50Ms: number;
+  readonly config: Record<string, unknown>;
+}
+
+const PEER_PYTHON = '/usr/bin/python3';
+
+/** The Python peer's index (one run) and query (50 queries, numpy top-k) on the same data, or why it did not run. */
+async function runPeer(data: string, images: number, indexDir: string, log: (line: string) => void): Promise<PeerFigures | { skipped: string }> {
+  const script = path.join(sharedDir, 'peers', 'python', 'peer.py');
+  if (!fs.existsSync(script)) return { skipped: `no peer at ${script}` };
+  try {
+    await run(PEER_PYTHON, ['-c', 'import torch, torchvision, numpy, PIL, faiss']);
+  } catch {
+    return { skipped: `the peer's packages are not installed (see ${path.join(path.dirname(script), 'README.md')}: python3-torch, python3-torchvision, python3-faiss, … from Debian)` };
+  }
+  const lines = (stdout: string) =>
+    stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  log(`end to end: the Python peer indexes ${images} images`);
+  const limit = images === FIXTURE_IMAGES ? [] : ['--limit', String(images)];
+  const indexed = lines((await run(PEER_PYTHON, [script, 'index', '--data-dir', data, '--index-dir', indexDir, ...limit], { maxBuffer: 64 << 20 })).stdout);
+  const index = indexed.find((e) => e.event === 'index') as { wall_s: number; images_per_s: number; encode_s: number } | undefined;
+  log('end to end: the Python peer answers 50 queries');
+  const queried = lines((await run(PEER_PYTHON, [script, 'query', '--index-dir', indexDir, '--queries', '50'], { maxBuffer: 64 << 20 })).stdout);
+  const query = queried.find((e) => e.event === 'query') as { latency: Record<string, { p50_ms: number }> } | undefined;
+  if (!index || !query) throw new Error('the Python peer printed no index or query event');
+  return {
+    wallSeconds: index.wall_s,
+    imagesPerSecond: index.images_per_s,
+    encodeSeconds: index.encode_s,
+    queryP50Ms: query.latency.total_numpy.p50_ms,
+    queryEncodeP50Ms: query.latency.encode.p50_ms,
+    config: indexed.find((e) => e.event === 'config') ?? {},
+  };
+}
+
+function flowsMarkdown(f: {
+  images: number;
+  defaultFlow: FlowName;
+  flows: Record<FlowName, IndexingFigures>;
+  indexSpeedup: Summary;
+  latencies: { figures: Record<FlowName, Record<string, Percentiles>>; p50Ratio: Summary };
+  peer?: PeerFigures | { skipped: string };
+}): string {
+  const rows = FLOW_NAMES.map((name) => {
+    const x = f.flows[name];
+    const q = f.latencies.figures[name];
+    return [
+      `${name} (flows/${path.basename(FLOWS[name])})${name === f.defaultFlow ? ', the default' : ''}`,
+      formatSummary(x.wallSeconds),
+      formatSummary(x.imagesPerSecond),
+      formatSummary(x.cpuMsPerImage, 0),
+      formatSummary(q.total.p50, 1),
+      formatSummary(q.encode.p50, 1),
+    ];
+  });
+  const peer = f.peer;
+  const lines = [
+    `Both index flows on the same ${f.images} images, alternating run by run; queries (expanded) alternating pass by pass:`,
+    '',
+    markdownTable(['flow', 'index wall s', 'images/s', 'CPU ms/image', 'query p50 ms', 'query encode p50 ms'], rows),
+    '',
+    `Region pooling ÷ crops, per run pair: indexing ${formatSummary(f.indexSpeedup, 2)}× the images/s; query p50 ${formatSummary(f.latencies.p50Ratio, 2)}× the crop flow's.`,
+  ];
+  if (peer && 'skipped' in peer) lines.push('', `Python peer: not run (${peer.skipped}).`);
+  else if (peer) {
+    const ours = f.flows[f.defaultFlow].wallSeconds.median;
+    const oursQuery = f.latencies.figures[f.defaultFlow].total.p50.median;
+    lines.push(
+      '',
+      `Python peer (PyTorch + numpy, ../shared/peers/python, one index run and 50 queries after ours): index wall ${peer.wallSeconds.toFixed(1)} s (${peer.imagesPerSecond.toFixed(1)} images/s), query p50 ${peer.queryP50Ms.toFixed(1)} ms (encode ${peer.queryEncodeP50Ms.toFixed(1)}). ` +
+        `Ours (${f.defaultFlow}, the default) ÷ peer: index wall ${(ours / peer.wallSeconds).toFixed(2)}, query p50 ${(oursQuery / peer.queryP50Ms).toFixed(2)}; ` +
+        `crops ÷ peer: index wall ${(f.flows.crops.wallSeconds.median / peer.wallSeconds).toFixed(2)}, query p50 ${(f.latencies.figures.crops.total.p50.median / peer.queryP50Ms).toFixed(2)}; ` +
+        `regions ÷ peer: index wall ${(f.flows.regions.wallSeconds.median / peer.wallSeconds).toFixed(2)}, query p50 ${(f.latencies.figures.regions.total.p50.median / peer.queryP50Ms).toFixed(2)}.`,
+    );
+  }
+  return lines.join('\n');
+}
 
 /** Per pass, p50/p95/p99 of the total and of each stage; each figure is the median over passes. */
 async function queryLatency(workspace: string, queries: number, passes: number, mode: RankMode): Promise<Record<string, Percentiles>> {

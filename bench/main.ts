@@ -13,6 +13,7 @@ interface BenchCliOptions {
   out?: string;
   images?: number;
   queries?: number;
+  peer?: boolean;
 }
 
 const sectionKeys = SECTIONS.map((section) => section.key);
@@ -24,6 +25,7 @@ const program = new Command('bench')
   .option('--out <file>', 'results JSON path (default bench/results/<date>-<host>[-quick].json)')
   .option('--images <n>', 'end to end: fixture images to index (default all 1360, quick 68)', positiveInt)
   .option('--queries <n>', 'end to end: query images per latency pass (default 100, quick 20)', positiveInt)
+  .option('--peer', 'end to end: also run the Python peer (../shared/peers/python) when its packages are installed, and print the ratios')
   .exitOverride()
   .action(async (options: BenchCliOptions) => {
     const { markdown, results } = await runBench({
@@ -31,7 +33,7 @@ const program = new Command('bench')
       sections: options.sections,
       runs: options.runs,
       out: options.out,
-      sectionOptions: { images: options.images, queries: options.queries },
+      sectionOptions: { images: options.images, queries: options.queries, peer: options.peer ?? false },
     });
     process.stdout.write(markdown);
     if (Object.keys(results.failed).length > 0) process.exitCode = 1;

@@ -17,6 +17,7 @@ import { formatNumber, formatSummary, type Summary } from './stats.js';
 export const SECTIONS = [
   { key: 'kernels', title: 'Kernels', load: async (): Promise<BenchSection> => (await import('./kernels.js')).benchKernels },
   { key: 'encoder', title: 'Encoder', load: async (): Promise<BenchSection> => (await import('./encoder.js')).benchEncoder },
+  { key: 'encoderFlows', title: 'Encoder per flow', load: async (): Promise<BenchSection> => (await import('./encoder-flows.js')).benchEncoderFlows },
   { key: 'endToEnd', title: 'End to end', load: async (): Promise<BenchSection> => (await import('./e2e.js')).benchEndToEnd },
   { key: 'server', title: 'Server load', load: async (): Promise<BenchSection> => (await import('./server.js')).benchServer },
   { key: 'scaleOut', title: 'Scale-out: ingest', load: async (): Promise<BenchSection> => (await import('./scale-out.js')).benchScaleOut },

@@ -92,6 +92,9 @@ test('the packed tarball ships no bench or tests, installs offline into an empty
     'scripts/build-native.mjs',
     'flows/index.yml',
     'flows/query.yml',
+    'flows/index-crops.yml',
+    'flows/index-regions.yml',
+    'flows/query-regions.yml',
   ]) {
     t.true(files.includes(file), `ships ${file}`);
   }

@@ -13,7 +13,7 @@ import { gemPool, regionCells } from '../src/kernels/region-pool.js';
 import { dynamicShapeModel } from '../src/model/dynamic.js';
 import { loadModel, type LoadedModel } from '../src/model/index.js';
 import { Workspace } from '../src/store/index.js';
-import { builtinFlowsDir } from '../src/flows/spec.js';
+import { builtinFlowsDir, loadFlow } from '../src/flows/spec.js';
 import { flowerImage, modelDir } from '../bench/fixtures.js';
 import { makeDataDir, subset, tempDir } from './e2e-helpers.js';
 
@@ -134,6 +134,19 @@ test('the encoder pool pools regions as the reference does on the real feature m
   } finally {
     await pool.close();
   }
+});
+
+test('the shipped flows: index-crops and index-regions (and query / query-regions) differ only in the encoder pooling, and index.yml is one of the two', async (t) => {
+  const pods = async (file: string) => (await loadFlow(path.join(builtinFlowsDir, file))).pods.map((pod) => ({ name: pod.name, needs: pod.needs, replicas: pod.replicas, params: pod.params }));
+  const withoutPooling = (list: Awaited<ReturnType<typeof pods>>) => list.map((pod) => ({ ...pod, params: { ...pod.params, pooling: undefined } }));
+  const [crops, regions, index] = await Promise.all([pods('index-crops.yml'), pods('index-regions.yml'), pods('index.yml')]);
+  t.deepEqual(withoutPooling(regions), withoutPooling(crops));
+  t.is(crops.find((pod) => pod.name === 'encoder')!.params.pooling, 'crops');
+  t.is(regions.find((pod) => pod.name === 'encoder')!.params.pooling, 'regions');
+  t.true([crops, regions].some((flow) => JSON.stringify(flow) === JSON.stringify(index)));
+  const [query, queryRegions] = await Promise.all([pods('query.yml'), pods('query-regions.yml')]);
+  t.deepEqual(withoutPooling(queryRegions), withoutPooling(query));
+  t.is(queryRegions.find((pod) => pod.name === 'encoder')!.params.pooling, 'regions');
 });
 
 test('index-regions: the same chunk layout as the crop flow, pooling recorded, and queries follow the index without a flow of their own', async (t) => {
