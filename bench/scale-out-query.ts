@@ -7,7 +7,8 @@
  * (σ = 0.02 per dimension, renormalized), so neighbours stay clustered as real ones are.
  *
  * Needs a PostgreSQL with pgvector: FLOWER_BENCH_PG_URL (or FLOWER_TEST_PG_URL), a role that may
- * create databases; a database of its own is made and dropped. 1M rows is a manual run (runBench
+ * create databases; a database of its own is made and dropped. 1M rows is a manual run
+ * (FLOWER_BENCH_SCALE_OUT_ROWS=1000000 node dist/bench/main.js --sections scaleOutQuery, or runBench
  * with sectionOptions { scaleOutRows: [1_000_000] }): its COPY + HNSW build take too long for CI.
  */
 import { randomBytes } from 'node:crypto';
@@ -51,7 +52,9 @@ export const benchScaleOutQuery: BenchSection = async (options) => {
   if (!adminUrl) throw new Error('set FLOWER_BENCH_PG_URL (or FLOWER_TEST_PG_URL) to a PostgreSQL with pgvector: `url=$(bash .ci/postgres.sh start /tmp/pg)`');
   const small = process.env.FLOWER_BENCH_WORKSPACE ? undefined : await buildSmallIndex('flower-bench-scale-out');
   const workspace = Workspace.openForRead(process.env.FLOWER_BENCH_WORKSPACE ?? small!.workspace);
-  const extra = (options as { scaleOutRows?: number[] }).scaleOutRows ?? (options.quick ? [] : [100_000]);
+  const fromEnv = process.env.FLOWER_BENCH_SCALE_OUT_ROWS?.split(',').map(Number);
+  if (fromEnv?.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`FLOWER_BENCH_SCALE_OUT_ROWS must be row counts separated by commas, got ${process.env.FLOWER_BENCH_SCALE_OUT_ROWS}`);
+  const extra = fromEnv ?? (options as { scaleOutRows?: number[] }).scaleOutRows ?? (options.quick ? [] : [100_000]);
   const cases: Case[] = [];
   try {
     for (const rows of [workspace.chunkCount, ...extra]) {

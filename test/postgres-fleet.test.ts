@@ -117,6 +117,11 @@ test('a job that fails every time is retried a bounded number of times, then sta
   t.is(summary.indexed, 1);
   const failure = summary.skipped.find((s) => s.file.endsWith('image_0001.jpg'));
   t.regex(failure?.reason ?? 'missing', /^job failed after 3 attempts: breaker: refused/);
+  // status shows the job that gave up, with its reason, from any machine.
+  const status = await runCli(['status', '--store', url]);
+  t.is(status.code, 0, status.stderr);
+  t.regex(status.stdout, /\(1 jobs gave up\)/);
+  t.regex(status.stdout, /image_0001\.jpg: job failed after 3 attempts: breaker: refused/);
   const jobs = await pgQuery<{ state: string; retry_count: number }>(url, `SELECT state::text, retry_count FROM flower_queue.job ORDER BY state`);
   t.deepEqual(jobs, [
     { state: 'completed', retry_count: 0 },

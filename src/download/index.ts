@@ -1,5 +1,6 @@
 export { cacheDir } from './cache.js';
 export { downloadFile, sha256File } from './http.js';
+export { fetchBytes, type FetchBytesOptions } from './fetch-bytes.js';
 export type { DownloadHooks, DownloadOptions, DownloadProgress } from './http.js';
 export { ensureModel, MODEL_REGISTRY, DEFAULT_MODEL } from './models.js';
 export type { EnsureModelOptions, ModelEntry } from './models.js';

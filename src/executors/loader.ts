@@ -4,6 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { isHttpUrl } from '../dataset/index.js';
+import { fetchBytes } from '../download/index.js';
 import { SkipDoc } from '../errors.js';
 import { builtinServices, type IndexedContent } from './services.js';
 import type { Executor, ExecutorContext, FlowDoc } from './types.js';
@@ -21,6 +23,14 @@ export class Loader implements Executor {
   }
 
   async process(doc: FlowDoc): Promise<void> {
+    if (!doc.bytes && isHttpUrl(doc.uri)) {
+      // A doc of a URL list (index --data urls.txt): the image is read over HTTP(S), in memory.
+      try {
+        doc.bytes = await fetchBytes(doc.uri, { maxBytes: this.opts.max_bytes });
+      } catch (err) {
+        throw new SkipDoc(doc.uri, `cannot download (${(err as Error).message})`);
+      }
+    }
     if (!doc.bytes) {
       let size: number;
       try {

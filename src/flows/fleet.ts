@@ -18,7 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { listImages, readLabelsCsv } from '../dataset/index.js';
+import { isHttpUrl, listImages, readLabelsCsv, readUrlList } from '../dataset/index.js';
+import { fetchBytes } from '../download/index.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel, type LoadedModel, type ModelManifest } from '../model/index.js';
@@ -119,14 +120,17 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
   let queue: IndexQueue | undefined;
   try {
     queue = await IndexQueue.open(opts.store);
-    const { files, skipped: unwalkable } = await listImages(dataDir);
+    // --data is a folder, or a text file of http(s) URLs (every worker then reads the images over HTTP).
+    const urlList = fs.statSync(dataDir, { throwIfNoEntry: false })?.isFile() === true;
+    const { files, skipped: unwalkable } = urlList ? { files: await readUrlList(dataDir), skipped: [] } : await listImages(dataDir);
     const { listing, unreadable } = await hashFiles(files);
     // A file that cannot be read now keeps its doc: its content is unknown, not gone.
     if (unreadable.length) {
       const byPath = new Map((await store.listDocs()).map((d) => [d.path, d.sha256]));
       for (const { file } of unreadable) if (byPath.has(file)) listing.push({ path: file, sha256: byPath.get(file)! });
     }
-    const plan = await store.reconcile(listing, { keepMissing: opts.keepMissing, under: dataDir });
+    // A URL list need not cover the store: the docs of URLs it no longer lists are kept.
+    const plan = await store.reconcile(listing, { keepMissing: opts.keepMissing || urlList, under: urlList ? undefined : dataDir });
     const chosen = new Map(plan.toIndex.map((f) => [f.sha256, f.path]));
     const duplicates = listing.filter((f) => chosen.has(f.sha256) && chosen.get(f.sha256) !== f.path).map((f) => ({ file: f.path, reason: `same content as ${chosen.get(f.sha256)}` }));
     const unchanged = listing.length - plan.toIndex.length - duplicates.length - unreadable.filter(({ file }) => listing.some((f) => f.path === file)).length;
@@ -389,7 +393,8 @@ async function hashFiles(files: readonly string[]): Promise<{ listing: ListedFil
       try {
         hashes[i] = await hashFile(files[i]);
       } catch (err) {
-        unreadable.push({ file: files[i], reason: `cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})` });
+        const reason = isHttpUrl(files[i]) ? `cannot download (${(err as Error).message})` : `cannot read file (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+        unreadable.push({ file: files[i], reason });
       }
     }
   };
@@ -399,7 +404,14 @@ async function hashFiles(files: readonly string[]): Promise<{ listing: ListedFil
   return { listing, unreadable: unreadable.sort((a, b) => (a.file < b.file ? -1 : 1)) };
 }
 
-function hashFile(file: string): Promise<string> {
+/** The loader's default size limit, for the URLs downloaded to be hashed. */
+const MAX_URL_BYTES = 256 * 1024 * 1024;
+
+async function hashFile(file: string): Promise<string> {
+  if (isHttpUrl(file))
+    return createHash('sha256')
+      .update(await fetchBytes(file, { maxBytes: MAX_URL_BYTES }))
+      .digest('hex');
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
     createReadStream(file)
