@@ -26,7 +26,7 @@ const EF_SEARCH = [64, 100, 200] as const;
 const QUERIES = 20;
 
 /** Push a local workspace's docs into a Postgres store, in id order (so the stores number chunks alike), `batch` docs per transaction. */
-export async function copyWorkspaceToPostgres(workspace: Workspace, store: PostgresStore, opts: { batch?: number; docs?: readonly number[] } = {}): Promise<void> {
+export async function copyWorkspaceToPostgres(workspace: Workspace, store: Pick<PostgresStore, 'addDocs'>, opts: { batch?: number; docs?: readonly number[] } = {}): Promise<void> {
   const ids = opts.docs ?? workspace.docs().map((doc) => doc.id);
   const batch = opts.batch ?? 200;
   for (let i = 0; i < ids.length; i += batch) await store.addDocs(ids.slice(i, i + batch).map((id) => workspace.docForCopy(id)));
@@ -125,7 +125,7 @@ async function measure(adminUrl: string, workspace: Workspace, rows: number, log
 }
 
 /** The workspace's rows, then noisy copies up to `rows`, into the store; the same rows as one matrix (what a local store holds). */
-async function fill(store: PostgresStore, workspace: Workspace, rows: number): Promise<Float32Array> {
+export async function fill(store: Pick<PostgresStore, 'addDocs'>, workspace: Workspace, rows: number): Promise<Float32Array> {
   await copyWorkspaceToPostgres(workspace, store);
   const dim = workspace.dim;
   const source = workspace.matrix();
@@ -158,7 +158,7 @@ async function fill(store: PostgresStore, workspace: Workspace, rows: number): P
   return matrix;
 }
 /** All chunks of QUERIES indexed docs spread over the workspace. */
-function pickQueries(workspace: Workspace): Float32Array[] {
+export function pickQueries(workspace: Workspace): Float32Array[] {
   const docs = workspace.docs();
   const dim = workspace.dim;
   return Array.from({ length: QUERIES }, (_, i) => {
@@ -175,7 +175,7 @@ async function inTurn<T>(queries: Float32Array[], run: (q: Float32Array) => Prom
 }
 
 /** p50 / p95 over one pass of the queries, after a warm-up pass. */
-async function timed(queries: Float32Array[], run: (q: Float32Array) => Promise<unknown>): Promise<Latency> {
+export async function timed(queries: Float32Array[], run: (q: Float32Array) => Promise<unknown>): Promise<Latency> {
   for (const q of queries) await run(q);
   const times: number[] = [];
   for (const q of queries) {
