@@ -179,7 +179,8 @@ async function searchStored(searcher: Searcher, matrix: Float32Array, kinds: rea
   const dim = searcher.workspace.dim;
   // A copy: the stored matrix may be a read-only mapping, and the search may transfer its input.
   const vectors = matrix.slice(rows.start * dim, rows.end * dim);
-  const result = await searcher.searchChunks(vectors, kinds.slice(rows.start, rows.end), opts);
+  // The query doc's own thumbnail: the picture that query would be (the same-photo stage sees it as a real query does).
+  const result = await searcher.searchChunks(vectors, kinds.slice(rows.start, rows.end), opts, opts.excludeDoc === undefined ? undefined : searcher.storedThumbnail(opts.excludeDoc));
   return result.results.map((r) => ({ doc: r.docId, score: r.samePhoto === undefined ? r.score : Infinity }));
 }
 

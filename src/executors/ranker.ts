@@ -1,5 +1,5 @@
 /** ranker: ranks the indexed docs against the query's encoded chunks, in the mode the pod (or the query) asks for. */
-import { DEFAULT_CHUNK_K, DEFAULT_RANK_MODE, RANK_MODES, type DocSearch, type RankMode } from '../search/index.js';
+import { DEFAULT_CHUNK_K, DEFAULT_RANK_MODE, RANK_MODES, thumbnail, type DocSearch, type RankMode } from '../search/index.js';
 import { builtinServices } from './services.js';
 import type { Executor, ExecutorContext, FlowDoc } from './types.js';
 
@@ -20,6 +20,7 @@ export class RankerExecutor implements Executor {
   async process(doc: FlowDoc): Promise<void> {
     const { chunks, vectors } = doc;
     if (!chunks || !vectors) throw new Error(`ranker: ${doc.uri} has no encoded chunks (put an encoder before it)`);
-    doc.ranking = await this.search.rank({ vectors, kinds: chunks.map((chunk) => chunk.kind) }, { mode: this.opts.mode, chunkK: this.opts.top_k, ...doc.query });
+    const kinds = chunks.map((chunk) => chunk.kind);
+    doc.ranking = await this.search.rank({ vectors, kinds, ...(doc.image && { thumbnail: thumbnail(doc.image) }) }, { mode: this.opts.mode, chunkK: this.opts.top_k, ...doc.query });
   }
 }

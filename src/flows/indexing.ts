@@ -101,7 +101,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
       else workspace.abort();
     }
   }
-  refreshRankingState(workspaceDir, { refit: opts.rebuild });
+  await refreshRankingState(workspaceDir, { refit: opts.rebuild });
   return indexSummary(started, {
     workspace: workspaceDir,
     files: files.length,

@@ -24,6 +24,7 @@ import {
   isMatrixIndex,
   LocalChunkIndex,
   PostgresChunkIndex,
+  THUMBNAIL_LENGTH,
   type ChunkIndex,
   type Duplicates,
   type RankedHit,
@@ -110,9 +111,13 @@ export interface Searcher<Docs extends IndexedDocs = IndexedDocs> {
   search(image: string | Uint8Array, opts?: SearchImageOptions): Promise<QueryResult>;
   /**
    * Rank with already-encoded query chunks (rows L2-normalized; `kinds` say which is the
-   * whole-image chunk). Used by eval for leave-one-out straight from the stored vectors.
+   * whole-image chunk), and the picture's same-photo thumbnail when there is one (`thumbnail()` of
+   * the normalized image; an indexed doc's is `storedThumbnail`). Used by eval for leave-one-out
+   * straight from the stored vectors.
    */
-  searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts?: SearchOptions): Promise<QueryResult>;
+  searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts?: SearchOptions, thumbnail?: Float32Array): Promise<QueryResult>;
+  /** An indexed doc's same-photo thumbnail as the ranking state holds it (undefined on a database store, or when its file could not be read). */
+  storedThumbnail(doc: number): Float32Array | undefined;
   /** "More like this": rank with an indexed doc's stored vectors (by id or by its path), itself left out of the results; no encoding. */
   searchDoc(doc: number | string, opts?: Omit<SearchOptions, 'excludeDoc' | 'excludeFrom'>): Promise<QueryResult>;
   /** The doc of an id or of a path (absolute, relative to the cwd, or a file name only one doc has); an InputError when none. */
@@ -247,16 +252,24 @@ class IndexSearcher<Docs extends IndexedDocs> implements Searcher<Docs> {
     return this.resolve(typeof image === 'string' ? image : uri, ranking, stage(DECODE_STAGES), stage(ENCODE_STAGES));
   }
 
-  async searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts: SearchOptions = {}): Promise<QueryResult> {
+  async searchChunks(vectors: Float32Array, kinds: readonly ChunkKind[], opts: SearchOptions = {}, thumbnail?: Float32Array): Promise<QueryResult> {
     await this.access.refresh();
-    return this.resolve('chunks', await this.docSearch.rank({ vectors, kinds }, opts), 0, 0);
+    return this.resolve('chunks', await this.docSearch.rank({ vectors, kinds, ...(thumbnail && { thumbnail }) }, opts), 0, 0);
+  }
+
+  storedThumbnail(doc: number): Float32Array | undefined {
+    const index = this.docSearch.index;
+    if (!isMatrixIndex(index)) return undefined;
+    const { thumbnails, docShas } = index.rankingState();
+    const row = thumbnails.subarray(doc * THUMBNAIL_LENGTH, (doc + 1) * THUMBNAIL_LENGTH);
+    return doc >= 0 && doc < docShas.length && row.some((v) => v !== 0) ? row.slice() : undefined;
   }
 
   async searchDoc(doc: number | string, opts: Omit<SearchOptions, 'excludeDoc' | 'excludeFrom'> = {}): Promise<QueryResult> {
     await this.access.refresh();
     const record = this.findDoc(doc);
     const { vectors, kinds } = await this.access.storedChunks(record);
-    const result = await this.searchChunks(vectors, kinds, { ...opts, excludeDoc: record.id, excludeFrom: 'results' });
+    const result = await this.searchChunks(vectors, kinds, { ...opts, excludeDoc: record.id, excludeFrom: 'results' }, this.storedThumbnail(record.id));
     return { ...result, query: record.path };
   }
 

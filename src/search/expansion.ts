@@ -9,14 +9,17 @@
  *    other docs (31 are kept: the spare moves in when a leave-one-out drops one);
  *  - the instance matrix V = v(X).
  * At query time: g_q, its 30 nearest expanded docs, α-query expansion q' = l2n(g_q + Σ max(s_j, 0)^1.5 D_j),
- * class score D_d · q' (a cosine in [-1, 1]); the doc of the best single chunk pair in the instance
- * space goes first when that pair's cosine is at least 0.30 (an edited copy of an indexed photo).
+ * class score D_d · q' (a cosine in [-1, 1]). Same photo (an edited copy of an indexed photo) goes
+ * first: the doc whose thumbnail (./thumbnail.ts, stored per doc) correlates with the query's at
+ * 0.95 or more, else the doc of the best single chunk pair in the instance space when that pair's
+ * cosine is at least 0.30.
  * Measured on the 17-flowers fixture in the README (eval) and /work/scratch/ranking (the research).
  */
 import { performance } from 'node:perf_hooks';
 import type { Kernels } from '../kernels/index.js';
 import { RANKING_STATE_VERSION, type RankingState } from '../store/ranking-state.js';
 import { multiplyRows, normalizeRows, symmetricEigen, transpose } from './linalg.js';
+import { THUMBNAIL_LENGTH } from './thumbnail.js';
 
 export const EXPANDED_PARAMS = {
   dims: 256,
@@ -29,6 +32,8 @@ export const EXPANDED_PARAMS = {
   queryAlpha: 1.5,
   /** Instance cosine at which the best chunk pair's doc is taken for the same photo and put first. */
   samePhoto: 0.3,
+  /** Thumbnail correlation at which a doc is taken for the same photo (checked before the chunk pair). */
+  sameThumbnail: 0.95,
 } as const;
 
 /**
@@ -48,6 +53,8 @@ export interface StateSource {
   matrix(): Float32Array;
   /** By doc id: sha256, first chunk row, chunk count. */
   readonly docs: readonly { sha256: string; firstChunk: number; chunkCount: number }[];
+  /** Same-photo thumbnails by doc sha256, freshly taken from the files; a doc without one keeps the previous state's, else a zero row. */
+  readonly thumbnails?: ReadonlyMap<string, Float32Array>;
 }
 
 export type LearnOutcome = 'current' | 'updated' | 'fitted';
@@ -76,7 +83,7 @@ export function learnRankingState(source: StateSource, impl: Kernels, previous?:
   if (reusable && changedDocs(previous, source) <= REFIT_FRACTION * previous.fittedDocs) {
     return { state: updateState(previous, source, impl), outcome: 'updated', ms: performance.now() - start };
   }
-  return { state: fitState(source, impl), outcome: 'fitted', ms: performance.now() - start };
+  return { state: fitState(source, impl, previous), outcome: 'fitted', ms: performance.now() - start };
 }
 
 /** Docs added plus docs removed since `state` was learned. */
@@ -97,10 +104,10 @@ interface Whitening {
   readonly instDims: number;
 }
 
-function fitState(source: StateSource, impl: Kernels): RankingState {
+function fitState(source: StateSource, impl: Kernels, previous?: RankingState): RankingState {
   const whitening = fitWhitening(source, impl);
   const rows = Array.from(source.docs.keys());
-  return assemble(source, impl, whitening, source.docs.length, computeRows(source, impl, whitening, rows));
+  return assemble(source, impl, whitening, source.docs.length, computeRows(source, impl, whitening, rows), previous);
 }
 
 /** Reuse the whitening and the vectors of the docs still indexed; compute the new docs'; redo neighbours and expansion. */
@@ -130,7 +137,21 @@ function updateState(previous: RankingState, source: StateSource, impl: Kernels)
     instance.set(computed.instance.subarray(freshRow * previous.instDims, (freshRow + doc.chunkCount) * previous.instDims), doc.firstChunk * previous.instDims);
     freshRow += doc.chunkCount;
   }
-  return assemble(source, impl, previous, previous.fittedDocs, { docVectors, instance });
+  return assemble(source, impl, previous, previous.fittedDocs, { docVectors, instance }, previous);
+}
+
+/** docs × THUMBNAIL_LENGTH: each doc's thumbnail, fresh from `source`, else `previous`'s for the same sha256, else zeros. */
+export function docThumbnails(source: StateSource, previous?: RankingState): Float32Array {
+  const out = new Float32Array(source.docs.length * THUMBNAIL_LENGTH);
+  const old = new Map<string, number>();
+  if (previous && previous.thumbnails.length === previous.docShas.length * THUMBNAIL_LENGTH) previous.docShas.forEach((sha, id) => old.set(sha, id));
+  source.docs.forEach((doc, id) => {
+    const fresh = source.thumbnails?.get(doc.sha256);
+    const kept = old.get(doc.sha256);
+    if (fresh) out.set(fresh, id * THUMBNAIL_LENGTH);
+    else if (kept !== undefined) out.set(previous!.thumbnails.subarray(kept * THUMBNAIL_LENGTH, (kept + 1) * THUMBNAIL_LENGTH), id * THUMBNAIL_LENGTH);
+  });
+  return out;
 }
 
 /** Mean and covariance of the chunk rows (through the kernels' products), then its eigenpairs. */
@@ -209,7 +230,7 @@ export function meanVector(rows: Float32Array, dim: number): Float32Array {
 }
 
 /** Neighbour lists and expanded vectors from the doc vectors. */
-function assemble(source: StateSource, impl: Kernels, w: Whitening, fittedDocs: number, vectors: { docVectors: Float32Array; instance: Float32Array }): RankingState {
+function assemble(source: StateSource, impl: Kernels, w: Whitening, fittedDocs: number, vectors: { docVectors: Float32Array; instance: Float32Array }, previous?: RankingState): RankingState {
   const docs = source.docs.length;
   const { dims } = w;
   const keep = EXPANDED_PARAMS.neighbours + 1;
@@ -244,6 +265,7 @@ function assemble(source: StateSource, impl: Kernels, w: Whitening, fittedDocs: 
     neighbourScores,
     instance: vectors.instance,
     docChunkCounts: Int32Array.from(source.docs, (doc) => doc.chunkCount),
+    thumbnails: docThumbnails(source, previous),
   };
   for (let d = 0; d < docs; d++) state.expanded.set(expandDoc(state, d), d * dims);
   return state;

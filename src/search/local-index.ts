@@ -4,11 +4,15 @@
  * state is the workspace's ranking.bin when it was learned from this very index, else it is learned
  * in memory on first use (nothing is written: readers may be read-only), and `onNotice` is told once.
  */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { decodeImage } from '../image/index.js';
 import { kernels, type Kernels } from '../kernels/index.js';
 import { NoIndexError } from '../errors.js';
 import { Workspace } from '../store/index.js';
 import { readRankingState, writeRankingState, type RankingState } from '../store/ranking-state.js';
-import { learnRankingState, type LearnOutcome, type StateSource } from './expansion.js';
+import { learnRankingState, stateMatches, type LearnOutcome, type StateSource } from './expansion.js';
+import { THUMBNAIL_LENGTH, thumbnail } from './thumbnail.js';
 import type { ChunkCandidates, MatrixIndex, WholeHits } from './types.js';
 
 export interface LocalChunkIndexOptions {
@@ -113,7 +117,7 @@ export function stateSource(workspace: Workspace): StateSource {
  * REFIT_FRACTION, fitted again otherwise or when `refit`, e.g. on --rebuild), written atomically.
  * An empty index has nothing to learn.
  */
-export function refreshRankingState(dir: string, opts: { refit?: boolean; impl?: Kernels } = {}): { outcome: LearnOutcome; ms: number } | undefined {
+export async function refreshRankingState(dir: string, opts: { refit?: boolean; impl?: Kernels } = {}): Promise<{ outcome: LearnOutcome; ms: number } | undefined> {
   let workspace: Workspace;
   try {
     workspace = Workspace.openForRead(dir);
@@ -123,10 +127,37 @@ export function refreshRankingState(dir: string, opts: { refit?: boolean; impl?:
   }
   try {
     const stored = readRankingState(workspace.dir);
-    const learned = learnRankingState(stateSource(workspace), opts.impl ?? kernels, 'state' in stored ? stored.state : undefined, opts.refit);
+    const previous = 'state' in stored ? stored.state : undefined;
+    let source = stateSource(workspace);
+    if (opts.refit || !previous || !stateMatches(previous, source)) source = { ...source, thumbnails: await takeThumbnails(workspace, previous) };
+    const learned = learnRankingState(source, opts.impl ?? kernels, previous, opts.refit);
     if (learned.outcome !== 'current') writeRankingState(workspace.dir, learned.state);
     return { outcome: learned.outcome, ms: learned.ms };
   } finally {
     workspace.close();
   }
+}
+
+/**
+ * The thumbnails of the docs `previous` has none for, from their files (decoded as the normalizer
+ * does), by sha256. A file that is gone, changed since it was indexed or unreadable gets none: that
+ * doc is then found as the same photo by its chunks only.
+ */
+async function takeThumbnails(workspace: Workspace, previous?: RankingState): Promise<Map<string, Float32Array>> {
+  const stored = previous && previous.thumbnails.length === previous.docShas.length * THUMBNAIL_LENGTH ? previous : undefined;
+  const have = new Set(stored?.docShas.filter((_, id) => stored.thumbnails.subarray(id * THUMBNAIL_LENGTH, (id + 1) * THUMBNAIL_LENGTH).some((v) => v !== 0)));
+  // The normalizer's size (its default when the manifest predates the parameter).
+  const shorterSide = Number(workspace.manifest.chunking.shorter_side ?? 256);
+  const out = new Map<string, Float32Array>();
+  for (const doc of workspace.docs()) {
+    if (have.has(doc.sha256) || out.has(doc.sha256)) continue;
+    try {
+      const bytes = await fs.promises.readFile(doc.path);
+      if (createHash('sha256').update(bytes).digest('hex') !== doc.sha256) continue;
+      out.set(doc.sha256, thumbnail(await decodeImage({ name: doc.path, bytes }, { shorterSide })));
+    } catch {
+      // Gone or unreadable: no thumbnail for this doc (see above).
+    }
+  }
+  return out;
 }

@@ -22,6 +22,8 @@ export const DEFAULT_CHUNK_K = 64;
 export interface QueryChunks {
   readonly vectors: Float32Array;
   readonly kinds: readonly ChunkKind[];
+  /** The query picture's same-photo thumbnail (search/thumbnail.ts), when the query is an image. */
+  readonly thumbnail?: Float32Array;
 }
 
 export interface SearchOptions {
@@ -51,7 +53,8 @@ export interface RankedHit {
   readonly bestRow: number;
   /**
    * expanded only: set on the doc taken for the same photo as the query (put first whatever its
-   * score): the instance-space cosine of the best chunk pair, in [-1, 1].
+   * score): the evidence, in [-1, 1]: the correlation of the two thumbnails, or (when those do not
+   * match) the instance-space cosine of the best chunk pair.
    */
   readonly samePhoto?: number;
 }

@@ -1,6 +1,6 @@
 /**
  * ranking.bin: what the `expanded` ranking learned from an index (whitening, doc vectors, neighbour
- * lists, expanded vectors, the instance matrix), beside the index it was learned from. One file,
+ * lists, expanded vectors, the instance matrix, the docs' thumbnails), beside the index it was learned from. One file,
  * replaced atomically (temp file, fsync, rename, fsync of the folder), so a kill leaves the old
  * state or the new one. It records what it was learned from (model sha256, committed rows, every
  * doc's sha256): a state that does not match the index it sits beside is stale, and the reader
@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../util/files.js';
 
 export const RANKING_STATE_FILE = 'ranking.bin';
 /** Bumped whenever the layout or the recipe changes: an older state is recomputed, never misread. */
-export const RANKING_STATE_VERSION = 1;
+export const RANKING_STATE_VERSION = 2;
 const MAGIC = Buffer.from('FNRANK\x00\x01', 'latin1');
 const ALIGN = 64;
 
@@ -56,11 +56,13 @@ export interface RankingArrays {
   readonly instance: Float32Array;
   /** docs: each doc's chunk count, so the rows of a doc that is kept can be found again after others are removed. */
   readonly docChunkCounts: Int32Array;
+  /** docs × 256: each doc's same-photo thumbnail (search/thumbnail.ts); a zero row when its file could not be read. */
+  readonly thumbnails: Float32Array;
 }
 
 export type RankingState = RankingStateHeader & RankingArrays;
 
-const ARRAYS: readonly (keyof RankingArrays)[] = ['mean', 'projection', 'instProjection', 'docVectors', 'expanded', 'neighbourIds', 'neighbourScores', 'instance', 'docChunkCounts'];
+const ARRAYS: readonly (keyof RankingArrays)[] = ['mean', 'projection', 'instProjection', 'docVectors', 'expanded', 'neighbourIds', 'neighbourScores', 'instance', 'docChunkCounts', 'thumbnails'];
 
 /** Write the state into `dir` atomically. */
 export function writeRankingState(dir: string, state: RankingState): void {

@@ -1,6 +1,6 @@
 /**
  * expanded: whitened mean doc vectors with database-side augmentation and α-query expansion, the
- * same photo first (see ../expansion.ts for the recipe). The score is the class score, a cosine
+ * same photo first: by thumbnail, else by best chunk pair (see ../expansion.ts for the recipe). The score is the class score, a cosine
  * in [-1, 1]; the doc taken for the same photo carries `samePhoto`, its instance cosine, and
  * scores the larger of the two.
  */
@@ -9,6 +9,7 @@ import type { Kernels } from '../../kernels/index.js';
 import type { RankingState } from '../../store/ranking-state.js';
 import { EXPANDED_PARAMS, expandedWithout, meanVector, project } from '../expansion.js';
 import { normalizeRows } from '../linalg.js';
+import { THUMBNAIL_LENGTH } from '../thumbnail.js';
 import type { MatrixIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
 
 export class ExpandedRanker implements Ranker {
@@ -48,8 +49,7 @@ export class ExpandedRanker implements Ranker {
     normalizeRows(q, dims);
     const ranked = timed(() => impl.cosineTopK({ matrix: expanded, rows: docs, dim: dims, queries: q, k: Math.min(docs, request.top + excluded.size + 1) }));
 
-    const same = await this.samePhoto(state, query.vectors, m, excluded, (ms) => (topkMs += ms));
-    const promoted = same && same.score >= EXPANDED_PARAMS.samePhoto ? same : undefined;
+    const promoted = this.sameThumbnail(state, query.thumbnail, excluded, (ms) => (topkMs += ms)) ?? (await this.samePhoto(state, query.vectors, m, excluded, (ms) => (topkMs += ms)));
     const wholeRows = this.index.wholeChunkRows();
     const firstRows = firstChunkRows(this.index.docChunkCounts());
     const hits: RankedHit[] = [];
@@ -67,7 +67,27 @@ export class ExpandedRanker implements Ranker {
     return { hits, topkMs };
   }
 
-  /** The best single chunk pair in the instance space between the query and any doc not excluded. */
+  /**
+   * The doc not excluded whose thumbnail correlates best with the query's, when that correlation
+   * reaches EXPANDED_PARAMS.sameThumbnail (ties: lower id); its row is its whole-image chunk.
+   */
+  private sameThumbnail(state: RankingState, query: Float32Array | undefined, excluded: ReadonlySet<number>, addMs: (ms: number) => void): { doc: number; row: number; score: number } | undefined {
+    const docs = state.docShas.length;
+    if (!query || query.length !== THUMBNAIL_LENGTH || state.thumbnails.length !== docs * THUMBNAIL_LENGTH) return undefined;
+    const start = performance.now();
+    const found = this.impl.cosineTopK({ matrix: state.thumbnails, rows: docs, dim: THUMBNAIL_LENGTH, queries: query, k: Math.min(docs, excluded.size + 1) });
+    addMs(performance.now() - start);
+    for (let i = 0; i < found.k; i++) {
+      const doc = found.ids[i];
+      if (doc < 0 || excluded.has(doc)) continue;
+      if (found.scores[i] < EXPANDED_PARAMS.sameThumbnail) return undefined;
+      const whole = this.index.wholeChunkRows()[doc];
+      return { doc, row: whole >= 0 ? whole : firstChunkRows(this.index.docChunkCounts())[doc], score: Math.min(1, found.scores[i]) };
+    }
+    return undefined;
+  }
+
+  /** The best single chunk pair in the instance space between the query and any doc not excluded, when its cosine reaches EXPANDED_PARAMS.samePhoto. */
   private async samePhoto(
     state: RankingState,
     vectors: Float32Array,
@@ -93,7 +113,7 @@ export class ExpandedRanker implements Ranker {
         break;
       }
     }
-    return best;
+    return best && best.score >= EXPANDED_PARAMS.samePhoto ? best : undefined;
   }
 }
 

@@ -1,0 +1,59 @@
+/**
+ * The same-photo thumbnail: the picture's luminance (CIE Y, linear light) averaged down to 16 × 16
+ * (aspect squashed, as the whole-image chunk is), zero-mean and unit-length, so the dot product of
+ * two thumbnails is their normalized cross-correlation in [-1, 1]. It keeps the layout of light and
+ * dark and nothing finer: blur, heavy JPEG, downscaling, grayscale and colour or brightness changes
+ * leave it almost as it is (correlation ≥ 0.95 with its source), where they move the CNN embedding
+ * of the photo further than to another photo of its class. Computed from the normalized image (the
+ * normalizer's output) at index time and at query time alike.
+ */
+import type { RawImage } from '../kernels/types.js';
+
+export const THUMBNAIL_SIDE = 16;
+export const THUMBNAIL_LENGTH = THUMBNAIL_SIDE * THUMBNAIL_SIDE;
+
+/** sRGB 8-bit value → linear light. */
+const LINEAR = Float32Array.from({ length: 256 }, (_, v) => {
+  const c = v / 255;
+  return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+});
+
+/** The thumbnail of an RGB (or gray, or RGBA: alpha ignored) image; all zeros for a flat one. */
+export function thumbnail(image: RawImage): Float32Array {
+  const { data, width, height, channels } = image;
+  const n = THUMBNAIL_SIDE;
+  const sum = new Float64Array(n * n);
+  const count = new Float64Array(n * n);
+  const colour = channels >= 3;
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor((y * n) / height) * n;
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * channels;
+      const cell = row + Math.floor((x * n) / width);
+      sum[cell] += colour ? 0.2126 * LINEAR[data[i]] + 0.7152 * LINEAR[data[i + 1]] + 0.0722 * LINEAR[data[i + 2]] : LINEAR[data[i]];
+      count[cell]++;
+    }
+  }
+  // An image narrower or lower than the grid leaves cells empty: they take the mean.
+  let total = 0;
+  let filled = 0;
+  for (let c = 0; c < n * n; c++) {
+    if (count[c] > 0) {
+      sum[c] /= count[c];
+      total += sum[c];
+      filled++;
+    }
+  }
+  const mean = filled > 0 ? total / filled : 0;
+  let norm = 0;
+  for (let c = 0; c < n * n; c++) {
+    sum[c] = count[c] > 0 ? sum[c] - mean : 0;
+    norm += sum[c] * sum[c];
+  }
+  const out = new Float32Array(n * n);
+  // Below this the picture is flat (one colour): no layout to match on.
+  if (norm < 1e-10) return out;
+  const scale = 1 / Math.sqrt(norm);
+  for (let c = 0; c < n * n; c++) out[c] = sum[c] * scale;
+  return out;
+}
