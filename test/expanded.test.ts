@@ -91,7 +91,7 @@ function triangleIndex(): { index: MatrixIndex; state: RankingState } {
     ],
   ];
   lists.forEach((list, d) => list.forEach(([id, s], j) => ((ids[d * 31 + j] = id!), (scores[d * 31 + j] = s!))));
-  const partial = { ...base, neighbourIds: ids, neighbourScores: scores, expanded: new Float32Array(6) } as RankingState;
+  const partial = { ...base, neighbourIds: ids, neighbourScores: scores, expanded: new Float32Array(6), thumbnails: new Float32Array(0) } as RankingState;
   for (let d = 0; d < 3; d++) partial.expanded.set(expandDoc(partial, d), d * 2);
   const index: MatrixIndex = {
     location: 'memory',
@@ -279,9 +279,19 @@ test('the state is written by the index run, kept consistent by an incremental a
   fs.mkdirSync(more);
   for (const n of [4, 5, 6, 84, 85, 86, 164, 165, 166, 244, 245, 246]) fs.copyFileSync(flowerImage(n), path.join(more, `image_${n}.jpg`));
   const child = startCli(['index', '--data', more, '--workspace', workspace, '--model', modelDir]);
-  await new Promise((resolve) => setTimeout(resolve, 2500));
+  // Killed on what it reports, not after a guessed delay: the first progress line with some but not all of the 12 done.
+  const midway = await new Promise<string>((resolve, reject) => {
+    let seen = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      const line = /indexing: ([1-9]|1[01])\/12 files[^\n]*/.exec(seen);
+      if (line) resolve(line[0]);
+    });
+    child.once('exit', (code) => reject(new Error(`the index run ended (code ${code}) before it reported a partial add:\n${seen}`)));
+  });
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
+  t.log(`killed at: ${midway}`);
   t.notThrows(stateOf, 'ranking.bin is readable after the kill');
   const notices: string[] = [];
   const searcher = await openIndex(workspace, { model: modelDir, onNotice: (m) => notices.push(m) });
