@@ -81,7 +81,7 @@ export function searchPage(): string {
     <div class="controls">
       <button id="pick" class="primary" type="button">Choose image…</button>
       <label>Top <select id="top"><option>8</option><option selected>12</option><option>24</option><option>48</option></select></label>
-      <label>Rank by <select id="mode"><option value="bimatch" selected>matching regions</option><option value="whole">whole image</option></select></label>
+      <label>Rank by <select id="mode"><option value="expanded" selected>best match (same photo first)</option><option value="bimatch">matching regions</option><option value="whole">whole image</option></select></label>
     </div>
     <div id="status" role="status" aria-live="polite"></div>
     <div id="timings"></div>
