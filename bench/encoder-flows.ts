@@ -14,6 +14,7 @@ import { gemPool, regionCells } from '../src/kernels/region-pool.js';
 import { dynamicShapeModel } from '../src/model/dynamic.js';
 import { loadModel } from '../src/model/index.js';
 import { spread } from './e2e.js';
+import { timeRun } from './encoder.js';
 import { flowerImage, modelDir } from './fixtures.js';
 import type { SectionOptions, SectionResult } from './section.js';
 import { formatSummary, markdownTable, median, summarize, summarizeRatio } from './stats.js';
@@ -52,20 +53,17 @@ async function prepare(count: number, norm: Parameters<typeof kernels.extractChu
   return { whole, windows, windowCount, images };
 }
 
-/** Batches of `batchSize` 224 × 224 chunks, 2 in flight per worker. */
-async function encodeChunks(pool: EncoderPool, chunks: Float32Array, extra: Promise<unknown>[] = []): Promise<void> {
+/** Region pooling: every image's pass queued at once, with its whole-image chunk in batches of the pool's size. */
+async function encodeRegionFlow(pool: EncoderPool, data: Prepared): Promise<void> {
   const size = pool.chunkSize;
-  const total = chunks.length / size;
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const first = next;
-      const n = Math.min(pool.batchSize, total - first);
-      next += n;
-      await pool.encode(chunks.slice(first * size, (first + n) * size), n);
-    }
-  };
-  await Promise.all([...Array.from({ length: 2 * pool.replicas }, worker), ...extra]);
+  const count = data.images.length;
+  const tasks: Promise<unknown>[] = [];
+  for (let first = 0; first < count; first += pool.batchSize) {
+    const n = Math.min(pool.batchSize, count - first);
+    for (const image of data.images.slice(first, first + n)) tasks.push(pool.encodeRegions(image.tensor.slice(), 1, image.height, image.width, [image.boxes]));
+    tasks.push(pool.encode(data.whole.slice(first * size, (first + n) * size), n));
+  }
+  await Promise.all(tasks);
 }
 
 async function timed(fn: () => Promise<void>): Promise<{ wall: number; cpu: number }> {
@@ -83,20 +81,18 @@ export async function benchEncoderFlows(options: SectionOptions & { readonly ima
   const dynamic = dynamicShapeModel(model.bytes, model.embedding.name);
   options.log(`encoder per flow: preparing ${count} fixture images`);
   const data = await prepare(count, model.input.norm);
+  // The crop flow's chunks: every window, then every whole image.
+  const cropChunks = new Float32Array(data.windows.length + data.whole.length);
+  cropChunks.set(data.windows);
+  cropChunks.set(data.whole, data.windows.length);
   const crops = await EncoderPool.open({ model, ...LAYOUT });
   const regions = await EncoderPool.open({ model: { ...model, bytes: dynamic.bytes }, features: { name: dynamic.features, stride: dynamic.stride }, ...LAYOUT });
   const rate = { crops: [] as number[], regions: [] as number[] };
   const cpu = { crops: [] as number[], regions: [] as number[] };
   try {
     for (let run = 0; run < runs + 1; run++) {
-      const a = await timed(() => encodeChunks(crops, data.windows.slice(), [encodeChunks(crops, data.whole.slice())]));
-      const b = await timed(() =>
-        encodeChunks(
-          regions,
-          data.whole.slice(),
-          data.images.map((image) => regions.encodeRegions(image.tensor.slice(), 1, image.height, image.width, [image.boxes])),
-        ),
-      );
+      const a = await timeRun(crops, cropChunks, LAYOUT.batchSize);
+      const b = await timed(() => encodeRegionFlow(regions, data));
       if (run === 0) continue; // warm-up round: sessions' first shapes
       rate.crops.push(count / a.wall);
       rate.regions.push(count / b.wall);

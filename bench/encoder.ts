@@ -88,7 +88,7 @@ async function fixtureChunks(model: LoadedModel, count: number): Promise<Float32
 }
 
 /** Wall seconds and process CPU seconds to encode `chunks` in batches of `batchSize`, 2 batches in flight per worker. */
-async function timeRun(pool: EncoderPool, chunks: Float32Array, batchSize: number): Promise<{ wall: number; cpu: number }> {
+export async function timeRun(pool: EncoderPool, chunks: Float32Array, batchSize: number): Promise<{ wall: number; cpu: number }> {
   const size = pool.chunkSize;
   const total = chunks.length / size;
   let next = 0;

@@ -22,30 +22,23 @@ let batchesInFlight = 0;
 let busySince = 0;
 /** The pool settings the flow really used (its YAML may override the encoder's defaults). */
 let encoder: { replicas: number; intraOpThreads: number; batchSize: number } | undefined;
-// eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with the pool as `this` (encode.apply below)
-const encode = EncoderPool.prototype.encode;
-EncoderPool.prototype.encode = async function (this: EncoderPool, ...args: Parameters<typeof encode>) {
-  encoder ??= { replicas: this.replicas, intraOpThreads: this.intraOpThreads, batchSize: this.batchSize };
-  if (batchesInFlight++ === 0) busySince = performance.now();
-  try {
-    return await encode.apply(this, args);
-  } finally {
-    if (--batchesInFlight === 0) encodeBusyMs += performance.now() - busySince;
-  }
-};
 
-// Region pooling's image passes count as encoder time too.
-// eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with the pool as `this` (encodeRegions.apply below)
-const encodeRegions = EncoderPool.prototype.encodeRegions;
-EncoderPool.prototype.encodeRegions = async function (this: EncoderPool, ...args: Parameters<typeof encodeRegions>) {
-  encoder ??= { replicas: this.replicas, intraOpThreads: this.intraOpThreads, batchSize: this.batchSize };
-  if (batchesInFlight++ === 0) busySince = performance.now();
-  try {
-    return await encodeRegions.apply(this, args);
-  } finally {
-    if (--batchesInFlight === 0) encodeBusyMs += performance.now() - busySince;
-  }
-};
+/** Count the time a call of `method` (a batch, or region pooling's image pass) is in the pool as encoder time. */
+function timeEncoderCalls(method: 'encode' | 'encodeRegions'): void {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with the pool as `this` (original.apply below)
+  const original = EncoderPool.prototype[method] as (this: EncoderPool, ...args: unknown[]) => Promise<Float32Array>;
+  (EncoderPool.prototype as unknown as Record<string, unknown>)[method] = async function (this: EncoderPool, ...args: unknown[]) {
+    encoder ??= { replicas: this.replicas, intraOpThreads: this.intraOpThreads, batchSize: this.batchSize };
+    if (batchesInFlight++ === 0) busySince = performance.now();
+    try {
+      return await original.apply(this, args);
+    } finally {
+      if (--batchesInFlight === 0) encodeBusyMs += performance.now() - busySince;
+    }
+  };
+}
+timeEncoderCalls('encode');
+timeEncoderCalls('encodeRegions');
 
 /** Synchronous main-thread work: crop + layout + normalize of every chunk. */
 let extractMs = 0;
