@@ -5,7 +5,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { indexImagesIntoPostgres } from '../src/flows/fleet.js';
+import { indexImagesIntoPostgres, workIndexJobs } from '../src/flows/fleet.js';
+import { IndexQueue } from '../src/store/postgres/queue.js';
 import { indexIdentity, indexImages } from '../src/flows/indexing.js';
 import { flowerImage } from '../bench/fixtures.js';
 import { makeDataDir, modelDir, runCli, subset, tempDir, writeBadFiles } from './e2e-helpers.js';
@@ -103,16 +104,41 @@ test('bad images: each file with its reason in the summary and in status, and th
   t.regex(text.stdout, new RegExp(`failures of the latest run \\(${bad.length}\\)`));
 });
 
-test('a job that fails every time is retried a bounded number of times, then stays failed with its reason', async (t) => {
-  t.timeout(120_000);
-  const { url } = await createTestDatabase(t);
-  const data = await makeDataDir(subset(1, 2));
-  // A flow whose extra pod throws (not a skip) on one file: the job fails, whoever runs it.
+/** The shipped index flow with an extra pod that throws (not a skip) on image_0001.jpg: its job fails, whoever runs it. */
+async function breakerFlow(): Promise<string> {
   const dir = await tempDir('fleet-flow');
   const flow = path.join(dir, 'index.yml');
   await fs.writeFile(path.join(dir, 'breaker.js'), `export default class { process(doc) { if (doc.uri.endsWith('image_0001.jpg')) throw new Error('breaker: refused ' + doc.uri); } }\n`);
   const shipped = await fs.readFile(path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'flows', 'index.yml'), 'utf8');
   await fs.writeFile(flow, `${shipped}\n  breaker:\n    uses: ./breaker.js\n    needs: join\n`);
+  return flow;
+}
+
+test('status shows a job waiting to be retried with its attempts and last error', async (t) => {
+  t.timeout(120_000);
+  const { url } = await createTestDatabase(t);
+  const data = await makeDataDir(subset(1, 1));
+  const file = path.join(data, 'jpg', 'image_0001.jpg');
+  const flow = await breakerFlow();
+  const queue = await IndexQueue.open(url);
+  try {
+    await queue.enqueue('run-1', [{ path: file, sha256: '0'.repeat(64) }], { retryLimit: 2, retryDelaySeconds: 3600 });
+  } finally {
+    await queue.close();
+  }
+  // A worker runs the job once; it fails and waits an hour for its next attempt, so the worker finds nothing more to do.
+  const summary = await workIndexJobs({ store: url, model: modelDir, flow, replicas: 1, done: () => true });
+  t.is(summary.failedJobs, 1);
+  const status = await runCli(['status', '--store', url]);
+  t.is(status.code, 0, status.stderr);
+  t.true(status.stdout.includes(`jobs waiting to be retried (1):\n  ${file}: attempt 1 of 3 failed: breaker: refused ${file}`), status.stdout);
+});
+
+test('a job that fails every time is retried a bounded number of times, then stays failed with its reason', async (t) => {
+  t.timeout(120_000);
+  const { url } = await createTestDatabase(t);
+  const data = await makeDataDir(subset(1, 2));
+  const flow = await breakerFlow();
   const summary = await indexImagesIntoPostgres({ data, store: url, model: modelDir, flow, identity: indexIdentity, replicas: 1, jobSize: 1, retryLimit: 2, pollMs: 200 });
   t.is(summary.indexed, 1);
   const failure = summary.skipped.find((s) => s.file.endsWith('image_0001.jpg'));

@@ -33,6 +33,10 @@ export function formatStatus(s: FleetStatus & { location: string }): string {
     lines.push(`  ${c.imagesPerSecond.toFixed(1)} images/s over the last minute`);
   }
   if (s.all.jobs !== c?.jobs) lines.push(`all runs: done ${s.all.done}, queued ${s.all.queued}, in progress ${s.all.active}, failed ${s.all.failed}, ${s.all.imagesPerSecond.toFixed(1)} images/s`);
+  if (s.retrying.length) {
+    lines.push(`jobs waiting to be retried (${s.retrying.length}):`);
+    for (const j of s.retrying) lines.push(`  ${j.files[0]}${j.files.length > 1 ? ` and ${j.files.length - 1} more` : ''}: attempt ${j.attempts} of ${j.maxAttempts} failed: ${j.reason}`);
+  }
   if (s.failureCount) {
     lines.push(`failures of the latest run (${s.failureCount}${s.failureCount > s.failures.length ? `, first ${s.failures.length}` : ''}):`);
     for (const f of s.failures) lines.push(`  ${f.file}: ${f.reason}`);

@@ -94,6 +94,16 @@ export interface FleetStatus {
   /** Failures of the latest run (per file), at most `limit`, and how many there are. */
   readonly failures: readonly FileFailure[];
   readonly failureCount: number;
+  /** Jobs of the latest run that failed and wait for another attempt: their files, attempts so far and the last error. */
+  readonly retrying: readonly RetryingJob[];
+}
+
+export interface RetryingJob {
+  readonly files: readonly string[];
+  /** Attempts made so far, and how many it gets in all. */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly reason: string;
 }
 
 const DEFAULT_JOB_SIZE = 32;
@@ -211,12 +221,26 @@ export class IndexQueue {
     const latestRow = latest.rows[0];
     let failures: FileFailure[] = [];
     let failureCount = 0;
+    let retrying: RetryingJob[] = [];
     let latestRun: FleetStatus['latestRun'];
     if (latestRow) {
       latestRun = { run: latestRow.run, started: latestRow.started.toISOString(), counts: await this.runProgress(latestRow.run) };
       ({ failures, failureCount } = await this.runFailures(latestRow.run, limit));
+      retrying = await this.runRetrying(latestRow.run, limit);
     }
-    return { store: { docs: store.rows[0].docs, chunks: store.rows[0].chunks ?? 0 }, all: countsOf(all.rows), latestRun, failures, failureCount };
+    return { store: { docs: store.rows[0].docs, chunks: store.rows[0].chunks ?? 0 }, all: countsOf(all.rows), latestRun, failures, failureCount, retrying };
+  }
+
+  /** A run's jobs waiting to be retried after a failure (a timeout or an error), with the last error. */
+  async runRetrying(run: string, limit = Number.MAX_SAFE_INTEGER): Promise<RetryingJob[]> {
+    const { rows } = await this.pool.query<{ files: string[]; attempts: number; max_attempts: number; reason: string }>(
+      `SELECT ARRAY(SELECT f->>'path' FROM jsonb_array_elements(data->'files') f) AS files, retry_count + 1 AS attempts, retry_limit + 1 AS max_attempts,
+              coalesce(output->>'message', output->'value'->>'message', 'unknown error') AS reason
+         FROM ${QUEUE_SCHEMA}.job WHERE name = '${INDEX_QUEUE}' AND data->>'run' = $1 AND state = 'retry' AND output IS NOT NULL
+        ORDER BY created_on, id LIMIT $2`,
+      [run, limit],
+    );
+    return rows.map((r) => ({ files: r.files, attempts: r.attempts, maxAttempts: r.max_attempts, reason: r.reason }));
   }
 
   /** A run's failures per file: bad files of completed jobs, and every file of a job that failed for good (with its last error). */
