@@ -14,6 +14,7 @@
 import type pg from 'pg';
 import { IncompatibleIndexError, NoIndexError } from '../../errors.js';
 import { canonicalJson, type ModelIdentity } from '../manifest.js';
+import { inTransaction } from './transaction.js';
 
 export const SCHEMA = 'flower';
 
@@ -111,9 +112,7 @@ export async function prepareSchema(pool: pg.Pool, shown: string, create?: Store
   if (seen > latest) refuseNewer(shown, seen, latest);
   if (seen === latest || (seen === 0 && !create)) return seen;
 
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
     // Another process may have created or upgraded it while this one waited for the lock.
     const version = await schemaVersion(client, shown);
@@ -129,14 +128,8 @@ export async function prepareSchema(pool: pg.Pool, shown: string, create?: Store
       }
       if (version === 0) await writeIdentity(client, create!);
     }
-    await client.query('COMMIT');
     return latest;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 async function writeIdentity(client: pg.PoolClient, identity: StoreIdentity): Promise<void> {

@@ -15,6 +15,7 @@ import { checkNewDoc, toStoredDoc, type ChunkKind, type NewDoc, type StoredDoc, 
 import { binaryCopy, type CopyField } from './copy.js';
 import { connectPool, ensureVectorExtension, missingVectorExtension, redactUrl, type PoolOptions } from './connection.js';
 import { prepareSchema, readIdentity, SCHEMA, VECTOR_TYPES, type StoreIdentity, type VectorType } from './schema.js';
+import { inTransaction } from './transaction.js';
 
 export interface OpenPostgresOptions {
   pool?: PoolOptions;
@@ -410,18 +411,7 @@ export class PostgresStore {
 
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen();
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    return inTransaction(this.pool, work);
   }
 
   private checkNewDoc(doc: NewDoc): void {
