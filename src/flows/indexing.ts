@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { listImages, readLabelsCsv } from '../dataset/index.js';
+import { InputError } from '../errors.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel } from '../model/index.js';
 import { refreshRankingState } from '../search/index.js';
@@ -29,6 +30,10 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const workspaceDir = path.resolve(opts.workspace);
   // Each folder is resolved here once; the model's is recorded in sources.json.
   const dataDir = await resolveDataDir(opts.data, opts.download);
+  // A text file of image URLs is read only by the Postgres flow (its workers download them).
+  if (fs.statSync(dataDir, { throwIfNoEntry: false })?.isFile()) {
+    throw new InputError(dataDir, 'is a file, not a folder of images: a workspace indexes a folder; a text file of image URLs is indexed only into a Postgres store (--store postgres://user@host/db)');
+  }
   const { files, skipped: unwalkable } = await listImages(dataDir, workspaceDir);
   const spec = await loadFlow(flowFile('index', opts.flow));
   const modelDir = await resolveModelDir(opts.model, opts.download);
