@@ -1,5 +1,6 @@
 /** `export`: a local index pushed into a Postgres store as it is (no re-encoding); a second export writes nothing. */
 import { indexImages } from '../src/flows/indexing.js';
+import { exportWorkspace } from '../src/flows/export.js';
 import { makeDataDir, modelDir, runCli, subset, tempDir } from './e2e-helpers.js';
 import { createTestDatabase, postgresTest } from './helpers/postgres.js';
 import { assertStoreEqualsWorkspace, pgQuery } from './helpers/pg-fleet.js';
@@ -32,4 +33,25 @@ test('export equals the local index, and running it twice writes nothing twice',
     ),
     before,
   );
+});
+
+test('an export that leaves the store past the HNSW threshold builds the HNSW index once, as index --store does', async (t) => {
+  t.timeout(120_000);
+  const { url } = await createTestDatabase(t);
+  const workspace = await tempDir('export-hnsw-ws');
+  await indexImages({ data: await makeDataDir(subset(1, 3)), workspace, model: modelDir, replicas: 1 });
+  const hnswIndexes = async () => (await pgQuery<{ n: number }>(url, `SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname = 'flower' AND indexdef ILIKE '%USING hnsw%'`))[0].n;
+  const notices: string[] = [];
+  await exportWorkspace({ workspace, store: url, onNotice: (m) => notices.push(m) });
+  t.is(await hnswIndexes(), 0, 'below the default threshold (20 000 chunks) queries scan exactly: no index');
+  t.deepEqual(notices, []);
+  const first = await exportWorkspace({ workspace, store: url, hnswFromChunks: 1, onNotice: (m) => notices.push(m) });
+  t.is(first.added, 0);
+  t.regex(notices.join('\n'), new RegExp(`^building the HNSW index over ${first.total.chunks} chunks`, 'm'));
+  t.regex(notices.join('\n'), /^built the HNSW index in [\d.]+ s/m);
+  t.is(await hnswIndexes(), 2, 'the HNSW indexes over all chunks and over the whole-image chunks');
+  notices.length = 0;
+  await exportWorkspace({ workspace, store: url, hnswFromChunks: 1, onNotice: (m) => notices.push(m) });
+  t.deepEqual(notices, [], 'kept, not built again');
+  await assertStoreEqualsWorkspace(t, url, workspace);
 });

@@ -17,7 +17,8 @@ export function registerExport(program: Command): void {
     .requiredOption('-s, --store <url>', 'postgres:// URL of the store (created when empty)')
     .option('-q, --quiet', 'no summary')
     .action(async (opts: ExportCliOptions) => {
-      const s = await exportWorkspace({ workspace: opts.workspace, store: opts.store });
+      const onNotice = (message: string) => process.stderr.write(printable(`flower-native export: ${message}\n`));
+      const s = await exportWorkspace({ workspace: opts.workspace, store: opts.store, onNotice });
       if (!opts.quiet) {
         process.stdout.write(
           printable(

@@ -2,14 +2,16 @@
  * `exportWorkspace`: push a local workspace's index into a Postgres store as it is (the stored
  * vectors, no re-encoding), a batch of docs per transaction with COPY. The store records the
  * workspace's model and chunking (or refuses if it holds another's); docs whose content it
- * already has are skipped, so a second export writes nothing.
+ * already has are skipped, so a second export writes nothing. A store left at the HNSW threshold
+ * or more gets its HNSW index at the end, as after `index --store`.
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Workspace } from '../store/index.js';
 import { PostgresStore } from '../store/postgres/index.js';
+import { ensureHnswIndex, type PostgresIndexOptions } from './fleet.js';
 
-export interface ExportOptions {
+export interface ExportOptions extends Pick<PostgresIndexOptions, 'hnswFromChunks' | 'hnsw' | 'onNotice'> {
   workspace: string;
   /** postgres:// URL. */
   store: string;
@@ -52,7 +54,10 @@ export async function exportWorkspace(opts: ExportOptions): Promise<ExportSummar
         opts.onProgress?.({ done: Math.min(i + batchDocs, docs.length), total: docs.length, added });
       }
       const seconds = (performance.now() - started) / 1000;
-      return { workspace: workspace.dir, store: store.location, docs: docs.length, added, chunks, seconds, rowsPerSecond: chunks / seconds, total: await store.counts() };
+      const total = await store.counts();
+      // As `index --store` does: a store big enough for HNSW queries gets its HNSW index (not timed in rowsPerSecond).
+      await ensureHnswIndex(store, total.chunks, opts);
+      return { workspace: workspace.dir, store: store.location, docs: docs.length, added, chunks, seconds, rowsPerSecond: chunks / seconds, total };
     } finally {
       await store.close();
     }

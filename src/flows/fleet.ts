@@ -199,7 +199,7 @@ export async function indexImagesIntoPostgres(opts: PostgresIndexOptions): Promi
  * Build the HNSW index once the store is big enough for queries to use it. A build blocks writes to
  * the chunks while it runs (CREATE INDEX), which is why it comes after the run and not before.
  */
-async function ensureHnswIndex(store: PostgresStore, chunks: number, opts: PostgresIndexOptions): Promise<void> {
+export async function ensureHnswIndex(store: PostgresStore, chunks: number, opts: ServerWaitOptions & Pick<PostgresIndexOptions, 'hnswFromChunks' | 'hnsw' | 'onNotice'>): Promise<void> {
   if (chunks < (opts.hnswFromChunks ?? EXACT_BELOW_CHUNKS)) return;
   if (await waitForServer(store.location, () => store.hasHnswIndex(), opts)) return;
   opts.onNotice?.(`building the HNSW index over ${chunks} chunks (queries use it from ${EXACT_BELOW_CHUNKS} chunks; maintenance_work_mem bounds the build's memory)`);
