@@ -91,7 +91,7 @@ function triangleIndex(): { index: MatrixIndex; state: RankingState } {
     ],
   ];
   lists.forEach((list, d) => list.forEach(([id, s], j) => ((ids[d * 31 + j] = id!), (scores[d * 31 + j] = s!))));
-  const partial = { ...base, neighbourIds: ids, neighbourScores: scores, expanded: new Float32Array(6), thumbnails: new Float32Array(0) } as RankingState;
+  const partial = { ...base, neighbourIds: ids, neighbourScores: scores, expanded: new Float32Array(6), thumbnails: new Float32Array(0), fineThumbnails: new Float32Array(0) } as RankingState;
   for (let d = 0; d < 3; d++) partial.expanded.set(expandDoc(partial, d), d * 2);
   const index: MatrixIndex = {
     location: 'memory',

@@ -14,7 +14,11 @@ import sharp from 'sharp';
 import { indexImages, openIndex } from '../src/index.js';
 import { EXPANDED_PARAMS, THUMBNAIL_SIDE, thumbnail } from '../src/search/index.js';
 import { decodeImage } from '../src/image/index.js';
-import { readRankingState } from '../src/store/ranking-state.js';
+import { readRankingState, type RankingState } from '../src/store/ranking-state.js';
+import type { StoredDoc } from '../src/store/metadata.js';
+import { FINE_LENGTH, fineThumbnail } from '../src/search/thumbnail.js';
+import { bestCrop } from '../src/search/crop-match.js';
+import { kernels } from '../src/kernels/index.js';
 import { flowerImage, modelDir } from '../bench/fixtures.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-near-dup-'));
@@ -23,6 +27,15 @@ const workspace = path.join(tmp, 'ws');
 // Sibling shots (312/313, 1218/1227), two photos of look-alike classes (1030 dandelion, 916 colts' foot) and some others.
 const IMAGES = [312, 313, 1218, 1227, 1030, 916, 56, 29, 1, 81, 161, 241];
 const L = THUMBNAIL_SIDE * THUMBNAIL_SIDE;
+const CROPS: [number, number, number][] = [
+  [312, 0, 0],
+  [312, 1, 1],
+  [1218, 0.5, 0.5],
+  [1030, 1, 0],
+  [56, 0, 1],
+  [916, 0.5, 0.5],
+  [1227, 0.2, 0.8],
+];
 
 test.before(async () => {
   fs.mkdirSync(data, { recursive: true });
@@ -52,6 +65,42 @@ for (const [name, n, edit] of edits) {
   });
 }
 
+/** The quarter of the picture (half its width and height) at a fraction (fx, fy) of the free room. */
+async function quarter(file: string, fx: number, fy: number): Promise<Buffer> {
+  const { width = 2, height = 2 } = await sharp(file).metadata();
+  const w = Math.round(width / 2);
+  const h = Math.round(height / 2);
+  return sharp(file)
+    .extract({ left: Math.floor(fx * (width - w)), top: Math.floor(fy * (height - h)), width: w, height: h })
+    .png()
+    .toBuffer();
+}
+
+/** The small index's stored ranking state and its docs. */
+async function stateAndDocs(): Promise<{ state: RankingState; docs: StoredDoc[] }> {
+  const read = readRankingState(workspace);
+  if (!('state' in read)) throw new Error(read.unusable);
+  const searcher = await openIndex(workspace);
+  const docs = searcher.workspace.docs();
+  await searcher.close();
+  return { state: read.state, docs };
+}
+
+test('the crop check finds the indexed photo a quarter-area crop comes from, and no photo for a picture not indexed', async (t) => {
+  const { state, docs } = await stateAndDocs();
+  const of = async (bytes: Buffer | string) => thumbnail(await decodeImage(typeof bytes === 'string' ? bytes : { name: 'crop', bytes }, { shorterSide: 256 }));
+  for (const [n, fx, fy] of CROPS) {
+    const found = bestCrop(kernels, state, await of(await quarter(flowerImage(n), fx, fy)), new Set());
+    t.is(path.basename(docs[found!.doc].path), `image_${n}.jpg`, `crop of ${n} at ${fx},${fy}`);
+    t.true(found!.score >= EXPANDED_PARAMS.cropMatch, `crop of ${n} at ${fx},${fy}: ${found!.score}`);
+  }
+  // Left out, the source is not replaced by another photo at the crop threshold.
+  const source = docs.find((doc) => path.basename(doc.path) === 'image_312.jpg')!;
+  const without = bestCrop(kernels, state, await of(await quarter(flowerImage(312), 0.5, 0.5)), new Set([source.id]));
+  t.true(without!.score < EXPANDED_PARAMS.cropMatch, `best other photo at ${without!.score}`);
+  for (const n of [314, 57]) t.true(bestCrop(kernels, state, await of(flowerImage(n)), new Set())!.score < EXPANDED_PARAMS.cropMatch, `image_${n}`);
+});
+
 test('a different photo of the same class is not taken for the same photo by its thumbnail', async (t) => {
   const searcher = await openIndex(workspace);
   try {
@@ -67,14 +116,12 @@ test('a different photo of the same class is not taken for the same photo by its
 });
 
 test('the stored thumbnails are what the query side computes, and an incremental add keeps them', async (t) => {
-  const before = readRankingState(workspace);
-  if (!('state' in before)) return t.fail(before.unusable);
-  const searcher = await openIndex(workspace);
-  const docs = searcher.workspace.docs();
-  await searcher.close();
+  const { state: first, docs } = await stateAndDocs();
   for (const doc of docs.slice(0, 3)) {
-    const want = thumbnail(await decodeImage(doc.path, { shorterSide: 256 }));
-    const got = before.state.thumbnails.subarray(doc.id * L, (doc.id + 1) * L);
+    const image = await decodeImage(doc.path, { shorterSide: 256 });
+    const want = [...thumbnail(image), ...fineThumbnail(image)];
+    const got = [...first.thumbnails.subarray(doc.id * L, (doc.id + 1) * L), ...first.fineThumbnails.subarray(doc.id * FINE_LENGTH, (doc.id + 1) * FINE_LENGTH)];
+    t.is(got.length, want.length);
     t.true(
       got.every((v, i) => Math.abs(v - want[i]) < 1e-6),
       path.basename(doc.path),
@@ -87,13 +134,13 @@ test('the stored thumbnails are what the query side computes, and an incremental
   if (!('state' in after)) return t.fail(after.unusable);
   t.is(after.state.thumbnails.length, after.state.docShas.length * L);
   for (const [id, sha] of after.state.docShas.entries()) {
-    const old = before.state.docShas.indexOf(sha);
+    const old = first.docShas.indexOf(sha);
     const row = after.state.thumbnails.subarray(id * L, (id + 1) * L);
     t.true(
       row.some((v) => v !== 0),
       `doc ${id} has a thumbnail`,
     );
-    if (old >= 0) t.deepEqual(Array.from(row), Array.from(before.state.thumbnails.subarray(old * L, (old + 1) * L)));
+    if (old >= 0) t.deepEqual(Array.from(row), Array.from(first.thumbnails.subarray(old * L, (old + 1) * L)));
   }
 });
 

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { Kernels } from '../kernels/index.js';
 import { RANKING_STATE_VERSION, type RankingState } from '../store/ranking-state.js';
 import { multiplyRows, normalizeRows, symmetricEigen, transpose } from './linalg.js';
-import { THUMBNAIL_LENGTH } from './thumbnail.js';
+import { FINE_LENGTH, THUMBNAIL_LENGTH } from './thumbnail.js';
 
 export const EXPANDED_PARAMS = {
   dims: 256,
@@ -34,6 +34,11 @@ export const EXPANDED_PARAMS = {
   samePhoto: 0.3,
   /** Thumbnail correlation at which a doc is taken for the same photo (checked before the chunk pair). */
   sameThumbnail: 0.95,
+  /** A chunk pair at least this strong wins over the crop check. */
+  samePhotoStrong: 0.6,
+  /** The crop check: a half-size window's correlation with the query's thumbnail, and the least chunk pair its doc must also have. */
+  cropMatch: 0.9,
+  cropChunk: 0.1,
 } as const;
 
 /**
@@ -53,8 +58,8 @@ export interface StateSource {
   matrix(): Float32Array;
   /** By doc id: sha256, first chunk row, chunk count. */
   readonly docs: readonly { sha256: string; firstChunk: number; chunkCount: number }[];
-  /** Same-photo thumbnails by doc sha256, freshly taken from the files; a doc without one keeps the previous state's, else a zero row. */
-  readonly thumbnails?: ReadonlyMap<string, Float32Array>;
+  /** Same-photo thumbnails by doc sha256, freshly taken from the files; a doc without one keeps the previous state's, else zero rows. */
+  readonly thumbnails?: ReadonlyMap<string, { readonly thumbnail: Float32Array; readonly fine: Float32Array }>;
 }
 
 export type LearnOutcome = 'current' | 'updated' | 'fitted';
@@ -140,16 +145,17 @@ function updateState(previous: RankingState, source: StateSource, impl: Kernels)
   return assemble(source, impl, previous, previous.fittedDocs, { docVectors, instance }, previous);
 }
 
-/** docs × THUMBNAIL_LENGTH: each doc's thumbnail, fresh from `source`, else `previous`'s for the same sha256, else zeros. */
-export function docThumbnails(source: StateSource, previous?: RankingState): Float32Array {
-  const out = new Float32Array(source.docs.length * THUMBNAIL_LENGTH);
+/** docs × length: each doc's thumbnail (`which`), fresh from `source`, else `previous`'s for the same sha256, else zeros. */
+export function docThumbnails(source: StateSource, previous: RankingState | undefined, which: 'thumbnails' | 'fineThumbnails'): Float32Array {
+  const length = which === 'thumbnails' ? THUMBNAIL_LENGTH : FINE_LENGTH;
+  const out = new Float32Array(source.docs.length * length);
   const old = new Map<string, number>();
-  if (previous && previous.thumbnails.length === previous.docShas.length * THUMBNAIL_LENGTH) previous.docShas.forEach((sha, id) => old.set(sha, id));
+  if (previous && previous[which].length === previous.docShas.length * length) previous.docShas.forEach((sha, id) => old.set(sha, id));
   source.docs.forEach((doc, id) => {
     const fresh = source.thumbnails?.get(doc.sha256);
     const kept = old.get(doc.sha256);
-    if (fresh) out.set(fresh, id * THUMBNAIL_LENGTH);
-    else if (kept !== undefined) out.set(previous!.thumbnails.subarray(kept * THUMBNAIL_LENGTH, (kept + 1) * THUMBNAIL_LENGTH), id * THUMBNAIL_LENGTH);
+    if (fresh) out.set(which === 'thumbnails' ? fresh.thumbnail : fresh.fine, id * length);
+    else if (kept !== undefined) out.set(previous![which].subarray(kept * length, (kept + 1) * length), id * length);
   });
   return out;
 }
@@ -265,7 +271,8 @@ function assemble(source: StateSource, impl: Kernels, w: Whitening, fittedDocs: 
     neighbourScores,
     instance: vectors.instance,
     docChunkCounts: Int32Array.from(source.docs, (doc) => doc.chunkCount),
-    thumbnails: docThumbnails(source, previous),
+    thumbnails: docThumbnails(source, previous, 'thumbnails'),
+    fineThumbnails: docThumbnails(source, previous, 'fineThumbnails'),
   };
   for (let d = 0; d < docs; d++) state.expanded.set(expandDoc(state, d), d * dims);
   return state;

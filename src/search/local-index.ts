@@ -12,7 +12,7 @@ import { NoIndexError } from '../errors.js';
 import { Workspace } from '../store/index.js';
 import { readRankingState, writeRankingState, type RankingState } from '../store/ranking-state.js';
 import { learnRankingState, stateMatches, type LearnOutcome, type StateSource } from './expansion.js';
-import { THUMBNAIL_LENGTH, thumbnail } from './thumbnail.js';
+import { FINE_LENGTH, fineThumbnail, THUMBNAIL_LENGTH, thumbnail } from './thumbnail.js';
 import type { ChunkCandidates, MatrixIndex, WholeHits } from './types.js';
 
 export interface LocalChunkIndexOptions {
@@ -143,18 +143,20 @@ export async function refreshRankingState(dir: string, opts: { refit?: boolean; 
  * does), by sha256. A file that is gone, changed since it was indexed or unreadable gets none: that
  * doc is then found as the same photo by its chunks only.
  */
-async function takeThumbnails(workspace: Workspace, previous?: RankingState): Promise<Map<string, Float32Array>> {
-  const stored = previous && previous.thumbnails.length === previous.docShas.length * THUMBNAIL_LENGTH ? previous : undefined;
+async function takeThumbnails(workspace: Workspace, previous?: RankingState): Promise<Map<string, { thumbnail: Float32Array; fine: Float32Array }>> {
+  const stored =
+    previous && previous.thumbnails.length === previous.docShas.length * THUMBNAIL_LENGTH && previous.fineThumbnails.length === previous.docShas.length * FINE_LENGTH ? previous : undefined;
   const have = new Set(stored?.docShas.filter((_, id) => stored.thumbnails.subarray(id * THUMBNAIL_LENGTH, (id + 1) * THUMBNAIL_LENGTH).some((v) => v !== 0)));
   // The normalizer's size (its default when the manifest predates the parameter).
   const shorterSide = Number(workspace.manifest.chunking.shorter_side ?? 256);
-  const out = new Map<string, Float32Array>();
+  const out = new Map<string, { thumbnail: Float32Array; fine: Float32Array }>();
   for (const doc of workspace.docs()) {
     if (have.has(doc.sha256) || out.has(doc.sha256)) continue;
     try {
       const bytes = await fs.promises.readFile(doc.path);
       if (createHash('sha256').update(bytes).digest('hex') !== doc.sha256) continue;
-      out.set(doc.sha256, thumbnail(await decodeImage({ name: doc.path, bytes }, { shorterSide })));
+      const image = await decodeImage({ name: doc.path, bytes }, { shorterSide });
+      out.set(doc.sha256, { thumbnail: thumbnail(image), fine: fineThumbnail(image) });
     } catch {
       // Gone or unreadable: no thumbnail for this doc (see above).
     }

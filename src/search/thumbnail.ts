@@ -20,24 +20,48 @@ const LINEAR = Float32Array.from({ length: 256 }, (_, v) => {
 
 /** The thumbnail of an RGB (or gray, or RGBA: alpha ignored) image; all zeros for a flat one. */
 export function thumbnail(image: RawImage): Float32Array {
+  const cells = luminanceCells(image, THUMBNAIL_SIDE);
+  let mean = 0;
+  for (const v of cells) mean += v / cells.length;
+  let norm = 0;
+  for (let c = 0; c < cells.length; c++) {
+    cells[c] -= mean;
+    norm += cells[c] * cells[c];
+  }
+  const out = new Float32Array(cells.length);
+  // Below this the picture is flat (one colour): no layout to match on.
+  if (norm < 1e-10) return out;
+  const scale = 1 / Math.sqrt(norm);
+  for (let c = 0; c < cells.length; c++) out[c] = cells[c] * scale;
+  return out;
+}
+
+/** The finer grid the crop check slides the query's thumbnail over: 32 × 32 luminance means, not normalized. */
+export const FINE_SIDE = 2 * THUMBNAIL_SIDE;
+export const FINE_LENGTH = FINE_SIDE * FINE_SIDE;
+
+export function fineThumbnail(image: RawImage): Float32Array {
+  return Float32Array.from(luminanceCells(image, FINE_SIDE));
+}
+
+/** Mean linear luminance of each cell of a side × side grid over the image (aspect squashed); an empty cell (image smaller than the grid) takes the mean. */
+function luminanceCells(image: RawImage, side: number): Float64Array {
   const { data, width, height, channels } = image;
-  const n = THUMBNAIL_SIDE;
-  const sum = new Float64Array(n * n);
-  const count = new Float64Array(n * n);
+  const sum = new Float64Array(side * side);
+  const count = new Float64Array(side * side);
   const colour = channels >= 3;
   for (let y = 0; y < height; y++) {
-    const row = Math.floor((y * n) / height) * n;
+    const row = Math.floor((y * side) / height) * side;
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * channels;
-      const cell = row + Math.floor((x * n) / width);
+      const cell = row + Math.floor((x * side) / width);
       sum[cell] += colour ? 0.2126 * LINEAR[data[i]] + 0.7152 * LINEAR[data[i + 1]] + 0.0722 * LINEAR[data[i + 2]] : LINEAR[data[i]];
       count[cell]++;
     }
   }
-  // An image narrower or lower than the grid leaves cells empty: they take the mean.
   let total = 0;
   let filled = 0;
-  for (let c = 0; c < n * n; c++) {
+  for (let c = 0; c < side * side; c++) {
     if (count[c] > 0) {
       sum[c] /= count[c];
       total += sum[c];
@@ -45,15 +69,6 @@ export function thumbnail(image: RawImage): Float32Array {
     }
   }
   const mean = filled > 0 ? total / filled : 0;
-  let norm = 0;
-  for (let c = 0; c < n * n; c++) {
-    sum[c] = count[c] > 0 ? sum[c] - mean : 0;
-    norm += sum[c] * sum[c];
-  }
-  const out = new Float32Array(n * n);
-  // Below this the picture is flat (one colour): no layout to match on.
-  if (norm < 1e-10) return out;
-  const scale = 1 / Math.sqrt(norm);
-  for (let c = 0; c < n * n; c++) out[c] = sum[c] * scale;
-  return out;
+  for (let c = 0; c < side * side; c++) if (count[c] === 0) sum[c] = mean;
+  return sum;
 }

@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../util/files.js';
 
 export const RANKING_STATE_FILE = 'ranking.bin';
 /** Bumped whenever the layout or the recipe changes: an older state is recomputed, never misread. */
-export const RANKING_STATE_VERSION = 2;
+export const RANKING_STATE_VERSION = 3;
 const MAGIC = Buffer.from('FNRANK\x00\x01', 'latin1');
 const ALIGN = 64;
 
@@ -58,11 +58,25 @@ export interface RankingArrays {
   readonly docChunkCounts: Int32Array;
   /** docs × 256: each doc's same-photo thumbnail (search/thumbnail.ts); a zero row when its file could not be read. */
   readonly thumbnails: Float32Array;
+  /** docs × 1024: the same picture's 32 × 32 luminance means (search/thumbnail.ts fineThumbnail), which the crop check slides the query's thumbnail over. */
+  readonly fineThumbnails: Float32Array;
 }
 
 export type RankingState = RankingStateHeader & RankingArrays;
 
-const ARRAYS: readonly (keyof RankingArrays)[] = ['mean', 'projection', 'instProjection', 'docVectors', 'expanded', 'neighbourIds', 'neighbourScores', 'instance', 'docChunkCounts', 'thumbnails'];
+const ARRAYS: readonly (keyof RankingArrays)[] = [
+  'mean',
+  'projection',
+  'instProjection',
+  'docVectors',
+  'expanded',
+  'neighbourIds',
+  'neighbourScores',
+  'instance',
+  'docChunkCounts',
+  'thumbnails',
+  'fineThumbnails',
+];
 
 /** Write the state into `dir` atomically. */
 export function writeRankingState(dir: string, state: RankingState): void {

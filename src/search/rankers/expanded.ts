@@ -9,6 +9,7 @@ import type { Kernels } from '../../kernels/index.js';
 import type { RankingState } from '../../store/ranking-state.js';
 import { EXPANDED_PARAMS, expandedWithout, meanVector, project } from '../expansion.js';
 import { normalizeRows } from '../linalg.js';
+import { bestCrop } from '../crop-match.js';
 import { THUMBNAIL_LENGTH } from '../thumbnail.js';
 import type { MatrixIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
 
@@ -49,7 +50,7 @@ export class ExpandedRanker implements Ranker {
     normalizeRows(q, dims);
     const ranked = timed(() => impl.cosineTopK({ matrix: expanded, rows: docs, dim: dims, queries: q, k: Math.min(docs, request.top + excluded.size + 1) }));
 
-    const promoted = this.sameThumbnail(state, query.thumbnail, excluded, (ms) => (topkMs += ms)) ?? (await this.samePhoto(state, query.vectors, m, excluded, (ms) => (topkMs += ms)));
+    const promoted = this.sameThumbnail(state, query.thumbnail, excluded, (ms) => (topkMs += ms)) ?? (await this.sameRegion(state, query, m, excluded, (ms) => (topkMs += ms)));
     const wholeRows = this.index.wholeChunkRows();
     const firstRows = firstChunkRows(this.index.docChunkCounts());
     const hits: RankedHit[] = [];
@@ -87,14 +88,40 @@ export class ExpandedRanker implements Ranker {
     return undefined;
   }
 
-  /** The best single chunk pair in the instance space between the query and any doc not excluded, when its cosine reaches EXPANDED_PARAMS.samePhoto. */
+  /**
+   * A chunk pair at least EXPANDED_PARAMS.samePhotoStrong; else a crop (a half-size window of a
+   * doc's thumbnail grid correlating at least cropMatch with the query's thumbnail, whose doc also
+   * has a chunk pair of at least cropChunk); else a chunk pair of at least samePhoto.
+   */
+  private async sameRegion(
+    state: RankingState,
+    query: QueryChunks,
+    m: number,
+    excluded: ReadonlySet<number>,
+    addMs: (ms: number) => void,
+  ): Promise<{ doc: number; row: number; score: number } | undefined> {
+    const { best, inst } = await this.samePhoto(state, query.vectors, m, excluded, addMs);
+    if (best && best.score >= EXPANDED_PARAMS.samePhotoStrong) return best;
+    if (query.thumbnail) {
+      const start = performance.now();
+      const crop = bestCrop(this.impl, state, query.thumbnail, excluded);
+      addMs(performance.now() - start);
+      if (crop && crop.score >= EXPANDED_PARAMS.cropMatch) {
+        const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), crop.doc);
+        if (pair.score >= EXPANDED_PARAMS.cropChunk) return { doc: crop.doc, row: pair.row, score: Math.min(1, crop.score) };
+      }
+    }
+    return best && best.score >= EXPANDED_PARAMS.samePhoto ? best : undefined;
+  }
+
+  /** The best single chunk pair in the instance space between the query and any doc not excluded, and the query's instance vectors. */
   private async samePhoto(
     state: RankingState,
     vectors: Float32Array,
     m: number,
     excluded: ReadonlySet<number>,
     addMs: (ms: number) => void,
-  ): Promise<{ doc: number; row: number; score: number } | undefined> {
+  ): Promise<{ best?: { doc: number; row: number; score: number }; inst: Float32Array }> {
     const chunkDoc = this.index.chunkDoc();
     const counts = this.index.docChunkCounts();
     let skip = 0;
@@ -113,8 +140,23 @@ export class ExpandedRanker implements Ranker {
         break;
       }
     }
-    return best && best.score >= EXPANDED_PARAMS.samePhoto ? best : undefined;
+    return { best, inst };
   }
+}
+
+/** The best instance cosine between any query chunk and any chunk of `doc`, and that chunk's row. */
+function bestPairWith(state: RankingState, inst: Float32Array, m: number, counts: Int32Array, doc: number): { row: number; score: number } {
+  const first = firstChunkRows(counts)[doc];
+  const d = state.instDims;
+  let best = { row: first, score: -Infinity };
+  for (let row = first; row < first + counts[doc]; row++) {
+    for (let i = 0; i < m; i++) {
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += inst[i * d + j] * state.instance[row * d + j];
+      if (dot > best.score) best = { row, score: dot };
+    }
+  }
+  return best;
 }
 
 function firstChunkRows(counts: Int32Array): Int32Array {
