@@ -92,8 +92,8 @@ export function bestWindow(query: Float32Array, grid: Float32Array): number {
   return best;
 }
 
-/** The doc not excluded whose grid holds the best window for the query, with that window's correlation. */
-export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number } | undefined {
+/** The doc not excluded whose grid holds the best window for the query, with that window's correlation and the next candidate's best (-1 when none). */
+export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
   const docs = state.docShas.length;
   if (query.length !== THUMBNAIL_LENGTH || state.fineThumbnails.length !== docs * FINE_LENGTH || docs === 0) return undefined;
   const matrix = regions(state);
@@ -106,10 +106,11 @@ export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array
     const doc = Math.floor(row / REGIONS);
     if (!excluded.has(doc) && !candidates.includes(doc)) candidates.push(doc);
   }
-  let best: { doc: number; score: number } | undefined;
+  let best: { doc: number; score: number; runnerUp: number } | undefined;
   for (const doc of candidates) {
     const score = bestWindow(query, state.fineThumbnails.subarray(doc * FINE_LENGTH, (doc + 1) * FINE_LENGTH));
-    if (!best || score > best.score || (score === best.score && doc < best.doc)) best = { doc, score };
+    if (!best || score > best.score || (score === best.score && doc < best.doc)) best = { doc, score, runnerUp: best ? best.score : -1 };
+    else best.runnerUp = Math.max(best.runnerUp, score);
   }
   return best;
 }

@@ -39,6 +39,9 @@ export const EXPANDED_PARAMS = {
   /** The crop check: a half-size window's correlation with the query's thumbnail, and the least chunk pair its doc must also have. */
   cropMatch: 0.9,
   cropChunk: 0.1,
+  /** Or a window at least this strong that beats the next candidate doc's best by cropMargin. */
+  cropClear: 0.8,
+  cropMargin: 0.15,
 } as const;
 
 /**

@@ -91,7 +91,8 @@ export class ExpandedRanker implements Ranker {
   /**
    * A chunk pair at least EXPANDED_PARAMS.samePhotoStrong; else a crop (a half-size window of a
    * doc's thumbnail grid correlating at least cropMatch with the query's thumbnail, whose doc also
-   * has a chunk pair of at least cropChunk); else a chunk pair of at least samePhoto.
+   * has a chunk pair of at least cropChunk; or at least cropClear and cropMargin above the next
+   * candidate's); else a chunk pair of at least samePhoto.
    */
   private async sameRegion(
     state: RankingState,
@@ -106,9 +107,10 @@ export class ExpandedRanker implements Ranker {
       const start = performance.now();
       const crop = bestCrop(this.impl, state, query.thumbnail, excluded);
       addMs(performance.now() - start);
-      if (crop && crop.score >= EXPANDED_PARAMS.cropMatch) {
+      const clear = crop && crop.score >= EXPANDED_PARAMS.cropClear && crop.score - crop.runnerUp >= EXPANDED_PARAMS.cropMargin;
+      if (crop && (crop.score >= EXPANDED_PARAMS.cropMatch || clear)) {
         const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), crop.doc);
-        if (pair.score >= EXPANDED_PARAMS.cropChunk) return { doc: crop.doc, row: pair.row, score: Math.min(1, crop.score) };
+        if (clear || pair.score >= EXPANDED_PARAMS.cropChunk) return { doc: crop.doc, row: pair.row, score: Math.min(1, crop.score) };
       }
     }
     return best && best.score >= EXPANDED_PARAMS.samePhoto ? best : undefined;
