@@ -53,8 +53,9 @@ export interface RankedHit {
   readonly bestRow: number;
   /**
    * expanded only: set on the doc taken for the same photo as the query (put first whatever its
-   * score): the evidence, in [-1, 1]: the correlation of the two thumbnails, or (when those do not
-   * match) the instance-space cosine of the best chunk pair.
+   * score): the evidence, in [-1, 1]: the correlation of the two thumbnails, of the query's
+   * thumbnail with the doc's best half-size window (a crop), or the instance-space cosine of the
+   * best chunk pair, whichever took it (expanded.ts says in which order).
    */
   readonly samePhoto?: number;
 }
