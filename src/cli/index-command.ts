@@ -29,7 +29,10 @@ export function registerIndex(program: Command): void {
     .option('--no-work', 'Postgres store: enqueue the jobs and follow the fleet, but leave the encoding to `worker`s')
     .option('--job-size <n>', 'Postgres store: images per job (default 32)', positiveInt)
     .option('--job-timeout <s>', 'Postgres store: seconds before a job taken by a worker that went silent is redone by another (default 300)', positiveInt)
-    .option('-d, --data <dir|file>', 'folder of images, with an optional labels.csv (file,class_id,class_name); with a postgres:// store also a text file of http(s) image URLs, one per line; default: the 17 flowers dataset, downloaded to the cache')
+    .option(
+      '-d, --data <dir|file>',
+      'folder of images, with an optional labels.csv (file,class_id,class_name); with a postgres:// store also a text file of http(s) image URLs, one per line; default: the 17 flowers dataset, downloaded to the cache',
+    )
     .option('-m, --model <dir>', 'model folder (model.json + .onnx); default: the cached default model, downloaded when missing')
     .option('-f, --flow <file>', 'index flow YAML (default: the shipped flows/index.yml)')
     .option('--rebuild', 'start the index over (the old one stays readable until the new one is complete)')
