@@ -17,7 +17,7 @@ import { decodeImage } from '../src/image/index.js';
 import { readRankingState, type RankingState } from '../src/store/ranking-state.js';
 import type { StoredDoc } from '../src/store/metadata.js';
 import { FINE_LENGTH, fineThumbnail } from '../src/search/thumbnail.js';
-import { bestCrop } from '../src/search/crop-match.js';
+import { bestCentred, bestCrop, CENTRE_SCALE } from '../src/search/crop-match.js';
 import { kernels } from '../src/kernels/index.js';
 import { flowerImage, modelDir } from '../bench/fixtures.js';
 
@@ -103,6 +103,43 @@ test('the crop check finds the indexed photo a quarter-area crop comes from, and
   t.false(taken(without!), `best other photo at ${without!.score} (next ${without!.runnerUp})`);
   for (const n of [314, 57]) {
     const found = bestCrop(kernels, state, await of(flowerImage(n)), new Set())!;
+    t.false(taken(found), `image_${n}: ${found.score} (next ${found.runnerUp})`);
+  }
+});
+
+/** Rotated by `degrees` on white, then its central CENTRE_SCALE (the near-duplicate eval's rotate edit). */
+async function rotated(file: string, degrees: number): Promise<Buffer> {
+  const { width = 2, height = 2 } = await sharp(file).metadata();
+  const turned = await sharp(file).rotate(degrees, { background: '#ffffff' }).png().toBuffer({ resolveWithObject: true });
+  const w = Math.round(width * CENTRE_SCALE);
+  const h = Math.round(height * CENTRE_SCALE);
+  return sharp(turned.data)
+    .extract({ left: Math.floor((turned.info.width - w) / 2), top: Math.floor((turned.info.height - h) / 2), width: w, height: h })
+    .png()
+    .toBuffer();
+}
+
+test('the centred check finds the indexed photo a slightly rotated copy comes from, and no photo when the source is left out or not indexed', async (t) => {
+  const { state, docs } = await stateAndDocs();
+  const of = async (bytes: Buffer | string) => thumbnail(await decodeImage(typeof bytes === 'string' ? bytes : { name: 'rotated', bytes }, { shorterSide: 256 }));
+  const taken = (found: { score: number; runnerUp: number }) => found.score >= EXPANDED_PARAMS.centreMatch && found.score - found.runnerUp >= EXPANDED_PARAMS.centreMargin;
+  const id = (n: number) => docs.find((doc) => path.basename(doc.path) === `image_${n}.jpg`)!.id;
+  for (const [n, degrees] of [
+    [1218, -7],
+    [1227, 6],
+    [1030, -7],
+    [56, 6],
+  ]) {
+    const query = await of(await rotated(flowerImage(n), degrees));
+    const found = bestCentred(kernels, state, query, new Set())!;
+    t.is(path.basename(docs[found.doc].path), `image_${n}.jpg`, `${n} rotated ${degrees}°`);
+    t.true(taken(found), `${n} rotated ${degrees}°: ${found.score} (next ${found.runnerUp})`);
+    // Left out, the sibling shot (1218/1227) or any other photo is not taken in its place.
+    const without = bestCentred(kernels, state, query, new Set([id(n)]))!;
+    t.false(taken(without), `${n} left out: ${path.basename(docs[without.doc].path)} at ${without.score} (next ${without.runnerUp})`);
+  }
+  for (const n of [314, 57, 1219]) {
+    const found = bestCentred(kernels, state, await of(flowerImage(n)), new Set())!;
     t.false(taken(found), `image_${n}: ${found.score} (next ${found.runnerUp})`);
   }
 });

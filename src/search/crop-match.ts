@@ -114,3 +114,68 @@ export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array
   }
   return best;
 }
+
+/**
+ * The centred check: is the query the middle of an indexed picture at CENTRE_SCALE of its width and
+ * height (a slightly rotated copy keeps about that much; see src/eval/near-duplicates.ts)? Each doc's
+ * 32 × 32 grid, cut to its central CENTRE_SCALE and area-averaged to 16 × 16, zero-mean and unit, is
+ * correlated with the query's thumbnail.
+ */
+export const CENTRE_SCALE = 0.8;
+const centreCache = new WeakMap<RankingState, Float32Array>();
+
+/** THUMBNAIL_SIDE × FINE_SIDE: how much of each fine cell falls in each cell of the centred window. */
+function centreWeights(): Float64Array {
+  const out = new Float64Array(W * FINE_SIDE);
+  const step = (FINE_SIDE * CENTRE_SCALE) / W;
+  const low = (FINE_SIDE * (1 - CENTRE_SCALE)) / 2;
+  for (let i = 0; i < W; i++) {
+    const a = low + i * step;
+    for (let j = 0; j < FINE_SIDE; j++) out[i * FINE_SIDE + j] = Math.max(0, Math.min(a + step, j + 1) - Math.max(a, j));
+  }
+  return out;
+}
+
+function centres(state: RankingState): Float32Array {
+  let out = centreCache.get(state);
+  if (out) return out;
+  const docs = state.docShas.length;
+  const a = centreWeights();
+  out = new Float32Array(docs * THUMBNAIL_LENGTH);
+  const rows = new Float64Array(W * FINE_SIDE);
+  for (let d = 0; d < docs; d++) {
+    const grid = state.fineThumbnails.subarray(d * FINE_LENGTH, (d + 1) * FINE_LENGTH);
+    rows.fill(0);
+    for (let i = 0; i < W; i++)
+      for (let j = 0; j < FINE_SIDE; j++) if (a[i * FINE_SIDE + j] > 0) for (let x = 0; x < FINE_SIDE; x++) rows[i * FINE_SIDE + x] += a[i * FINE_SIDE + j] * grid[j * FINE_SIDE + x];
+    const cell = out.subarray(d * THUMBNAIL_LENGTH, (d + 1) * THUMBNAIL_LENGTH);
+    for (let i = 0; i < W; i++) {
+      for (let k = 0; k < W; k++) {
+        let v = 0;
+        for (let x = 0; x < FINE_SIDE; x++) v += rows[i * FINE_SIDE + x] * a[k * FINE_SIDE + x];
+        cell[i * W + k] = v;
+      }
+    }
+    centre(cell);
+  }
+  centreCache.set(state, out);
+  return out;
+}
+
+/** Docs looked at past the excluded ones for a runner-up that is not a tie (identical files tie). */
+const CENTRE_LOOKUP = 8;
+
+/** The doc not excluded whose centred window correlates best with the query's thumbnail, and the best of the docs that do not tie with it (-1 when none). */
+export function bestCentred(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
+  const docs = state.docShas.length;
+  if (query.length !== THUMBNAIL_LENGTH || state.fineThumbnails.length !== docs * FINE_LENGTH || docs === 0) return undefined;
+  const found = impl.cosineTopK({ matrix: centres(state), rows: docs, dim: THUMBNAIL_LENGTH, queries: query, k: Math.min(docs, excluded.size + CENTRE_LOOKUP) });
+  let best: { doc: number; score: number; runnerUp: number } | undefined;
+  for (let i = 0; i < found.k; i++) {
+    const doc = found.ids[i];
+    if (doc < 0 || excluded.has(doc)) continue;
+    if (!best) best = { doc, score: found.scores[i], runnerUp: -1 };
+    else if (found.scores[i] < best.score) return { ...best, runnerUp: found.scores[i] };
+  }
+  return best;
+}

@@ -42,6 +42,10 @@ export const EXPANDED_PARAMS = {
   /** Or a window at least this strong that beats the next candidate doc's best by cropMargin. */
   cropClear: 0.8,
   cropMargin: 0.15,
+  /** The centred check (before the strong chunk pair): the query's thumbnail against the central 80 % of each doc's grid, at least centreMatch and centreMargin above the next doc's, whose doc has a chunk pair of at least centreChunk. */
+  centreMatch: 0.8,
+  centreMargin: 0.1,
+  centreChunk: 0.5,
 } as const;
 
 /**

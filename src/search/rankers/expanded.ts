@@ -9,7 +9,7 @@ import type { Kernels } from '../../kernels/index.js';
 import type { RankingState } from '../../store/ranking-state.js';
 import { EXPANDED_PARAMS, expandedWithout, meanVector, project } from '../expansion.js';
 import { normalizeRows } from '../linalg.js';
-import { bestCrop } from '../crop-match.js';
+import { bestCentred, bestCrop } from '../crop-match.js';
 import { THUMBNAIL_LENGTH } from '../thumbnail.js';
 import type { MatrixIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
 
@@ -89,7 +89,9 @@ export class ExpandedRanker implements Ranker {
   }
 
   /**
-   * A chunk pair at least EXPANDED_PARAMS.samePhotoStrong; else a crop (a half-size window of a
+   * The centred check's doc (the central 80 % of its thumbnail grid correlating at least centreMatch
+   * with the query's thumbnail, centreMargin above the next doc's, with a chunk pair of at least
+   * centreChunk); else a chunk pair at least EXPANDED_PARAMS.samePhotoStrong; else a crop (a half-size window of a
    * doc's thumbnail grid correlating at least cropMatch with the query's thumbnail, whose doc also
    * has a chunk pair of at least cropChunk; or at least cropClear and cropMargin above the next
    * candidate's); else a chunk pair of at least samePhoto.
@@ -102,6 +104,15 @@ export class ExpandedRanker implements Ranker {
     addMs: (ms: number) => void,
   ): Promise<{ doc: number; row: number; score: number } | undefined> {
     const { best, inst } = await this.samePhoto(state, query.vectors, m, excluded, addMs);
+    if (query.thumbnail) {
+      const start = performance.now();
+      const centred = bestCentred(this.impl, state, query.thumbnail, excluded);
+      addMs(performance.now() - start);
+      if (centred && centred.score >= EXPANDED_PARAMS.centreMatch && centred.score - centred.runnerUp >= EXPANDED_PARAMS.centreMargin) {
+        const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), centred.doc);
+        if (pair.score >= EXPANDED_PARAMS.centreChunk) return { doc: centred.doc, row: pair.row, score: Math.min(1, centred.score) };
+      }
+    }
     if (best && best.score >= EXPANDED_PARAMS.samePhotoStrong) return best;
     if (query.thumbnail) {
       const start = performance.now();
