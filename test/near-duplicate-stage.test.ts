@@ -17,7 +17,7 @@ import { decodeImage } from '../src/image/index.js';
 import { readRankingState, type RankingState } from '../src/store/ranking-state.js';
 import type { StoredDoc } from '../src/store/metadata.js';
 import { FINE_LENGTH, fineThumbnail } from '../src/search/thumbnail.js';
-import { bestCentred, bestCrop, CENTRE_SCALE } from '../src/search/crop-match.js';
+import { bestCentred, bestCrop, bestHalf, CENTRE_SCALE, HALF_SCALE } from '../src/search/crop-match.js';
 import { kernels } from '../src/kernels/index.js';
 import { flowerImage, modelDir } from '../bench/fixtures.js';
 
@@ -140,6 +140,33 @@ test('the centred check finds the indexed photo a slightly rotated copy comes fr
   }
   for (const n of [314, 57, 1219]) {
     const found = bestCentred(kernels, state, await of(flowerImage(n)), new Set())!;
+    t.false(taken(found), `image_${n}: ${found.score} (next ${found.runnerUp})`);
+  }
+});
+
+test('the half-area check finds the indexed photo a half-area crop comes from, and no photo when the source is left out or not indexed', async (t) => {
+  const { state, docs } = await stateAndDocs();
+  const of = async (bytes: Buffer | string) => thumbnail(await decodeImage(typeof bytes === 'string' ? bytes : { name: 'half', bytes }, { shorterSide: 256 }));
+  const taken = (found: { score: number; runnerUp: number }) => found.score >= EXPANDED_PARAMS.halfMatch && found.score - found.runnerUp >= EXPANDED_PARAMS.halfMargin;
+  const id = (n: number) => docs.find((doc) => path.basename(doc.path) === `image_${n}.jpg`)!.id;
+  for (const [n, fx, fy] of CROPS) {
+    const file = flowerImage(n);
+    const { width = 2, height = 2 } = await sharp(file).metadata();
+    const w = Math.round(width * HALF_SCALE);
+    const h = Math.round(height * HALF_SCALE);
+    const bytes = await sharp(file)
+      .extract({ left: Math.floor(fx * (width - w)), top: Math.floor(fy * (height - h)), width: w, height: h })
+      .png()
+      .toBuffer();
+    const query = await of(bytes);
+    const found = bestHalf(kernels, state, query, new Set())!;
+    t.is(path.basename(docs[found.doc].path), `image_${n}.jpg`, `half of ${n} at ${fx},${fy}`);
+    t.true(taken(found), `half of ${n} at ${fx},${fy}: ${found.score} (next ${found.runnerUp})`);
+    const without = bestHalf(kernels, state, query, new Set([id(n)]))!;
+    t.false(taken(without), `${n} left out: ${path.basename(docs[without.doc].path)} at ${without.score} (next ${without.runnerUp})`);
+  }
+  for (const n of [314, 57, 1219]) {
+    const found = bestHalf(kernels, state, await of(flowerImage(n)), new Set())!;
     t.false(taken(found), `image_${n}: ${found.score} (next ${found.runnerUp})`);
   }
 });

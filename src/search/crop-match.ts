@@ -122,13 +122,21 @@ export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array
  * correlated with the query's thumbnail.
  */
 export const CENTRE_SCALE = 0.8;
-const centreCache = new WeakMap<RankingState, Float32Array>();
+/** The half-area check: windows at √½ of the width and height (a crop of half the area), their left and top edges at these fine cells (and flush right/bottom). */
+export const HALF_SCALE = Math.SQRT1_2;
+const HALF_OFFSETS = [0, 2, 4, 6, 8, FINE_SIDE * (1 - HALF_SCALE)];
 
-/** THUMBNAIL_SIDE × FINE_SIDE: how much of each fine cell falls in each cell of the centred window. */
-function centreWeights(): Float64Array {
+interface Windows {
+  readonly matrix: Float32Array;
+  /** Windows per doc. */
+  readonly per: number;
+}
+const windowCache = new WeakMap<RankingState, Map<string, Windows>>();
+
+/** THUMBNAIL_SIDE × FINE_SIDE: how much of each fine cell falls in each cell of a window `side` cells wide from `low`. */
+function windowWeights(low: number, side: number): Float64Array {
   const out = new Float64Array(W * FINE_SIDE);
-  const step = (FINE_SIDE * CENTRE_SCALE) / W;
-  const low = (FINE_SIDE * (1 - CENTRE_SCALE)) / 2;
+  const step = side / W;
   for (let i = 0; i < W; i++) {
     const a = low + i * step;
     for (let j = 0; j < FINE_SIDE; j++) out[i * FINE_SIDE + j] = Math.max(0, Math.min(a + step, j + 1) - Math.max(a, j));
@@ -136,46 +144,79 @@ function centreWeights(): Float64Array {
   return out;
 }
 
-function centres(state: RankingState): Float32Array {
-  let out = centreCache.get(state);
-  if (out) return out;
+/** docs × offsets² rows: each doc's grid cut to windows `scale` of its side at the offsets (fine cells), area-averaged to 16 × 16, zero-mean and unit. */
+function windows(state: RankingState, scale: number, offsets: readonly number[]): Windows {
+  const key = `${scale}:${offsets.join(',')}`;
+  let cache = windowCache.get(state);
+  if (!cache) windowCache.set(state, (cache = new Map<string, Windows>()));
+  const cached = cache.get(key);
+  if (cached) return cached;
   const docs = state.docShas.length;
-  const a = centreWeights();
-  out = new Float32Array(docs * THUMBNAIL_LENGTH);
+  const weights = offsets.map((low) => windowWeights(low, FINE_SIDE * scale));
+  const per = offsets.length * offsets.length;
+  const matrix = new Float32Array(docs * per * THUMBNAIL_LENGTH);
   const rows = new Float64Array(W * FINE_SIDE);
   for (let d = 0; d < docs; d++) {
     const grid = state.fineThumbnails.subarray(d * FINE_LENGTH, (d + 1) * FINE_LENGTH);
-    rows.fill(0);
-    for (let i = 0; i < W; i++)
-      for (let j = 0; j < FINE_SIDE; j++) if (a[i * FINE_SIDE + j] > 0) for (let x = 0; x < FINE_SIDE; x++) rows[i * FINE_SIDE + x] += a[i * FINE_SIDE + j] * grid[j * FINE_SIDE + x];
-    const cell = out.subarray(d * THUMBNAIL_LENGTH, (d + 1) * THUMBNAIL_LENGTH);
-    for (let i = 0; i < W; i++) {
-      for (let k = 0; k < W; k++) {
-        let v = 0;
-        for (let x = 0; x < FINE_SIDE; x++) v += rows[i * FINE_SIDE + x] * a[k * FINE_SIDE + x];
-        cell[i * W + k] = v;
+    for (let oy = 0; oy < offsets.length; oy++) {
+      const a = weights[oy];
+      rows.fill(0);
+      for (let i = 0; i < W; i++)
+        for (let j = 0; j < FINE_SIDE; j++) if (a[i * FINE_SIDE + j] > 0) for (let x = 0; x < FINE_SIDE; x++) rows[i * FINE_SIDE + x] += a[i * FINE_SIDE + j] * grid[j * FINE_SIDE + x];
+      for (let ox = 0; ox < offsets.length; ox++) {
+        const b = weights[ox];
+        const base = (d * per + oy * offsets.length + ox) * THUMBNAIL_LENGTH;
+        const cell = matrix.subarray(base, base + THUMBNAIL_LENGTH);
+        for (let i = 0; i < W; i++) {
+          for (let k = 0; k < W; k++) {
+            let v = 0;
+            for (let x = 0; x < FINE_SIDE; x++) v += rows[i * FINE_SIDE + x] * b[k * FINE_SIDE + x];
+            cell[i * W + k] = v;
+          }
+        }
+        centre(cell);
       }
     }
-    centre(cell);
   }
-  centreCache.set(state, out);
+  const out = { matrix, per };
+  cache.set(key, out);
   return out;
 }
 
 /** Docs looked at past the excluded ones for a runner-up that is not a tie (identical files tie). */
-const CENTRE_LOOKUP = 8;
+const WINDOW_LOOKUP = 8;
 
-/** The doc not excluded whose centred window correlates best with the query's thumbnail, and the best of the docs that do not tie with it (-1 when none). */
-export function bestCentred(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
+/** The doc not excluded whose best window correlates best with the query's thumbnail, and the best of the docs that do not tie with it (-1 when none). */
+function bestWindowOf(
+  impl: Kernels,
+  state: RankingState,
+  query: Float32Array,
+  excluded: ReadonlySet<number>,
+  scale: number,
+  offsets: readonly number[],
+): { doc: number; score: number; runnerUp: number } | undefined {
   const docs = state.docShas.length;
   if (query.length !== THUMBNAIL_LENGTH || state.fineThumbnails.length !== docs * FINE_LENGTH || docs === 0) return undefined;
-  const found = impl.cosineTopK({ matrix: centres(state), rows: docs, dim: THUMBNAIL_LENGTH, queries: query, k: Math.min(docs, excluded.size + CENTRE_LOOKUP) });
+  const { matrix, per } = windows(state, scale, offsets);
+  const rows = docs * per;
+  const found = impl.cosineTopK({ matrix, rows, dim: THUMBNAIL_LENGTH, queries: query, k: Math.min(rows, (excluded.size + WINDOW_LOOKUP) * per) });
   let best: { doc: number; score: number; runnerUp: number } | undefined;
   for (let i = 0; i < found.k; i++) {
-    const doc = found.ids[i];
-    if (doc < 0 || excluded.has(doc)) continue;
+    if (found.ids[i] < 0) continue;
+    const doc = Math.floor(found.ids[i] / per);
+    if (excluded.has(doc) || doc === best?.doc) continue;
     if (!best) best = { doc, score: found.scores[i], runnerUp: -1 };
     else if (found.scores[i] < best.score) return { ...best, runnerUp: found.scores[i] };
   }
   return best;
+}
+
+/** The centred check's best doc (one window per doc: its central CENTRE_SCALE). */
+export function bestCentred(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
+  return bestWindowOf(impl, state, query, excluded, CENTRE_SCALE, [(FINE_SIDE * (1 - CENTRE_SCALE)) / 2]);
+}
+
+/** The half-area check's best doc (6 × 6 windows per doc at HALF_SCALE). */
+export function bestHalf(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
+  return bestWindowOf(impl, state, query, excluded, HALF_SCALE, HALF_OFFSETS);
 }

@@ -46,6 +46,9 @@ export const EXPANDED_PARAMS = {
   centreMatch: 0.8,
   centreMargin: 0.1,
   centreChunk: 0.5,
+  /** The half-area check (after it): the best of 6 × 6 windows at √½ of each doc's grid, with the same chunk pair. */
+  halfMatch: 0.85,
+  halfMargin: 0.15,
 } as const;
 
 /**

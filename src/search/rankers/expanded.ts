@@ -9,7 +9,7 @@ import type { Kernels } from '../../kernels/index.js';
 import type { RankingState } from '../../store/ranking-state.js';
 import { EXPANDED_PARAMS, expandedWithout, meanVector, project } from '../expansion.js';
 import { normalizeRows } from '../linalg.js';
-import { bestCentred, bestCrop } from '../crop-match.js';
+import { bestCentred, bestCrop, bestHalf } from '../crop-match.js';
 import { THUMBNAIL_LENGTH } from '../thumbnail.js';
 import type { MatrixIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
 
@@ -91,7 +91,8 @@ export class ExpandedRanker implements Ranker {
   /**
    * The centred check's doc (the central 80 % of its thumbnail grid correlating at least centreMatch
    * with the query's thumbnail, centreMargin above the next doc's, with a chunk pair of at least
-   * centreChunk); else a chunk pair at least EXPANDED_PARAMS.samePhotoStrong; else a crop (a half-size window of a
+   * centreChunk); else the half-area check's (a window at √½ of the side, at least halfMatch and
+   * halfMargin above the next doc's, the same chunk pair); else a chunk pair at least EXPANDED_PARAMS.samePhotoStrong; else a crop (a half-size window of a
    * doc's thumbnail grid correlating at least cropMatch with the query's thumbnail, whose doc also
    * has a chunk pair of at least cropChunk; or at least cropClear and cropMargin above the next
    * candidate's); else a chunk pair of at least samePhoto.
@@ -107,10 +108,15 @@ export class ExpandedRanker implements Ranker {
     if (query.thumbnail) {
       const start = performance.now();
       const centred = bestCentred(this.impl, state, query.thumbnail, excluded);
+      const half = bestHalf(this.impl, state, query.thumbnail, excluded);
       addMs(performance.now() - start);
       if (centred && centred.score >= EXPANDED_PARAMS.centreMatch && centred.score - centred.runnerUp >= EXPANDED_PARAMS.centreMargin) {
         const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), centred.doc);
         if (pair.score >= EXPANDED_PARAMS.centreChunk) return { doc: centred.doc, row: pair.row, score: Math.min(1, centred.score) };
+      }
+      if (half && half.score >= EXPANDED_PARAMS.halfMatch && half.score - half.runnerUp >= EXPANDED_PARAMS.halfMargin) {
+        const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), half.doc);
+        if (pair.score >= EXPANDED_PARAMS.centreChunk) return { doc: half.doc, row: pair.row, score: Math.min(1, half.score) };
       }
     }
     if (best && best.score >= EXPANDED_PARAMS.samePhotoStrong) return best;
