@@ -1,8 +1,8 @@
 /**
  * The crop check of the same-photo stage: is the query a quarter of an indexed picture (half its
  * width and half its height, anywhere in it)? No stored chunk sees so small a region at its scale,
- * so the query's 16 × 16 thumbnail is slid over each candidate's 32 × 32 luminance grid (17 × 17
- * positions), and a position's score is the correlation of the query with the grid's 16 × 16
+ * so the query's 16 × 16 thumbnail is slid over each candidate's 32 × 32 luminance grid (33 × 33
+ * positions, every half cell), and a position's score is the correlation of the query with the grid's 16 × 16
  * window there. Candidates: the docs whose 81 coarse regions (16 × 16 windows every 2 cells,
  * averaged to 8 × 8) best match the query's thumbnail averaged to 8 × 8, through the kernels' top-k.
  */
@@ -66,20 +66,47 @@ function coarse(query: Float32Array): Float32Array {
   return centre(out);
 }
 
-/** The best correlation of the query's thumbnail with any 16 × 16 window of one doc's 32 × 32 grid. */
+/** Half-cell positions per side of the fine grid: cell p/2 when p is even, else the mean of the two cells it straddles. */
+const HALF_GRID = 2 * FINE_SIDE - 1;
+
+/** One doc's 32 × 32 grid sampled every half cell (63 × 63): a unit cell from any half-cell offset, area-averaged. */
+function halfCellGrid(grid: Float32Array): Float64Array {
+  const rows = new Float64Array(FINE_SIDE * HALF_GRID);
+  for (let y = 0; y < FINE_SIDE; y++) {
+    for (let p = 0; p < HALF_GRID; p++) {
+      const at = y * FINE_SIDE + (p >> 1);
+      rows[y * HALF_GRID + p] = p % 2 === 0 ? grid[at] : (grid[at] + grid[at + 1]) / 2;
+    }
+  }
+  const out = new Float64Array(HALF_GRID * HALF_GRID);
+  for (let q = 0; q < HALF_GRID; q++) {
+    for (let p = 0; p < HALF_GRID; p++) {
+      const at = (q >> 1) * HALF_GRID + p;
+      out[q * HALF_GRID + p] = q % 2 === 0 ? rows[at] : (rows[at] + rows[at + HALF_GRID]) / 2;
+    }
+  }
+  return out;
+}
+
+/**
+ * The best correlation of the query's thumbnail with any 16 × 16 window of one doc's 32 × 32 grid,
+ * its corner at any half cell (33 × 33 positions): a quarter crop starts anywhere, and a window half
+ * a cell off costs its correlation as much as another photo's does.
+ */
 export function bestWindow(query: Float32Array, grid: Float32Array): number {
+  const h = halfCellGrid(grid);
   let best = -1;
   const n = W * W;
-  for (let top = 0; top + W <= FINE_SIDE; top++) {
-    for (let left = 0; left + W <= FINE_SIDE; left++) {
+  for (let top = 0; top + 2 * (W - 1) < HALF_GRID; top++) {
+    for (let left = 0; left + 2 * (W - 1) < HALF_GRID; left++) {
       // The query is zero-mean, so its dot with the window equals its dot with the centred window.
       let dot = 0;
       let sum = 0;
       let squares = 0;
       for (let y = 0; y < W; y++) {
-        const row = (top + y) * FINE_SIDE + left;
+        const row = (top + 2 * y) * HALF_GRID + left;
         for (let x = 0; x < W; x++) {
-          const v = grid[row + x];
+          const v = h[row + 2 * x];
           dot += query[y * W + x] * v;
           sum += v;
           squares += v * v;

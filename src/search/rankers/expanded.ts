@@ -89,7 +89,8 @@ export class ExpandedRanker implements Ranker {
   }
 
   /**
-   * The centred check's doc (the central 80 % of its thumbnail grid correlating at least centreMatch
+   * The crop check's doc when it is sure (a half-size window correlating at least cropMatch, cropMargin
+   * above the next candidate's, with a chunk pair of at least samePhoto); else the centred check's doc (the central 80 % of its thumbnail grid correlating at least centreMatch
    * with the query's thumbnail, centreMargin above the next doc's, with a chunk pair of at least
    * centreChunk); else the half-area check's (a window at √½ of the side, at least halfMatch and
    * halfMargin above the next doc's, the same chunk pair); else a chunk pair at least EXPANDED_PARAMS.samePhotoStrong; else a crop (a half-size window of a
@@ -105,28 +106,33 @@ export class ExpandedRanker implements Ranker {
     addMs: (ms: number) => void,
   ): Promise<{ doc: number; row: number; score: number } | undefined> {
     const { best, inst } = await this.samePhoto(state, query.vectors, m, excluded, addMs);
+    const counts = this.index.docChunkCounts();
+    let crop: ReturnType<typeof bestCrop>;
     if (query.thumbnail) {
       const start = performance.now();
+      crop = bestCrop(this.impl, state, query.thumbnail, excluded);
       const centred = bestCentred(this.impl, state, query.thumbnail, excluded);
       const half = bestHalf(this.impl, state, query.thumbnail, excluded);
       addMs(performance.now() - start);
+      // A quarter crop the crop check is sure of outranks a weaker whole-picture match of another photo (a sibling shot's centre or chunks).
+      if (crop && crop.score >= EXPANDED_PARAMS.cropMatch && crop.score - crop.runnerUp >= EXPANDED_PARAMS.cropMargin) {
+        const pair = bestPairWith(state, inst, m, counts, crop.doc);
+        if (pair.score >= EXPANDED_PARAMS.samePhoto) return { doc: crop.doc, row: pair.row, score: Math.min(1, crop.score) };
+      }
       if (centred && centred.score >= EXPANDED_PARAMS.centreMatch && centred.score - centred.runnerUp >= EXPANDED_PARAMS.centreMargin) {
-        const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), centred.doc);
+        const pair = bestPairWith(state, inst, m, counts, centred.doc);
         if (pair.score >= EXPANDED_PARAMS.centreChunk) return { doc: centred.doc, row: pair.row, score: Math.min(1, centred.score) };
       }
       if (half && half.score >= EXPANDED_PARAMS.halfMatch && half.score - half.runnerUp >= EXPANDED_PARAMS.halfMargin) {
-        const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), half.doc);
+        const pair = bestPairWith(state, inst, m, counts, half.doc);
         if (pair.score >= EXPANDED_PARAMS.centreChunk) return { doc: half.doc, row: pair.row, score: Math.min(1, half.score) };
       }
     }
     if (best && best.score >= EXPANDED_PARAMS.samePhotoStrong) return best;
     if (query.thumbnail) {
-      const start = performance.now();
-      const crop = bestCrop(this.impl, state, query.thumbnail, excluded);
-      addMs(performance.now() - start);
       const clear = crop && crop.score >= EXPANDED_PARAMS.cropClear && crop.score - crop.runnerUp >= EXPANDED_PARAMS.cropMargin;
       if (crop && (crop.score >= EXPANDED_PARAMS.cropMatch || clear)) {
-        const pair = bestPairWith(state, inst, m, this.index.docChunkCounts(), crop.doc);
+        const pair = bestPairWith(state, inst, m, counts, crop.doc);
         if (clear || pair.score >= EXPANDED_PARAMS.cropChunk) return { doc: crop.doc, row: pair.row, score: Math.min(1, crop.score) };
       }
     }
