@@ -8,8 +8,7 @@
  */
 import type { Kernels } from '../kernels/index.js';
 import type { RankingState } from '../store/ranking-state.js';
-import { normalizeRows } from './linalg.js';
-import { FINE_LENGTH, FINE_SIDE, THUMBNAIL_LENGTH, THUMBNAIL_SIDE } from './thumbnail.js';
+import { FINE_LENGTH, FINE_SIDE, THUMBNAIL_LENGTH, THUMBNAIL_SIDE, zeroMeanUnit } from './thumbnail.js';
 
 const W = THUMBNAIL_SIDE;
 const COARSE = W / 2;
@@ -20,6 +19,13 @@ const REGIONS = REGIONS_PER_SIDE * REGIONS_PER_SIDE;
 export const CROP_CANDIDATES = 10;
 /** Region rows looked up to find them (a doc's regions overlap, so its best ones come together). */
 const CANDIDATE_ROWS = 1000;
+
+/** A grid check's answer: the doc whose grid matches the query best, its correlation, and the best of the other docs (-1 when none). */
+export interface GridMatch {
+  doc: number;
+  score: number;
+  runnerUp: number;
+}
 
 /** docs × REGIONS rows of COARSE² values: each doc's half-size regions, averaged down, zero-mean and unit (zero for a doc without a grid). */
 const regionCache = new WeakMap<RankingState, Float32Array>();
@@ -41,21 +47,12 @@ function regions(state: RankingState): Float32Array {
           out[base + y * COARSE + x] = (grid[at] + grid[at + 1] + grid[at + FINE_SIDE] + grid[at + FINE_SIDE + 1]) / 4;
         }
       }
-      centre(out.subarray(base, base + COARSE * COARSE));
+      const region = out.subarray(base, base + COARSE * COARSE);
+      zeroMeanUnit(region, region);
     }
   }
   regionCache.set(state, out);
   return out;
-}
-
-/** Zero-mean, unit length in place (all zeros when flat). */
-function centre(v: Float32Array): Float32Array {
-  let mean = 0;
-  for (const x of v) mean += x / v.length;
-  for (let i = 0; i < v.length; i++) v[i] -= mean;
-  let norm = 0;
-  for (const x of v) norm += x * x;
-  return norm < 1e-10 ? v.fill(0) : normalizeRows(v, v.length);
 }
 
 /** The query's thumbnail (zero-mean, unit, THUMBNAIL_SIDE²) averaged to COARSE², zero-mean and unit. */
@@ -63,7 +60,7 @@ function coarse(query: Float32Array): Float32Array {
   const out = new Float32Array(COARSE * COARSE);
   for (let y = 0; y < COARSE; y++)
     for (let x = 0; x < COARSE; x++) out[y * COARSE + x] = query[2 * y * W + 2 * x] + query[2 * y * W + 2 * x + 1] + query[(2 * y + 1) * W + 2 * x] + query[(2 * y + 1) * W + 2 * x + 1];
-  return centre(out);
+  return zeroMeanUnit(out, out);
 }
 
 /** Half-cell positions per side of the fine grid: cell p/2 when p is even, else the mean of the two cells it straddles. */
@@ -120,7 +117,7 @@ export function bestWindow(query: Float32Array, grid: Float32Array): number {
 }
 
 /** The doc not excluded whose grid holds the best window for the query, with that window's correlation and the next candidate's best (-1 when none). */
-export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
+export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): GridMatch | undefined {
   const docs = state.docShas.length;
   if (query.length !== THUMBNAIL_LENGTH || state.fineThumbnails.length !== docs * FINE_LENGTH || docs === 0) return undefined;
   const matrix = regions(state);
@@ -133,7 +130,7 @@ export function bestCrop(impl: Kernels, state: RankingState, query: Float32Array
     const doc = Math.floor(row / REGIONS);
     if (!excluded.has(doc) && !candidates.includes(doc)) candidates.push(doc);
   }
-  let best: { doc: number; score: number; runnerUp: number } | undefined;
+  let best: GridMatch | undefined;
   for (const doc of candidates) {
     const score = bestWindow(query, state.fineThumbnails.subarray(doc * FINE_LENGTH, (doc + 1) * FINE_LENGTH));
     if (!best || score > best.score || (score === best.score && doc < best.doc)) best = { doc, score, runnerUp: best ? best.score : -1 };
@@ -201,7 +198,7 @@ function windows(state: RankingState, scale: number, offsets: readonly number[])
             cell[i * W + k] = v;
           }
         }
-        centre(cell);
+        zeroMeanUnit(cell, cell);
       }
     }
   }
@@ -214,20 +211,13 @@ function windows(state: RankingState, scale: number, offsets: readonly number[])
 const WINDOW_LOOKUP = 8;
 
 /** The doc not excluded whose best window correlates best with the query's thumbnail, and the best of the docs that do not tie with it (-1 when none). */
-function bestWindowOf(
-  impl: Kernels,
-  state: RankingState,
-  query: Float32Array,
-  excluded: ReadonlySet<number>,
-  scale: number,
-  offsets: readonly number[],
-): { doc: number; score: number; runnerUp: number } | undefined {
+function bestWindowOf(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>, scale: number, offsets: readonly number[]): GridMatch | undefined {
   const docs = state.docShas.length;
   if (query.length !== THUMBNAIL_LENGTH || state.fineThumbnails.length !== docs * FINE_LENGTH || docs === 0) return undefined;
   const { matrix, per } = windows(state, scale, offsets);
   const rows = docs * per;
   const found = impl.cosineTopK({ matrix, rows, dim: THUMBNAIL_LENGTH, queries: query, k: Math.min(rows, (excluded.size + WINDOW_LOOKUP) * per) });
-  let best: { doc: number; score: number; runnerUp: number } | undefined;
+  let best: GridMatch | undefined;
   for (let i = 0; i < found.k; i++) {
     if (found.ids[i] < 0) continue;
     const doc = Math.floor(found.ids[i] / per);
@@ -239,11 +229,11 @@ function bestWindowOf(
 }
 
 /** The centred check's best doc (one window per doc: its central CENTRE_SCALE). */
-export function bestCentred(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
+export function bestCentred(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): GridMatch | undefined {
   return bestWindowOf(impl, state, query, excluded, CENTRE_SCALE, [(FINE_SIDE * (1 - CENTRE_SCALE)) / 2]);
 }
 
 /** The half-area check's best doc (6 × 6 windows per doc at HALF_SCALE). */
-export function bestHalf(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): { doc: number; score: number; runnerUp: number } | undefined {
+export function bestHalf(impl: Kernels, state: RankingState, query: Float32Array, excluded: ReadonlySet<number>): GridMatch | undefined {
   return bestWindowOf(impl, state, query, excluded, HALF_SCALE, HALF_OFFSETS);
 }

@@ -20,19 +20,25 @@ const LINEAR = Float32Array.from({ length: 256 }, (_, v) => {
 
 /** The thumbnail of an RGB (or gray, or RGBA: alpha ignored) image; all zeros for a flat one. */
 export function thumbnail(image: RawImage): Float32Array {
-  const cells = luminanceCells(image, THUMBNAIL_SIDE);
+  return zeroMeanUnit(luminanceCells(image, THUMBNAIL_SIDE));
+}
+
+/**
+ * `values` made zero-mean and unit-length, into `out` (which may be `values` itself), so the dot
+ * product of two such vectors is their normalized cross-correlation; all zeros for flat values.
+ */
+export function zeroMeanUnit(values: ArrayLike<number>, out: Float32Array = new Float32Array(values.length)): Float32Array {
   let mean = 0;
-  for (const v of cells) mean += v / cells.length;
+  for (let i = 0; i < values.length; i++) mean += values[i] / values.length;
   let norm = 0;
-  for (let c = 0; c < cells.length; c++) {
-    cells[c] -= mean;
-    norm += cells[c] * cells[c];
+  for (let i = 0; i < values.length; i++) {
+    const centred = values[i] - mean;
+    norm += centred * centred;
   }
-  const out = new Float32Array(cells.length);
   // Below this the picture is flat (one colour): no layout to match on.
-  if (norm < 1e-10) return out;
+  if (norm < 1e-10) return out.fill(0);
   const scale = 1 / Math.sqrt(norm);
-  for (let c = 0; c < cells.length; c++) out[c] = cells[c] * scale;
+  for (let i = 0; i < values.length; i++) out[i] = (values[i] - mean) * scale;
   return out;
 }
 

@@ -9,7 +9,7 @@ import type { Kernels } from '../../kernels/index.js';
 import type { RankingState } from '../../store/ranking-state.js';
 import { EXPANDED_PARAMS, expandedWithout, meanVector, project } from '../expansion.js';
 import { normalizeRows } from '../linalg.js';
-import { bestCentred, bestCrop, bestHalf } from '../crop-match.js';
+import { bestCentred, bestCrop, bestHalf, type GridMatch } from '../crop-match.js';
 import { THUMBNAIL_LENGTH } from '../thumbnail.js';
 import type { MatrixIndex, QueryChunks, RankedHit, Ranker, RankRequest } from '../types.js';
 
@@ -107,31 +107,43 @@ export class ExpandedRanker implements Ranker {
   ): Promise<{ doc: number; row: number; score: number } | undefined> {
     const { best, inst } = await this.samePhoto(state, query.vectors, m, excluded, addMs);
     const counts = this.index.docChunkCounts();
-    let crop: ReturnType<typeof bestCrop>;
-    if (query.thumbnail) {
+    const thumb = query.thumbnail;
+    const timed = (check: () => GridMatch | undefined): GridMatch | undefined => {
       const start = performance.now();
-      crop = bestCrop(this.impl, state, query.thumbnail, excluded);
-      const centred = bestCentred(this.impl, state, query.thumbnail, excluded);
-      const half = bestHalf(this.impl, state, query.thumbnail, excluded);
+      const found = check();
       addMs(performance.now() - start);
-      // A quarter crop the crop check is sure of outranks a weaker whole-picture match of another photo (a sibling shot's centre or chunks).
-      if (crop && crop.score >= EXPANDED_PARAMS.cropMatch && crop.score - crop.runnerUp >= EXPANDED_PARAMS.cropMargin) {
-        const pair = bestPairWith(state, inst, m, counts, crop.doc);
-        if (pair.score >= EXPANDED_PARAMS.samePhoto) return { doc: crop.doc, row: pair.row, score: Math.min(1, crop.score) };
-      }
-      if (centred && centred.score >= EXPANDED_PARAMS.centreMatch && centred.score - centred.runnerUp >= EXPANDED_PARAMS.centreMargin) {
-        const pair = bestPairWith(state, inst, m, counts, centred.doc);
-        if (pair.score >= EXPANDED_PARAMS.centreChunk) return { doc: centred.doc, row: pair.row, score: Math.min(1, centred.score) };
-      }
-      if (half && half.score >= EXPANDED_PARAMS.halfMatch && half.score - half.runnerUp >= EXPANDED_PARAMS.halfMargin) {
-        const pair = bestPairWith(state, inst, m, counts, half.doc);
-        if (pair.score >= EXPANDED_PARAMS.centreChunk) return { doc: half.doc, row: pair.row, score: Math.min(1, half.score) };
-      }
+      return found;
+    };
+    // A grid check's doc is the same photo when it scores at least `match`, `margin` above the next doc's, and also has a chunk pair of at least `chunk`.
+    const taken = (found: GridMatch | undefined, match: number, margin: number, chunk: number) => {
+      if (!found || found.score < match || found.score - found.runnerUp < margin) return undefined;
+      const pair = bestPairWith(state, inst, m, counts, found.doc);
+      return pair.score >= chunk ? { doc: found.doc, row: pair.row, score: Math.min(1, found.score) } : undefined;
+    };
+    const crop = thumb && timed(() => bestCrop(this.impl, state, thumb, excluded));
+    if (thumb) {
+      // A quarter crop the crop check is sure of outranks a weaker whole-picture match of another photo (a sibling shot's centre or chunks);
+      // the centred and half-area checks run only when it is not.
+      const early =
+        taken(crop, EXPANDED_PARAMS.cropMatch, EXPANDED_PARAMS.cropMargin, EXPANDED_PARAMS.samePhoto) ??
+        taken(
+          timed(() => bestCentred(this.impl, state, thumb, excluded)),
+          EXPANDED_PARAMS.centreMatch,
+          EXPANDED_PARAMS.centreMargin,
+          EXPANDED_PARAMS.centreChunk,
+        ) ??
+        taken(
+          timed(() => bestHalf(this.impl, state, thumb, excluded)),
+          EXPANDED_PARAMS.halfMatch,
+          EXPANDED_PARAMS.halfMargin,
+          EXPANDED_PARAMS.centreChunk,
+        );
+      if (early) return early;
     }
     if (best && best.score >= EXPANDED_PARAMS.samePhotoStrong) return best;
-    if (query.thumbnail) {
-      const clear = crop && crop.score >= EXPANDED_PARAMS.cropClear && crop.score - crop.runnerUp >= EXPANDED_PARAMS.cropMargin;
-      if (crop && (crop.score >= EXPANDED_PARAMS.cropMatch || clear)) {
+    if (crop) {
+      const clear = crop.score >= EXPANDED_PARAMS.cropClear && crop.score - crop.runnerUp >= EXPANDED_PARAMS.cropMargin;
+      if (crop.score >= EXPANDED_PARAMS.cropMatch || clear) {
         const pair = bestPairWith(state, inst, m, counts, crop.doc);
         if (clear || pair.score >= EXPANDED_PARAMS.cropChunk) return { doc: crop.doc, row: pair.row, score: Math.min(1, crop.score) };
       }
