@@ -4,6 +4,9 @@ import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 import { indexImages, openIndex, Workspace } from '../src/index.js';
+import { decodeImage } from '../src/image/index.js';
+import { thumbnail, THUMBNAIL_LENGTH } from '../src/search/index.js';
+import { readRankingState } from '../src/store/ranking-state.js';
 import { makeDataDir, modelDir, tempDir } from './e2e-helpers.js';
 import { flowerImage, projectRoot } from '../bench/fixtures.js';
 
@@ -47,6 +50,26 @@ test('a flow with the flip crafter indexes mirrored images: a mirrored query mat
   const inPlain = await score(plainWs);
   t.true(inFlipped > 0.99999, `mirrored query vs mirrored index: ${inFlipped}`);
   t.true(inPlain < inFlipped, `the plain index matches the mirrored query less well (${inPlain} < ${inFlipped})`);
+});
+
+test("the ranking state's thumbnails are taken from the flow's images (the crafted ones), not read again from the files", async (t) => {
+  const data = await makeDataDir([81, 161]);
+  const root = await tempDir('flip-thumbnails');
+  const workspace = path.join(root, 'ws');
+  await indexImages({ data, workspace, model: modelDir, flow: flipFlow });
+  const stored = readRankingState(workspace);
+  if (!('state' in stored)) return t.fail(stored.unusable);
+  const ws = Workspace.openForRead(workspace);
+  const id = ws.docs().findIndex((doc) => path.basename(doc.path) === 'image_0081.jpg');
+  ws.close();
+  const row = stored.state.thumbnails.subarray(id * THUMBNAIL_LENGTH, (id + 1) * THUMBNAIL_LENGTH);
+  const mirrored = path.join(root, 'mirrored-0081.png');
+  await sharp(flowerImage(81)).flop().png().toFile(mirrored);
+  const dot = async (file: string) => thumbnail(await decodeImage(file, { shorterSide: 256 })).reduce((sum, v, i) => sum + v * row[i], 0);
+  const asMirrored = await dot(mirrored);
+  const asFile = await dot(flowerImage(81));
+  t.true(asMirrored > 0.999, `the stored thumbnail is the mirrored picture's (correlation ${asMirrored})`);
+  t.true(asFile < asMirrored - 0.01, `and not the file's (correlation ${asFile})`);
 });
 
 test('the example flow rejects a typo in the custom executor parameters', async (t) => {

@@ -3,6 +3,7 @@
  * with vectors, and its metadata) on parallel branches; join waits for both and checks the entry
  * is complete before the flow hands it to the store.
  */
+import { photoThumbnails } from '../search/index.js';
 import { builtinServices } from './services.js';
 import type { Executor, ExecutorContext, FlowDoc } from './types.js';
 
@@ -53,6 +54,8 @@ export class DocIndexer implements Executor {
     entry.height = image.sourceHeight;
     const label = this.labels?.get(doc.uri);
     if (label !== undefined) entry.label = label;
+    // From the image decoded for chunking: the ranking state need not read and decode the file again.
+    doc.thumbnails = photoThumbnails(image);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Box, RawImage } from '../kernels/types.js';
 import type { ModelManifest } from '../model/index.js';
-import type { Ranking, SearchOptions } from '../search/index.js';
+import type { PhotoThumbnails, Ranking, SearchOptions } from '../search/index.js';
 import type { ChunkKind, NewDoc } from '../store/index.js';
 
 /** One chunk of a document: a box cut out of `image` (window of the resized image, or the whole-image copy). */
@@ -41,6 +41,8 @@ export interface FlowDoc {
   vectors?: Float32Array;
   /** Index flows: the doc's store entry, filled in by chunk_indexer and doc_indexer, checked by join. */
   entry?: Partial<NewDoc>;
+  /** Index flows: the same-photo thumbnails of `image` (doc_indexer), for the ranking state. */
+  thumbnails?: PhotoThumbnails;
   /** Query flows: what the caller asked for (ranker input). */
   query?: SearchOptions;
   /** Query flows: ranked docs (ranker output). */

@@ -10,7 +10,7 @@ import { listImages, readLabelsCsv } from '../dataset/index.js';
 import { InputError } from '../errors.js';
 import type { BuiltinServices } from '../executors/services.js';
 import { loadModel } from '../model/index.js';
-import { refreshRankingState } from '../search/index.js';
+import { refreshRankingState, type PhotoThumbnails } from '../search/index.js';
 import { Workspace, type ListedFile, type NewDoc, type WorkspaceChanges } from '../store/index.js';
 import { indexImagesIntoPostgres, isPostgresUrl } from './fleet.js';
 import { indexIdentity, indexSummary, type IndexOptions, type IndexSummary } from './index-run.js';
@@ -57,6 +57,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
   const listing: ListedFile[] = [];
   const unreadable: string[] = [];
   let pending: NewDoc[] = [];
+  const thumbnails = new Map<string, PhotoThumbnails>();
   let lastCommit = performance.now();
   const commit = () => {
     const added = workspace.addDocs(pending);
@@ -79,7 +80,10 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
         else unreadable.push(doc.uri);
         if (skip?.expected) unchanged++;
         else if (skip) skipped.push({ file: skip.file, reason: skip.reason });
-        else pending.push(doc.entry as NewDoc);
+        else {
+          pending.push(doc.entry as NewDoc);
+          if (doc.sha256 && doc.thumbnails) thumbnails.set(doc.sha256, doc.thumbnails);
+        }
         if (pending.length >= COMMIT_DOCS || (pending.length > 0 && performance.now() - lastCommit >= COMMIT_MS)) commit();
         opts.onProgress?.({
           total: files.length,
@@ -106,7 +110,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
       else workspace.abort();
     }
   }
-  await refreshRankingState(workspaceDir, { refit: opts.rebuild });
+  await refreshRankingState(workspaceDir, { refit: opts.rebuild, thumbnails });
   return indexSummary(started, {
     workspace: workspaceDir,
     files: files.length,

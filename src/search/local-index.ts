@@ -12,7 +12,7 @@ import { NoIndexError } from '../errors.js';
 import { Workspace } from '../store/index.js';
 import { readRankingState, writeRankingState, type RankingState } from '../store/ranking-state.js';
 import { learnRankingState, stateMatches, type LearnOutcome, type StateSource } from './expansion.js';
-import { FINE_LENGTH, fineThumbnail, THUMBNAIL_LENGTH, thumbnail } from './thumbnail.js';
+import { FINE_LENGTH, photoThumbnails, THUMBNAIL_LENGTH, type PhotoThumbnails } from './thumbnail.js';
 import type { ChunkCandidates, MatrixIndex, WholeHits } from './types.js';
 
 export interface LocalChunkIndexOptions {
@@ -111,13 +111,24 @@ export function stateSource(workspace: Workspace): StateSource {
   return { dim: workspace.dim, modelSha256: workspace.manifest.model.sha256, rows: workspace.chunkCount, matrix: () => workspace.matrix(), docs: workspace.docs() };
 }
 
+export interface RefreshOptions {
+  /** Fit again from scratch (e.g. on --rebuild). */
+  readonly refit?: boolean;
+  readonly impl?: Kernels;
+  /**
+   * Thumbnails by doc sha256 that the index run took from the images it had decoded anyway; only
+   * the docs found in neither these nor the previous state are read and decoded again.
+   */
+  readonly thumbnails?: ReadonlyMap<string, PhotoThumbnails>;
+}
+
 /**
  * After an index run: bring the workspace's ranking.bin up to date with the committed index (kept
  * when current, updated with the existing whitening when the index changed by at most
  * REFIT_FRACTION, fitted again otherwise or when `refit`, e.g. on --rebuild), written atomically.
  * An empty index has nothing to learn.
  */
-export async function refreshRankingState(dir: string, opts: { refit?: boolean; impl?: Kernels } = {}): Promise<{ outcome: LearnOutcome; ms: number } | undefined> {
+export async function refreshRankingState(dir: string, opts: RefreshOptions = {}): Promise<{ outcome: LearnOutcome; ms: number } | undefined> {
   let workspace: Workspace;
   try {
     workspace = Workspace.openForRead(dir);
@@ -129,7 +140,7 @@ export async function refreshRankingState(dir: string, opts: { refit?: boolean; 
     const stored = readRankingState(workspace.dir);
     const previous = 'state' in stored ? stored.state : undefined;
     let source = stateSource(workspace);
-    if (opts.refit || !previous || !stateMatches(previous, source)) source = { ...source, thumbnails: await takeThumbnails(workspace, previous) };
+    if (opts.refit || !previous || !stateMatches(previous, source)) source = { ...source, thumbnails: await takeThumbnails(workspace, previous, opts.thumbnails) };
     const learned = learnRankingState(source, opts.impl ?? kernels, previous, opts.refit);
     if (learned.outcome !== 'current') writeRankingState(workspace.dir, learned.state);
     return { outcome: learned.outcome, ms: learned.ms };
@@ -139,24 +150,29 @@ export async function refreshRankingState(dir: string, opts: { refit?: boolean; 
 }
 
 /**
- * The thumbnails of the docs `previous` has none for, from their files (decoded as the normalizer
- * does), by sha256. A file that is gone, changed since it was indexed or unreadable gets none: that
- * doc is then found as the same photo by its chunks only.
+ * The thumbnails of the docs `previous` has none for: `taken` by the index run, else from their files
+ * (decoded as the normalizer does), by sha256. A file that is gone, changed since it was indexed or
+ * unreadable gets none: that doc is then found as the same photo by its chunks only.
  */
-async function takeThumbnails(workspace: Workspace, previous?: RankingState): Promise<Map<string, { thumbnail: Float32Array; fine: Float32Array }>> {
+async function takeThumbnails(workspace: Workspace, previous?: RankingState, taken?: ReadonlyMap<string, PhotoThumbnails>): Promise<Map<string, PhotoThumbnails>> {
   const stored =
     previous && previous.thumbnails.length === previous.docShas.length * THUMBNAIL_LENGTH && previous.fineThumbnails.length === previous.docShas.length * FINE_LENGTH ? previous : undefined;
   const have = new Set(stored?.docShas.filter((_, id) => stored.thumbnails.subarray(id * THUMBNAIL_LENGTH, (id + 1) * THUMBNAIL_LENGTH).some((v) => v !== 0)));
   // The normalizer's size (its default when the manifest predates the parameter).
   const shorterSide = Number(workspace.manifest.chunking.shorter_side ?? 256);
-  const out = new Map<string, { thumbnail: Float32Array; fine: Float32Array }>();
+  const out = new Map<string, PhotoThumbnails>();
   for (const doc of workspace.docs()) {
     if (have.has(doc.sha256) || out.has(doc.sha256)) continue;
+    const fresh = taken?.get(doc.sha256);
+    if (fresh) {
+      out.set(doc.sha256, fresh);
+      continue;
+    }
     try {
       const bytes = await fs.promises.readFile(doc.path);
       if (createHash('sha256').update(bytes).digest('hex') !== doc.sha256) continue;
       const image = await decodeImage({ name: doc.path, bytes }, { shorterSide });
-      out.set(doc.sha256, { thumbnail: thumbnail(image), fine: fineThumbnail(image) });
+      out.set(doc.sha256, photoThumbnails(image));
     } catch {
       // Gone or unreadable: no thumbnail for this doc (see above).
     }

@@ -50,6 +50,16 @@ export function fineThumbnail(image: RawImage): Float32Array {
   return Float32Array.from(luminanceCells(image, FINE_SIDE));
 }
 
+/** What the same-photo stage keeps of a doc's picture: its thumbnail and the crop check's finer grid. */
+export interface PhotoThumbnails {
+  readonly thumbnail: Float32Array;
+  readonly fine: Float32Array;
+}
+
+export function photoThumbnails(image: RawImage): PhotoThumbnails {
+  return { thumbnail: thumbnail(image), fine: fineThumbnail(image) };
+}
+
 /** Mean linear luminance of each cell of a side × side grid over the image (aspect squashed); an empty cell (image smaller than the grid) takes the mean. */
 function luminanceCells(image: RawImage, side: number): Float64Array {
   const { data, width, height, channels } = image;
