@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_chunk_extract(env, exports);
   register_topk(env, exports);
   register_bimatch(env, exports);
+  register_eigen(env, exports);
   register_mmap(env, exports);
   register_bandwidth(env, exports);
   register_controls(env, exports);

@@ -233,6 +233,60 @@ nativeTest('biMatch: non-finite input scores give the same ranking as TS, never 
   }
 });
 
+/** A seeded random symmetric n × n matrix, entries in [-1, 1]. */
+function randomSymmetric(rand: () => number, n: number): Float64Array {
+  const a = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c <= r; c++) a[r * n + c] = a[c * n + r] = rand() * 2 - 1;
+  return a;
+}
+
+nativeTest('symmetricEigen: random 200x200 and 300x300 matrices match TS (values 1e-9 relative, vectors 1e-7)', (t) => {
+  const rand = prng(23);
+  // Neither is a multiple of the 32-column panel the native QL rotations are applied in.
+  for (const n of [200, 300]) {
+    const a = randomSymmetric(rand, n);
+    const copy = Float64Array.from(a);
+    const expected = ts.symmetricEigen(a, n);
+    const got = native.symmetricEigen(a, n);
+    t.deepEqual(a, copy, 'a is only read');
+    const scale = Math.max(...expected.values.map(Math.abs));
+    expected.values.forEach((v, i) => {
+      if (!(Math.abs(got.values[i] - v) <= 1e-9 * scale)) t.fail(`n ${n}: values[${i}] ${got.values[i]}, TS ${v}`);
+    });
+    expected.vectors.forEach((v, i) => {
+      if (!(Math.abs(got.vectors[i] - v) <= 1e-7)) t.fail(`n ${n}: vector ${Math.floor(i / n)}[${i % n}] ${got.vectors[i]}, TS ${v}`);
+    });
+  }
+});
+
+nativeTest('symmetricEigen: zero matrix and repeated eigenvalues give the same values and eigenspaces as TS', (t) => {
+  const zero = native.symmetricEigen(new Float64Array(16), 4);
+  t.deepEqual([...zero.values], [0, 0, 0, 0]);
+  t.deepEqual([...zero.vectors], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+  // diag(2, 2, 2, -1, -1) in a rotated basis: eigenvectors of a repeated value are any basis of its
+  // eigenspace, but the projector onto that space (the sum of v vᵀ) is unique.
+  const n = 5;
+  const rand = prng(5);
+  const q = ts.symmetricEigen(randomSymmetric(rand, n), n).vectors;
+  const spectrum = [2, 2, 2, -1, -1];
+  const a = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) for (let i = 0; i < n; i++) a[r * n + c] += q[i * n + r] * spectrum[i] * q[i * n + c];
+  const got = native.symmetricEigen(a, n);
+  got.values.forEach((v, i) => t.true(Math.abs(v - spectrum[i]) < 1e-9, `values[${i}] = ${v}`));
+  const projector = (vectors: Float64Array, from: number, to: number) => {
+    const p = new Float64Array(n * n);
+    for (let i = from; i < to; i++) for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) p[r * n + c] += vectors[i * n + r] * vectors[i * n + c];
+    return p;
+  };
+  for (const [from, to] of [
+    [0, 3],
+    [3, 5],
+  ]) {
+    const expected = projector(q, from, to);
+    projector(got.vectors, from, to).forEach((x, i) => t.true(Math.abs(x - expected[i]) < 1e-9, `eigenspace ${from}..${to - 1}: entry ${i} ${x} vs ${expected[i]}`));
+  }
+});
+
 nativeTest('validation: the TS layer rejects bad arguments before the addon (same errors as TS)', (t) => {
   const ok = { matrix: new Float32Array(8), rows: 4, dim: 2, queries: new Float32Array(2), k: 2 };
   t.throws(() => native.cosineTopK({ ...ok, matrix: new Int32Array(8) as unknown as Float32Array }), { instanceOf: TypeError });
@@ -240,6 +294,9 @@ nativeTest('validation: the TS layer rejects bad arguments before the addon (sam
   t.throws(() => native.cosineTopK({ ...ok, k: Number.MAX_SAFE_INTEGER }), { instanceOf: RangeError });
   t.throws(() => native.cosineTopK({ ...ok, rows: 5 }), { instanceOf: RangeError });
   t.throws(() => native.cosineTopK({ ...ok, queries: new Float32Array(3) }), { instanceOf: RangeError });
+  t.throws(() => native.symmetricEigen(new Float32Array(4) as unknown as Float64Array, 2), { instanceOf: TypeError });
+  t.throws(() => native.symmetricEigen(new Float64Array(4), 3), { instanceOf: RangeError, message: /needs 9/ });
+  t.throws(() => native.symmetricEigen(Float64Array.of(1, NaN, NaN, 1), 2), { instanceOf: RangeError, message: /not finite/ });
 });
 
 nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async (t) => {
@@ -276,6 +333,14 @@ nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async 
   t.throws(() => a._setSimd('sse9'), { instanceOf: RangeError });
   if (!simdLevels.includes('avx512')) t.throws(() => a._setSimd('avx512'), { instanceOf: RangeError, message: /not supported/ });
   t.throws(() => a._setThreads(0), { instanceOf: RangeError });
+  t.throws(() => a.symmetricEigen(new Float32Array(4) as unknown as Float64Array, 2), { instanceOf: TypeError });
+  t.throws(() => a.symmetricEigen(new Float64Array(4), '2' as unknown as number), { instanceOf: TypeError });
+  t.throws(() => a.symmetricEigen(new Float64Array(4), 0), { instanceOf: RangeError });
+  t.throws(() => a.symmetricEigen(new Float64Array(4), 2.5), { instanceOf: RangeError });
+  t.throws(() => a.symmetricEigen(new Float64Array(4), 3), { instanceOf: RangeError }, 'a too small');
+  t.throws(() => a.symmetricEigen(new Float64Array(5), 2), { instanceOf: RangeError }, 'a too large');
+  t.throws(() => a.symmetricEigen(new Float64Array(0), 2 ** 20), { instanceOf: RangeError }, 'n too large');
+  t.throws(() => a.symmetricEigen(Float64Array.of(1, 0, 0, Infinity), 2), { instanceOf: RangeError }, 'not finite');
   // Still alive and correct afterwards.
   t.deepEqual(await a.cosineTopKAsync(Float32Array.of(1, 0, 0, 1), 2, 2, Float32Array.of(0, 1), 1), { k: 1, ids: Int32Array.of(1), scores: Float32Array.of(1) });
 });

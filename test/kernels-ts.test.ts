@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadKernels, openMatrixFile, slidingWindows, type Box, type KernelInfo } from '../src/kernels/index.js';
+import { loadKernels, openMatrixFile, slidingWindows, type Box, type KernelInfo, type SymmetricEigen } from '../src/kernels/index.js';
+import { prng } from './helpers/prng.js';
 
 const ts = loadKernels('ts');
 
@@ -180,6 +181,85 @@ test('biMatch: bad arguments throw TypeError/RangeError', (t) => {
   t.throws(() => ts.biMatch({ ...biMatchInput, docChunkCounts: Int32Array.of(2, 3) }), { instanceOf: RangeError }, 'doc out of range');
   t.throws(() => ts.biMatch({ ...biMatchInput, docChunkCounts: Int32Array.of(2, 0, 1) }), { instanceOf: RangeError }, 'empty doc');
   t.throws(() => ts.biMatch({ ...biMatchInput, chunkDoc: [0] as unknown as Int32Array }), { instanceOf: TypeError });
+});
+
+/** Values descending, A·v = λv and V·Vᵀ = I within `tol`, every vector's largest-magnitude component positive. */
+function assertEigenpairs(t: import('ava').ExecutionContext, a: Float64Array, n: number, { values, vectors }: SymmetricEigen, tol: number): void {
+  t.is(values.length, n);
+  t.is(vectors.length, n * n);
+  for (let i = 0; i < n; i++) {
+    const v = vectors.subarray(i * n, (i + 1) * n);
+    if (i > 0 && values[i] > values[i - 1]) t.fail(`values[${i}] = ${values[i]} > values[${i - 1}] = ${values[i - 1]}`);
+    const largest = v.reduce((best, x, k) => (Math.abs(x) > Math.abs(v[best]) ? k : best), 0);
+    if (!(v[largest] > 0)) t.fail(`vector ${i}: largest component ${v[largest]} is not positive`);
+    for (let r = 0; r < n; r++) {
+      let av = 0;
+      for (let k = 0; k < n; k++) av += a[r * n + k] * v[k];
+      if (!(Math.abs(av - values[i] * v[r]) <= tol)) t.fail(`vector ${i}, row ${r}: (A·v) ${av} vs λv ${values[i] * v[r]}`);
+    }
+    for (let j = 0; j <= i; j++) {
+      let dot = 0;
+      for (let k = 0; k < n; k++) dot += v[k] * vectors[j * n + k];
+      if (!(Math.abs(dot - (i === j ? 1 : 0)) <= tol)) t.fail(`vectors ${i}·${j} = ${dot}`);
+    }
+  }
+  t.pass();
+}
+
+/** Q · diag(values) · Qᵀ for a seeded random orthogonal Q (Gram–Schmidt of random rows). */
+function withEigenvalues(values: readonly number[], seed: number): Float64Array {
+  const n = values.length;
+  const rand = prng(seed);
+  const q = new Float64Array(n * n).map(() => rand() * 2 - 1);
+  for (let i = 0; i < n; i++) {
+    const row = q.subarray(i * n, (i + 1) * n);
+    for (let j = 0; j < i; j++) {
+      const prev = q.subarray(j * n, (j + 1) * n);
+      const dot = row.reduce((s, x, k) => s + x * prev[k], 0);
+      row.forEach((x, k) => (row[k] = x - dot * prev[k]));
+    }
+    const norm = Math.hypot(...row);
+    row.forEach((x, k) => (row[k] = x / norm));
+  }
+  const a = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) for (let i = 0; i < n; i++) a[r * n + c] += q[i * n + r] * values[i] * q[i * n + c];
+  return a;
+}
+
+test('symmetricEigen: a 3x3 matrix with eigenvalues 6, 2, -1 worked out by hand', (t) => {
+  // 6·u uᵀ + 2·w wᵀ - e₃e₃ᵀ with u = (0.6, 0.8, 0), w = (0.8, -0.6, 0).
+  const a = Float64Array.of(3.44, 1.92, 0, 1.92, 4.56, 0, 0, 0, -1);
+  const copy = Float64Array.from(a);
+  const r = ts.symmetricEigen(a, 3);
+  t.deepEqual(a, copy, 'a is only read');
+  const expected = { values: [6, 2, -1], vectors: [0.6, 0.8, 0, 0.8, -0.6, 0, 0, 0, 1] };
+  r.values.forEach((v, i) => t.true(Math.abs(v - expected.values[i]) < 1e-12, `values[${i}] = ${v}`));
+  r.vectors.forEach((v, i) => t.true(Math.abs(v - expected.vectors[i]) < 1e-12, `vectors[${i}] = ${v}`));
+  assertEigenpairs(t, a, 3, r, 1e-9);
+  t.deepEqual([...ts.symmetricEigen(Float64Array.of(-2.5), 1).values], [-2.5]);
+});
+
+test('symmetricEigen: zero matrix and repeated eigenvalues still give orthonormal eigenvectors', (t) => {
+  const zero = ts.symmetricEigen(new Float64Array(25), 5);
+  t.deepEqual([...zero.values], [0, 0, 0, 0, 0]);
+  assertEigenpairs(t, new Float64Array(25), 5, zero, 1e-12);
+  const spectrum = [3, 3, 3, 1, 1, 0, -2, -2];
+  const a = withEigenvalues(spectrum, 11);
+  const r = ts.symmetricEigen(a, spectrum.length);
+  r.values.forEach((v, i) => t.true(Math.abs(v - spectrum[i]) < 1e-9, `values[${i}] = ${v}, expected ${spectrum[i]}`));
+  assertEigenpairs(t, a, spectrum.length, r, 1e-9);
+});
+
+test('symmetricEigen: bad arguments throw TypeError/RangeError', (t) => {
+  const a = new Float64Array(4);
+  t.throws(() => ts.symmetricEigen(new Float32Array(4) as unknown as Float64Array, 2), { instanceOf: TypeError, message: /Float64Array/ });
+  t.throws(() => ts.symmetricEigen([0, 0, 0, 0] as unknown as Float64Array, 2), { instanceOf: TypeError });
+  t.throws(() => ts.symmetricEigen(a, '2' as unknown as number), { instanceOf: TypeError });
+  t.throws(() => ts.symmetricEigen(a, 0), { instanceOf: RangeError });
+  t.throws(() => ts.symmetricEigen(a, 1.5), { instanceOf: RangeError });
+  t.throws(() => ts.symmetricEigen(a, 3), { instanceOf: RangeError, message: /needs 9/ });
+  t.throws(() => ts.symmetricEigen(Float64Array.of(1, NaN, NaN, 1), 2), { instanceOf: RangeError, message: /not finite/ });
+  t.throws(() => ts.symmetricEigen(Float64Array.of(1, 0, 0, Infinity), 2), { instanceOf: RangeError, message: /not finite/ });
 });
 
 test('openMatrixFile: reads rows × dim float32 at an offset; too short a file is a RangeError', (t) => {

@@ -7,7 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import { addonStatus, nativeKernels, type FailedLocation } from './native.js';
 import { tsKernels } from './ts.js';
-import { checkBiMatch, checkExtractChunks, checkTopK, MAX_INT32 } from './validate.js';
+import { checkBiMatch, checkExtractChunks, checkSymmetricEigen, checkTopK, MAX_INT32 } from './validate.js';
 import type { Box, Kernels } from './types.js';
 
 export * from './types.js';
@@ -54,6 +54,10 @@ function validated(impl: Kernels): Kernels {
       checkBiMatch(input);
       return impl.biMatch(input);
     },
+    symmetricEigen(a, n) {
+      checkSymmetricEigen(a, n);
+      return impl.symmetricEigen(a, n);
+    },
   };
 }
 
@@ -82,6 +86,7 @@ export const kernels: Kernels = validated({
   cosineTopK: (input) => active().cosineTopK(input),
   cosineTopKAsync: (input) => active().cosineTopKAsync(input),
   biMatch: (input) => active().biMatch(input),
+  symmetricEigen: (a, n) => active().symmetricEigen(a, n),
 });
 
 /**

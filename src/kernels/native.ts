@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
-import type { BiMatchResult, Box, Kernels, Normalization, RawImage, TopKInput, TopKResult } from './types.js';
+import type { BiMatchResult, Box, Kernels, Normalization, RawImage, SymmetricEigen, TopKInput, TopKResult } from './types.js';
 
 /** The kernels and settings flower_native.node exports (see native/*_binding.cc), internal controls aside. */
 export interface Addon {
@@ -26,6 +26,7 @@ export interface Addon {
   cosineTopK(matrix: Float32Array, rows: number, dim: number, queries: Float32Array, k: number): TopKResult;
   cosineTopKAsync(matrix: Float32Array, rows: number, dim: number, queries: Float32Array, k: number): Promise<TopKResult>;
   biMatch(ids: Int32Array, scores: Float32Array, k: number, queryChunks: number, chunkDoc: Int32Array, docChunkCounts: Int32Array): BiMatchResult;
+  symmetricEigen(a: Float64Array, n: number): SymmetricEigen;
   /** Maps a whole file (copy-on-write) if it is at most maxLength bytes; the ArrayBuffer unmaps it when collected. */
   mapFile(file: string, maxLength: number): ArrayBuffer;
   /** SIMD path in use, and every path this CPU and OS support (best first). */
@@ -146,5 +147,6 @@ export function nativeKernels(addon: Addon): Kernels {
     cosineTopKAsync: async ({ matrix, rows, dim, queries, k }: TopKInput) =>
       rows * queries.length < SYNC_WORK_LIMIT ? addon.cosineTopK(matrix, rows, dim, queries, k) : addon.cosineTopKAsync(matrix, rows, dim, queries, k),
     biMatch: ({ topk, queryChunks, chunkDoc, docChunkCounts }) => addon.biMatch(topk.ids, topk.scores, topk.k, queryChunks, chunkDoc, docChunkCounts),
+    symmetricEigen: (a, n) => addon.symmetricEigen(a, n),
   };
 }

@@ -2,6 +2,7 @@
  * Pure-TypeScript kernels: the fallback when the addon is missing and the oracle the native
  * kernels are tested against. Written for clarity first; arguments are already validated.
  */
+import { symmetricEigen } from './eigen.js';
 import { D_MISS, type BiMatchInput, type BiMatchResult, type Box, type Kernels, type Normalization, type RawImage, type TopKInput, type TopKResult } from './types.js';
 
 function extractChunks(image: RawImage, boxes: readonly Box[], norm: Normalization, out: Float32Array, firstSlot: number): void {
@@ -138,4 +139,5 @@ export const tsKernels: Kernels = {
   // Computes at once (no pool to hand it to); a bad argument rejects the promise instead of throwing.
   cosineTopKAsync: (input) => new Promise((resolve) => resolve(cosineTopK(input))),
   biMatch,
+  symmetricEigen,
 };

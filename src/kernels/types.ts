@@ -1,5 +1,5 @@
 /**
- * The three hot paths of the flows, behind one interface. `ts.ts` is the reference
+ * The hot paths of the flows, behind one interface. `ts.ts` is the reference
  * implementation (and the test oracle); `native.ts` wraps the C++ addon. Both validate
  * nothing themselves: `index.ts` checks arguments once, before either runs.
  */
@@ -66,6 +66,13 @@ export interface BiMatchResult {
   readonly bestChunks: Int32Array;
 }
 
+export interface SymmetricEigen {
+  /** n eigenvalues, largest first. */
+  readonly values: Float64Array;
+  /** n × n, row i the unit eigenvector of values[i]. */
+  readonly vectors: Float64Array;
+}
+
 /** Distance charged for every chunk a side did not hit, as the original BiMatch ranker does. */
 export const D_MISS = 2000;
 
@@ -86,4 +93,10 @@ export interface Kernels {
   cosineTopKAsync(input: TopKInput): Promise<TopKResult>;
   /** BiMatch doc ranking (see D_MISS) of one query's top-k chunk matches. */
   biMatch(input: BiMatchInput): BiMatchResult;
+  /**
+   * Eigenvalues (descending) and eigenvectors of the symmetric n × n matrix `a` (row-major; only
+   * read). `vectors` row i is the unit eigenvector of `values[i]`, its largest-magnitude component
+   * (the first such) positive, so both implementations give the same vectors.
+   */
+  symmetricEigen(a: Float64Array, n: number): SymmetricEigen;
 }

@@ -79,6 +79,13 @@ export function checkTopK(input: TopKInput): number {
   return queryCount;
 }
 
+export function checkSymmetricEigen(a: Float64Array, n: number): void {
+  requireType(a, Float64Array, 'a');
+  requireInt(n, 'n', 1, Math.floor(Math.sqrt(MAX_INT32)));
+  if (a.length !== n * n) throw new RangeError(`a holds ${a.length} values, an ${n}x${n} matrix needs ${n * n}`);
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) throw new RangeError(`a[${i}] = ${a[i]} is not finite`);
+}
+
 export function checkBiMatch(input: BiMatchInput): void {
   if (typeof input !== 'object' || input === null) throw new TypeError('BiMatch input must be an object');
   const { topk, queryChunks, chunkDoc, docChunkCounts } = input;

@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Kernels } from '../kernels/index.js';
 import { RANKING_STATE_VERSION, type RankingState } from '../store/ranking-state.js';
-import { multiplyRows, normalizeRows, symmetricEigen, transpose } from './linalg.js';
+import { multiplyRows, normalizeRows, transpose } from './linalg.js';
 import { FINE_LENGTH, THUMBNAIL_LENGTH } from './thumbnail.js';
 
 export const EXPANDED_PARAMS = {
@@ -191,7 +191,7 @@ function fitWhitening(source: StateSource, impl: Kernels): Whitening {
       covariance[b * dim + a] = c;
     }
   }
-  const { values, vectors } = symmetricEigen(covariance, dim);
+  const { values, vectors } = impl.symmetricEigen(covariance, dim);
   // Directions the data does not span (a small index) would be scaled without bound: leave them out.
   const usable = values.filter((v) => v > values[0] * 1e-9).length;
   const directions = (count: number, power: number) => {
