@@ -1,10 +1,11 @@
 /**
  * End to end: index fixture images into a fresh workspace (each run in a fresh process, as the CLI
  * would), then query latency over fixture images on that index, split by stage. Both shipped index
- * flows (crops and region pooling) run in the same section, alternating run by run, and their query
- * latencies pass by pass, so their ratios are taken in one run. With `--peer`, the Python peer
- * (../shared/peers/python, when its Debian packages are installed) indexes and queries the same
- * images afterwards, for the ratios of index wall time and query p50.
+ * flows (crops and region pooling; flows/index.yml is one of them) run in the same section,
+ * alternating run by run, and their query latencies pass by pass, so their ratios to the crop flow
+ * are taken in one run. With `--peer`, the Python peer (../shared/peers/python,
+ * when its Debian packages are installed) indexes and queries the same images afterwards, for the
+ * ratios of index wall time and query p50.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chunkingOf, loadFlow, openIndex, type IndexSummary, type Searcher } from '../src/index.js';
+import { canonicalJson } from '../src/store/index.js';
 import { builtinFlowsDir } from '../src/flows/spec.js';
 import { flowerImage, flowersDir, modelDir, sharedDir } from './fixtures.js';
 import type { RankMode } from '../src/search/index.js';
@@ -32,13 +34,24 @@ export interface EndToEndOptions extends SectionOptions {
   readonly peer?: boolean;
 }
 
-/** The shipped index flows compared here; flows/index.yml is one of them. */
+/** The shipped index flows compared here; flows/index.yml is one of them, and every ratio is to the crop flow's. */
 const FLOWS = {
   crops: path.join(builtinFlowsDir, 'index-crops.yml'),
   regions: path.join(builtinFlowsDir, 'index-regions.yml'),
 } as const;
 type FlowName = keyof typeof FLOWS;
 const FLOW_NAMES = Object.keys(FLOWS) as FlowName[];
+const BASELINE: FlowName = 'crops';
+
+/** How a flow encodes an image, from the chunking it records. */
+function encodingOf(chunking: Record<string, unknown>): string {
+  if (chunking.pooling !== 'regions') return 'a pass per window + the whole image';
+  return chunking.whole_chunk === 'pooled' ? 'one pass per image, all pooled' : 'one pass per image + the whole image';
+}
+
+function byFlow<T>(make: (name: FlowName) => T): Record<FlowName, T> {
+  return Object.fromEntries(FLOW_NAMES.map((name) => [name, make(name)])) as Record<FlowName, T>;
+}
 
 interface ChildRun {
   summary: IndexSummary;
@@ -56,7 +69,7 @@ interface ChildRun {
 const INDEX_STAGES: readonly { name: string; measured: string; ms: (run: ChildRun) => number }[] = [
   { name: 'read + hash', measured: 'loader pod, summed over docs', ms: (r) => r.summary.podTime.loader ?? 0 },
   { name: 'decode + resize', measured: 'normalizer pod (sharp threads), summed over docs', ms: (r) => r.summary.podTime.normalizer ?? 0 },
-  { name: 'chunk: boxes + whole-image resize', measured: 'chunker pod, summed over docs', ms: (r) => r.summary.podTime.chunker ?? 0 },
+  { name: 'chunk: boxes', measured: 'chunker pod, summed over docs', ms: (r) => r.summary.podTime.chunker ?? 0 },
   { name: 'chunk: crop + normalize into the batch', measured: 'kernels.extractChunks, main thread', ms: (r) => r.hooks.extractMs },
   { name: 'encode', measured: 'wall time with a batch in the encoder pool', ms: (r) => r.hooks.encodeBusyMs },
   { name: 'write', measured: 'Workspace.addDocs + close, main thread', ms: (r) => r.hooks.writeMs },
@@ -72,10 +85,13 @@ export async function benchEndToEnd(options: EndToEndOptions): Promise<SectionRe
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flower-bench-'));
   try {
     const data = images === FIXTURE_IMAGES ? flowersDir : subsetDataDir(path.join(tmp, 'data'), images);
-    const defaultFlow: FlowName = chunkingOf(await loadFlow(path.join(builtinFlowsDir, 'index.yml'))).pooling === 'regions' ? 'regions' : 'crops';
-    const workspaces = Object.fromEntries(FLOW_NAMES.map((name) => [name, path.join(tmp, `workspace-${name}`)])) as Record<FlowName, string>;
+    const defaultChunking = canonicalJson(chunkingOf(await loadFlow(path.join(builtinFlowsDir, 'index.yml'))));
+    const chunkings = await Promise.all(FLOW_NAMES.map(async (name) => chunkingOf(await loadFlow(FLOWS[name]))));
+    const defaultFlow = FLOW_NAMES.find((_, i) => canonicalJson(chunkings[i]) === defaultChunking) ?? BASELINE;
+    const encodings = byFlow((name) => encodingOf(chunkings[FLOW_NAMES.indexOf(name)]));
+    const workspaces = byFlow((name) => path.join(tmp, `workspace-${name}`));
     const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'index-child.js');
-    const runs: Record<FlowName, ChildRun[]> = { crops: [], regions: [] };
+    const runs = byFlow((): ChildRun[] => []);
     for (let i = 0; i < indexRuns; i++) {
       for (const name of FLOW_NAMES) {
         options.log(`end to end: indexing ${images} images with flows/${path.basename(FLOWS[name])}, run ${i + 1}/${indexRuns}`);
@@ -84,10 +100,10 @@ export async function benchEndToEnd(options: EndToEndOptions): Promise<SectionRe
         runs[name].push(JSON.parse(stdout.trim().split('\n').pop()!) as ChildRun);
       }
     }
-    const flows = { crops: indexingFigures(runs.crops), regions: indexingFigures(runs.regions) };
+    const flows = byFlow((name) => indexingFigures(runs[name]));
     const indexing = flows[defaultFlow];
-    // Per run pair: crops wall ÷ regions wall (how many times faster region pooling indexes).
-    const indexSpeedup = summarize(runs.crops.map((r, i) => r.wallMs / runs.regions[i].wallMs));
+    // Per run pair: the crop flow's wall ÷ this flow's (how many times faster it indexes).
+    const indexSpeedup = byFlow((name) => summarize(runs[BASELINE].map((r, i) => r.wallMs / runs[name][i].wallMs)));
 
     options.log(`end to end: query latency, ${options.runs} passes of ${queries} queries per flow`);
     const latencies = await queryLatencies(workspaces, queries, options.runs, 'expanded');
@@ -95,7 +111,7 @@ export async function benchEndToEnd(options: EndToEndOptions): Promise<SectionRe
     // BiMatch on the default flow's index, for its cost beside expanded.
     const bimatchLatency = await queryLatency(workspaces[defaultFlow], queries, options.runs, 'bimatch');
     const peer = options.peer ? await runPeer(data, images, path.join(tmp, 'peer-index'), options.log) : undefined;
-    const figures = { images, queries, indexRuns, defaultFlow, indexing, flows, indexSpeedup, latency, latencies, bimatchLatency, peer };
+    const figures = { images, queries, indexRuns, defaultFlow, encodings, indexing, flows, indexSpeedup, latency, latencies, bimatchLatency, peer };
     return { data: figures, markdown: markdown(images, queries, indexing, latency, options.runs, bimatchLatency) + '\n\n' + flowsMarkdown(figures) };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -168,22 +184,22 @@ function indexingFigures(runs: ChildRun[]): IndexingFigures {
 type Percentiles = { p50: Summary; p95: Summary; p99: Summary };
 
 /**
- * Query latency on each flow's index, the flows taking turns pass by pass (each searcher runs its
- * index's query flow: query-regions.yml for the region index). Per pass: p50 of the total per flow,
- * and regions p50 ÷ crops p50.
+ * Query latency on each flow's index, the flows taking turns pass by pass (each searcher runs the
+ * shipped query flow that fits its index). Per pass: p50 of the total per flow, and each flow's p50
+ * ÷ the crop flow's.
  */
 async function queryLatencies(
   workspaces: Record<FlowName, string>,
   queries: number,
   passes: number,
   mode: RankMode,
-): Promise<{ figures: Record<FlowName, Record<string, Percentiles>>; p50Ratio: Summary }> {
+): Promise<{ figures: Record<FlowName, Record<string, Percentiles>>; p50Ratio: Record<FlowName, Summary> }> {
   const searchers = {} as Record<FlowName, Searcher>;
   try {
     for (const name of FLOW_NAMES) searchers[name] = await openIndex(workspaces[name], { model: modelDir });
     const files = spread(queries, FIXTURE_IMAGES, CLASSES).map(flowerImage);
     for (const name of FLOW_NAMES) for (const file of files.slice(0, 5)) await searchers[name].search(file, { top: 10, mode });
-    const perPass = { crops: [] as Record<string, number[]>[], regions: [] as Record<string, number[]>[] };
+    const perPass = byFlow((): Record<string, number[]>[] => []);
     for (let pass = 0; pass < passes; pass++) {
       for (const name of FLOW_NAMES) {
         const samples: Record<string, number[]> = { total: [], ...Object.fromEntries(QUERY_STAGES.map((s) => [s, []])) };
@@ -205,8 +221,8 @@ async function queryLatencies(
       return out;
     };
     return {
-      figures: { crops: figuresOf(perPass.crops), regions: figuresOf(perPass.regions) },
-      p50Ratio: summarize(perPass.regions.map((samples, i) => percentile(samples.total, 50) / percentile(perPass.crops[i].total, 50))),
+      figures: byFlow((name) => figuresOf(perPass[name])),
+      p50Ratio: byFlow((name) => summarize(perPass[name].map((samples, i) => percentile(samples.total, 50) / percentile(perPass[BASELINE][i].total, 50)))),
     };
   } finally {
     for (const searcher of Object.values(searchers)) await searcher.close();
@@ -259,41 +275,51 @@ async function runPeer(data: string, images: number, indexDir: string, log: (lin
 function flowsMarkdown(f: {
   images: number;
   defaultFlow: FlowName;
+  encodings: Record<FlowName, string>;
   flows: Record<FlowName, IndexingFigures>;
-  indexSpeedup: Summary;
-  latencies: { figures: Record<FlowName, Record<string, Percentiles>>; p50Ratio: Summary };
+  indexSpeedup: Record<FlowName, Summary>;
+  latencies: { figures: Record<FlowName, Record<string, Percentiles>>; p50Ratio: Record<FlowName, Summary> };
   peer?: PeerFigures | { skipped: string };
 }): string {
+  const peer = f.peer && !('skipped' in f.peer) ? f.peer : undefined;
   const rows = FLOW_NAMES.map((name) => {
     const x = f.flows[name];
     const q = f.latencies.figures[name];
     return [
-      `${name} (flows/${path.basename(FLOWS[name])})${name === f.defaultFlow ? ', the default' : ''}`,
+      `${name} (flows/${path.basename(FLOWS[name])}${name === f.defaultFlow ? ', the default' : ''}): ${f.encodings[name]}`,
       formatSummary(x.wallSeconds),
       formatSummary(x.imagesPerSecond),
       formatSummary(x.cpuMsPerImage, 0),
       formatSummary(q.total.p50, 1),
       formatSummary(q.encode.p50, 1),
+      name === BASELINE ? '1' : formatSummary(f.indexSpeedup[name], 2),
+      name === BASELINE ? '1' : formatSummary(f.latencies.p50Ratio[name], 2),
+      ...(peer ? [(x.wallSeconds.median / peer.wallSeconds).toFixed(2), (q.total.p50.median / peer.queryP50Ms).toFixed(2)] : []),
     ];
   });
-  const peer = f.peer;
   const lines = [
-    `Both index flows on the same ${f.images} images, alternating run by run; queries (expanded) alternating pass by pass:`,
+    `Both index flows on the same ${f.images} images, alternating run by run; queries (expanded) alternating pass by pass. ÷ ${BASELINE}: per run pair (indexing: images/s; query: p50)${peer ? '; ÷ peer: index wall and query p50' : ''}:`,
     '',
-    markdownTable(['flow', 'index wall s', 'images/s', 'CPU ms/image', 'query p50 ms', 'query encode p50 ms'], rows),
-    '',
-    `Region pooling ÷ crops, per run pair: indexing ${formatSummary(f.indexSpeedup, 2)}× the images/s; query p50 ${formatSummary(f.latencies.p50Ratio, 2)}× the crop flow's.`,
+    markdownTable(
+      [
+        'flow',
+        'index wall s',
+        'images/s',
+        'CPU ms/image',
+        'query p50 ms',
+        'query encode p50 ms',
+        `images/s ÷ ${BASELINE}`,
+        `query p50 ÷ ${BASELINE}`,
+        ...(peer ? ['index wall ÷ peer', 'query p50 ÷ peer'] : []),
+      ],
+      rows,
+    ),
   ];
-  if (peer && 'skipped' in peer) lines.push('', `Python peer: not run (${peer.skipped}).`);
+  if (f.peer && 'skipped' in f.peer) lines.push('', `Python peer: not run (${f.peer.skipped}).`);
   else if (peer) {
-    const ours = f.flows[f.defaultFlow].wallSeconds.median;
-    const oursQuery = f.latencies.figures[f.defaultFlow].total.p50.median;
     lines.push(
       '',
-      `Python peer (PyTorch + numpy, ../shared/peers/python, one index run and 50 queries after ours): index wall ${peer.wallSeconds.toFixed(1)} s (${peer.imagesPerSecond.toFixed(1)} images/s), query p50 ${peer.queryP50Ms.toFixed(1)} ms (encode ${peer.queryEncodeP50Ms.toFixed(1)}). ` +
-        `Ours (${f.defaultFlow}, the default) ÷ peer: index wall ${(ours / peer.wallSeconds).toFixed(2)}, query p50 ${(oursQuery / peer.queryP50Ms).toFixed(2)}; ` +
-        `crops ÷ peer: index wall ${(f.flows.crops.wallSeconds.median / peer.wallSeconds).toFixed(2)}, query p50 ${(f.latencies.figures.crops.total.p50.median / peer.queryP50Ms).toFixed(2)}; ` +
-        `regions ÷ peer: index wall ${(f.flows.regions.wallSeconds.median / peer.wallSeconds).toFixed(2)}, query p50 ${(f.latencies.figures.regions.total.p50.median / peer.queryP50Ms).toFixed(2)}.`,
+      `Python peer (PyTorch + numpy, ../shared/peers/python, one index run and 50 queries after ours): index wall ${peer.wallSeconds.toFixed(1)} s (${peer.imagesPerSecond.toFixed(1)} images/s), query p50 ${peer.queryP50Ms.toFixed(1)} ms (encode ${peer.queryEncodeP50Ms.toFixed(1)}).`,
     );
   }
   return lines.join('\n');

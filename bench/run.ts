@@ -8,7 +8,7 @@ import path from 'node:path';
 import { projectRoot } from './fixtures.js';
 import { machineInfo, machineMarkdown } from './machine.js';
 import type { BenchSection, SectionOptions, SectionResult } from './section.js';
-import { formatNumber, formatSummary, type Summary } from './stats.js';
+import { formatNumber, formatSummary, markdownTable, type Summary } from './stats.js';
 
 /**
  * Sections in run order: key in the results JSON, title, and a loader (imported only when the
@@ -83,8 +83,8 @@ export async function runBench(options: BenchOptions): Promise<{ file: string; r
     log(`bench: ${section.title} done in ${seconds.toFixed(1)} s`);
   }
 
-  const comparison = indexingVsEncoder(sections);
-  if (comparison) blocks.push(`## Indexing vs the encoder alone\n${comparison}`);
+  const comparison = [indexingVsEncoder(sections), flowsVsEncoder(sections)].filter((block) => block !== undefined);
+  if (comparison.length > 0) blocks.push(`## Indexing vs the encoder alone\n${comparison.join('\n\n')}`);
 
   const results: BenchResults = { version: 1, date, quick: options.quick, runs, machine, sections, failed, seconds: Math.round((performance.now() - started) / 100) / 10 };
   const file = path.resolve(options.out ?? path.join(projectRoot, 'bench', 'results', `${date.slice(0, 10)}-${safeHost(machine.host)}${options.quick ? '-quick' : ''}.json`));
@@ -128,6 +128,38 @@ function indexingVsEncoder(sections: BenchResults['sections']): string | undefin
       ? ` Process CPU per chunk, steadier on a busy machine: ${formatSummary(indexing.cpuMsPerChunk)} ms indexing vs ${formatSummary(alone.cpuMsPerChunk)} ms encoding alone, so everything but the model costs ${formatNumber(indexing.cpuMsPerChunk.median - alone.cpuMsPerChunk.median)} ms per chunk.`
       : '')
   );
+}
+
+/**
+ * Per index flow: end-to-end images/s against the encoder alone for that flow (Encoder per flow
+ * section: the same passes over pre-decoded images), when both sections ran; and process CPU per
+ * image, what everything but the model costs.
+ */
+function flowsVsEncoder(sections: BenchResults['sections']): string | undefined {
+  type Figures = { imagesPerSecond: Summary; cpuMsPerImage: Summary };
+  const indexing = (sections.endToEnd as { flows?: Record<string, Figures>; defaultFlow?: string } | undefined) ?? {};
+  const alone = sections.encoderFlows as Record<string, Figures | undefined> | undefined;
+  if (!indexing.flows || !alone) return undefined;
+  const rows = Object.entries(indexing.flows).flatMap(([name, flow]) => {
+    const encoder = alone[name];
+    if (!encoder?.imagesPerSecond) return [];
+    return [
+      [
+        `${name}${name === indexing.defaultFlow ? ' (the default)' : ''}`,
+        formatSummary(flow.imagesPerSecond),
+        formatSummary(encoder.imagesPerSecond),
+        `${((100 * flow.imagesPerSecond.median) / encoder.imagesPerSecond.median).toFixed(0)} %`,
+        formatSummary(flow.cpuMsPerImage, 0),
+        formatSummary(encoder.cpuMsPerImage, 0),
+      ],
+    ];
+  });
+  if (rows.length === 0) return undefined;
+  return [
+    'Per index flow: indexing images/s (End to end) against the encoder alone on the same passes (Encoder per flow), medians of separate runs in this invocation; process CPU per image, steadier on a busy machine:',
+    '',
+    markdownTable(['flow', 'indexing images/s', 'encoder alone images/s', 'share', 'indexing CPU ms/image', 'encoder alone CPU ms/image'], rows),
+  ].join('\n');
 }
 
 function safeHost(host: string): string {

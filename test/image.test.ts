@@ -258,9 +258,10 @@ test('the chunker refuses an image that would yield more windows than max_chunks
   const { Chunker } = await import('../src/executors/chunker.js');
   const image = { data: new Uint8Array(256 * 2560 * 3), width: 2560, height: 256, channels: 3 as const, sourceWidth: 2000, sourceHeight: 200 };
   const doc: FlowDoc = { seq: 0, uri: 'panorama.png', image, tags: {} };
-  const err = await t.throwsAsync(new Chunker({ window: 224, stride: 112, whole: true, max_chunks: 8 }).process(doc), { instanceOf: InputError });
+  const err = t.throws(() => new Chunker({ window: 224, stride: 112, whole: true, max_chunks: 8 }).process(doc), { instanceOf: InputError });
   t.is(err.code, 'image_limit_exceeded');
   t.regex(err.reason, /too many chunks: 2560x256 px after normalizing gives 44 windows, limit 8/);
-  await new Chunker({ window: 224, stride: 112, whole: true, max_chunks: 64 }).process(doc);
+  new Chunker({ window: 224, stride: 112, whole: true, max_chunks: 64 }).process(doc);
   t.is(doc.chunks?.length, 45);
+  t.deepEqual(doc.chunks?.at(-1), { kind: 'whole', box: { x: 0, y: 0, width: 2560, height: 256 }, image }, 'the whole chunk is all of the image, unresized');
 });

@@ -1,10 +1,10 @@
 /**
  * chunker: sliding windows over the normalized image (slidingWindows: last window snapped to the
- * border, no duplicates) plus, optionally, the whole image squashed to the window size. Only boxes
- * here: the encoder cuts them straight into its batch tensor.
+ * border, no duplicates) plus, optionally, the whole image. Only boxes here: the encoder cuts the
+ * windows straight into its batch tensor, and squashes the whole image to the model input itself
+ * (or, pooling regions, pools it from the image's one pass), so nothing is resized twice.
  */
 import { InputError } from '../errors.js';
-import { resizeExact } from '../image/index.js';
 import { slidingWindows } from '../kernels/index.js';
 import { builtinServices } from './services.js';
 import type { Executor, ExecutorContext, FlowChunk, FlowDoc } from './types.js';
@@ -27,7 +27,7 @@ export class Chunker implements Executor {
     }
   }
 
-  async process(doc: FlowDoc): Promise<void> {
+  process(doc: FlowDoc): void {
     const image = doc.image;
     if (!image) throw new Error(`chunker: ${doc.uri} has no image (put a normalizer before the chunker)`);
     const { window, stride } = this.opts;
@@ -39,10 +39,7 @@ export class Chunker implements Executor {
       throw new InputError(doc.uri, `too many chunks: ${image.width}x${image.height} px after normalizing gives ${boxes.length} windows, limit ${this.opts.max_chunks}`, 'image_limit_exceeded');
     }
     const chunks: FlowChunk[] = boxes.map((box) => ({ kind: 'window', box, image }));
-    if (this.opts.whole) {
-      const whole = await resizeExact(image, window, window);
-      chunks.push({ kind: 'whole', box: { x: 0, y: 0, width: window, height: window }, image: whole });
-    }
+    if (this.opts.whole) chunks.push({ kind: 'whole', box: { x: 0, y: 0, width: image.width, height: image.height }, image });
     doc.chunks = chunks;
   }
 }

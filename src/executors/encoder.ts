@@ -5,17 +5,22 @@
  * so the pool stays busy with big batches while documents keep arriving, and nothing waits
  * at the end of a stream.
  *
+ * A whole-image chunk is squashed to the model input here (sharp, off the main thread), then
+ * batched like the windows.
+ *
  * With `pooling: regions` the windows of an image are not cut and encoded one by one: the whole
  * normalized image goes through a shape-dynamic copy of the model once (model/dynamic.ts), and each
  * window's vector is the GeM pooling of the last feature map's cells under it (kernels/region-pool.ts).
- * The whole-image chunk is still encoded on its own, in the batches above. The vectors land in the
+ * The whole-image chunk is encoded on its own (`whole_chunk: encoded`), or GeM-pooled from all of
+ * that map (`whole_chunk: pooled`: one pass per image, nothing squashed). The vectors land in the
  * same rows (window chunks, then the whole chunk), so the store and the rankers see the same layout.
  */
 import { DEFAULT_BATCH_SIZE, EncoderPool } from '../encoder/index.js';
+import { resizeExact } from '../image/index.js';
 import { kernels, type Box, type Normalization, type RawImage } from '../kernels/index.js';
 import { dynamicShapeModel } from '../model/dynamic.js';
 import { builtinServices } from './services.js';
-import type { Executor, ExecutorContext, FlowDoc } from './types.js';
+import type { Executor, ExecutorContext, FlowChunk, FlowDoc } from './types.js';
 
 /** Rows of one batch that belong to one document. */
 interface Slice {
@@ -41,11 +46,14 @@ export class Encoder implements Executor {
     pooling: { default: 'crops', values: ['crops', 'regions'] },
     /** GeM exponent for `pooling: regions` (1 = average pooling). */
     gem_p: { default: 3, min: 1, max: 16 },
+    /** With `pooling: regions`: encoded = the whole image squashed and encoded on its own; pooled = GeM of the image pass's whole map. */
+    whole_chunk: { default: 'encoded', values: ['encoded', 'pooled'] },
   };
   static readonly supportsReplicas = true;
 
   private pool?: EncoderPool;
   private norm!: Normalization;
+  private input!: { readonly width: number; readonly height: number };
   private batch?: Float32Array;
   private filled = 0;
   private slices: Slice[] = [];
@@ -53,7 +61,7 @@ export class Encoder implements Executor {
   private replicas = 1;
   private flushScheduled = false;
 
-  constructor(private readonly opts: { batch_size: number; intra_op_threads: number; pooling: 'crops' | 'regions'; gem_p: number }) {}
+  constructor(private readonly opts: { batch_size: number; intra_op_threads: number; pooling: 'crops' | 'regions'; gem_p: number; whole_chunk: 'encoded' | 'pooled' }) {}
 
   async open(ctx: ExecutorContext): Promise<void> {
     const services = builtinServices(ctx.services, ctx.pod);
@@ -61,6 +69,9 @@ export class Encoder implements Executor {
     this.replicas = services.encoder?.replicas ?? ctx.replicas;
     const batchSize = services.encoder?.batchSize ?? this.opts.batch_size;
     this.norm = model.input.norm;
+    this.input = model.input;
+    if (this.opts.whole_chunk === 'pooled' && this.opts.pooling !== 'regions')
+      throw new Error(`pod '${ctx.pod}': whole_chunk: pooled needs pooling: regions (there is no feature map to pool it from)`);
     const common = { replicas: this.replicas, intraOpThreads: this.opts.intra_op_threads || undefined, batchSize };
     if (this.opts.pooling === 'regions') {
       let dynamic: ReturnType<typeof dynamicShapeModel>;
@@ -94,24 +105,28 @@ export class Encoder implements Executor {
         },
         reject,
       };
-      // Consecutive chunks cut from the same image go to extractChunks together.
       let start = 0;
       if (this.opts.pooling === 'regions') {
-        let end = 0;
-        while (end < chunks.length && chunks[end].kind === 'window' && chunks[end].image === chunks[0].image) end++;
-        if (end > 0)
+        const pooled = (chunk: FlowChunk) => chunk.image === chunks[0].image && (chunk.kind === 'window' || this.opts.whole_chunk === 'pooled');
+        while (start < chunks.length && pooled(chunks[start])) start++;
+        if (start > 0)
           this.encodeRegions(
             chunks[0].image,
-            chunks.slice(0, end).map((chunk) => chunk.box),
+            chunks.slice(0, start).map((chunk) => chunk.box),
             target,
           );
-        start = end;
       }
+      // Consecutive windows of the same image go to extractChunks together; a whole chunk is squashed first.
       while (start < chunks.length) {
+        const first = chunks[start];
+        if (first.kind === 'whole') {
+          this.enqueueSquashed(first, target, start++);
+          continue;
+        }
         let end = start + 1;
-        while (end < chunks.length && chunks[end].image === chunks[start].image) end++;
+        while (end < chunks.length && chunks[end].kind === 'window' && chunks[end].image === first.image) end++;
         this.enqueue(
-          chunks[start].image,
+          first.image,
           chunks.slice(start, end).map((chunk) => chunk.box),
           target,
           start,
@@ -136,7 +151,23 @@ export class Encoder implements Executor {
     }
   }
 
-  /** The windows (rows 0 … boxes.length − 1 of the doc) from one pass over their image. */
+  /** A whole chunk: its box (all of its image) squashed to the model input, then batched as row `docRow` of the doc. */
+  private enqueueSquashed(chunk: FlowChunk, target: Pending, docRow: number): void {
+    const { width, height } = this.input;
+    const { box, image } = chunk;
+    if (box.x !== 0 || box.y !== 0 || box.width !== image.width || box.height !== image.height) {
+      target.reject(new Error(`encoder: a whole chunk's box must be all of its ${image.width}x${image.height} image, got ${box.width}x${box.height}+${box.x}+${box.y}`));
+      return;
+    }
+    resizeExact(image, width, height)
+      .then((squashed) => {
+        this.enqueue(squashed, [{ x: 0, y: 0, width, height }], target, docRow);
+        this.scheduleIdleFlush();
+      })
+      .catch((err: unknown) => target.reject(err));
+  }
+
+  /** The chunks (rows 0 … boxes.length − 1 of the doc: windows, and the whole chunk when pooled) from one pass over their image. */
   private encodeRegions(image: RawImage, boxes: Box[], target: Pending): void {
     const pool = this.pool!;
     const { width, height } = image;

@@ -9,10 +9,10 @@ import type { ModelManifest } from '../model/index.js';
 import type { PhotoThumbnails, Ranking, SearchOptions } from '../search/index.js';
 import type { ChunkKind, NewDoc } from '../store/index.js';
 
-/** One chunk of a document: a box cut out of `image` (window of the resized image, or the whole-image copy). */
+/** One chunk of a document: a box of `image` (a window of the resized image, or all of it). */
 export interface FlowChunk {
   readonly kind: ChunkKind;
-  /** In pixels of `image`. */
+  /** In pixels of `image`. A window is the model input's size; a whole chunk's box is all of `image`, which the encoder squashes to that size. */
   readonly box: Box;
   readonly image: RawImage;
 }

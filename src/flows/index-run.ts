@@ -114,6 +114,6 @@ export function chunkingOf(spec: FlowSpec): Record<string, unknown> {
     ...(normalizer && { shorter_side: normalizer.params.shorter_side }),
     ...(chunker && { window: chunker.params.window, stride: chunker.params.stride, whole: chunker.params.whole }),
     // Region-pooled window vectors are not crop vectors; recorded only then, so crop indexes keep their manifest.
-    ...(encoder?.params.pooling === 'regions' && { pooling: 'regions', gem_p: encoder.params.gem_p }),
+    ...(encoder?.params.pooling === 'regions' && { pooling: 'regions', gem_p: encoder.params.gem_p, ...(encoder.params.whole_chunk === 'pooled' && { whole_chunk: 'pooled' }) }),
   };
 }

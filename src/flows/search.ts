@@ -32,13 +32,13 @@ import {
   type RankMode,
   type SearchOptions,
 } from '../search/index.js';
-import { readSources, Workspace, type ChunkKind } from '../store/index.js';
+import { canonicalJson, readSources, Workspace, type ChunkKind } from '../store/index.js';
 import type { StoredDoc } from '../store/metadata.js';
 import { PostgresStore } from '../store/postgres/index.js';
-import { indexIdentity } from './indexing.js';
+import { chunkingOf, indexIdentity } from './indexing.js';
 import { RunningFlow } from './runner.js';
 import { resolveModelDir } from './sources.js';
-import { flowFile, loadFlow } from './spec.js';
+import { flowFile, loadFlow, type FlowSpec } from './spec.js';
 
 export interface OpenIndexOptions {
   /** Model folder; default: the one the index was built with (sources.json), else the cached default model. */
@@ -314,13 +314,20 @@ class IndexSearcher<Docs extends IndexedDocs> implements Searcher<Docs> {
 
   /** Load the model and the query flow, and check both fit the index. */
   private async openFlow(): Promise<RunningFlow> {
-    // Without a flow of its own, an index built with region pooling is queried with the shipped region query flow.
-    const kind = !this.opts.flow && this.access.chunking().pooling === 'regions' ? 'query-regions' : 'query';
-    const spec = await loadFlow(flowFile(kind, this.opts.flow));
+    const spec = this.opts.flow ? await loadFlow(flowFile('query', this.opts.flow)) : await shippedQueryFlow(this.access.chunking());
     const modelDir = this.opts.model ?? this.access.modelDir();
     const model = await loadModel(await resolveModelDir(modelDir));
     this.access.assertCompatible(indexIdentity(spec, model));
     const services: BuiltinServices = { mode: 'query', model, search: this.docSearch, encoder: { replicas: this.opts.replicas, batchSize: this.opts.batchSize } };
     return RunningFlow.open(spec, services);
   }
+}
+
+/** The shipped query flows, the default first: an index is queried with the one that chunks as its index flow did. */
+const SHIPPED_QUERY_FLOWS = ['query', 'query-regions'] as const;
+
+/** The first shipped query flow whose chunking is the index's; else the default, whose mismatch assertCompatible then names. */
+async function shippedQueryFlow(chunking: Record<string, unknown>): Promise<FlowSpec> {
+  const specs = await Promise.all(SHIPPED_QUERY_FLOWS.map((kind) => loadFlow(flowFile(kind))));
+  return specs.find((spec) => canonicalJson(chunkingOf(spec)) === canonicalJson(chunking)) ?? specs[0];
 }

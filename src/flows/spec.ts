@@ -41,7 +41,7 @@ const DEFAULT_PREFETCH = 16;
 export const builtinFlowsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'flows');
 
 /** The shipped flow of that kind, or the user's file. */
-export function flowFile(kind: 'index' | 'query' | 'index-crops' | 'index-regions' | 'query-crops' | 'query-regions', userFile?: string): string {
+export function flowFile(kind: 'index' | 'query' | 'query-regions', userFile?: string): string {
   return userFile ? path.resolve(userFile) : path.join(builtinFlowsDir, `${kind}.yml`);
 }
 

@@ -16,10 +16,13 @@ const GEM_EPS = 1e-6;
  * The cells of a `width`×`height` feature map (`stride` input pixels per cell) a window `box` of a
  * `imageWidth`×`imageHeight` image covers: a rectangle of round(box / stride) cells starting at
  * ⌊box.x / stride⌋, and a window that touches the image's right or bottom border ends at the map's
- * (the chunker snaps its last window to the border, and the map's last cell may be a partial one).
+ * (the chunker snaps its last window to the border, and the map's last cell may be a partial one);
+ * a box across the whole image covers all of the map.
  */
 export function regionCells(box: Box, imageWidth: number, imageHeight: number, width: number, height: number, stride: number): Box {
   const axis = (start: number, size: number, image: number, cells: number): [number, number] => {
+    // A box across the whole image (the whole-image chunk) covers the whole map, partial last cell included.
+    if (start <= 0 && start + size >= image) return [0, cells];
     const n = Math.max(1, Math.min(cells, Math.round(size / stride)));
     const first = start + size >= image ? cells - n : Math.floor(start / stride);
     return [Math.max(0, Math.min(cells - n, first)), n];
