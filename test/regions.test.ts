@@ -162,6 +162,21 @@ test('whole_chunk: pooled without pooling: regions is refused when the flow open
   await t.throwsAsync(indexImages({ data, model: modelDir, workspace: path.join(dir, 'ws'), flow }), { message: /pod 'encoder': whole_chunk: pooled needs pooling: regions/ });
 });
 
+test('a region index whose whole chunk was encoded (no shipped query flow fits it) is refused with the chunking that differs, not queried with pooled vectors', async (t) => {
+  const dir = await tempDir('whole-encoded');
+  const flow = path.join(dir, 'flow.yml');
+  fs.writeFileSync(flow, fs.readFileSync(path.join(builtinFlowsDir, 'index-regions.yml'), 'utf8').replace(/whole_chunk: pooled.*\n/, 'whole_chunk: encoded\n'));
+  const data = await makeDataDir(subset(1, 2));
+  const workspace = path.join(dir, 'ws');
+  await indexImages({ data, model: modelDir, workspace, flow });
+  const searcher = await openIndex(workspace);
+  try {
+    await t.throwsAsync(searcher.search(flowerImage(subset(1, 2)[0])), { message: /chunking params: the index used \{.*"pooling":"regions".*\}, this run uses \{/ });
+  } finally {
+    await searcher.close();
+  }
+});
+
 test('index-regions: the same chunk layout as the crop flow, pooling recorded, the whole chunk pooled from the image pass, and queries follow the index without a flow of their own', async (t) => {
   const images = subset(2, 3);
   const data = await makeDataDir(images);
