@@ -24,6 +24,7 @@
         "native/topk.cc",
         "native/bimatch.cc",
         "native/eigen.cc",
+        "native/matmul.cc",
         "native/chunk_extract.cc",
         "native/bandwidth.cc",
         "native/addon.cc",
@@ -31,6 +32,7 @@
         "native/topk_binding.cc",
         "native/bimatch_binding.cc",
         "native/eigen_binding.cc",
+        "native/matmul_binding.cc",
         "native/chunk_extract_binding.cc",
         "native/bandwidth_binding.cc",
         "native/mmap_binding.cc"

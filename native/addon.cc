@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_topk(env, exports);
   register_bimatch(env, exports);
   register_eigen(env, exports);
+  register_matmul(env, exports);
   register_mmap(env, exports);
   register_bandwidth(env, exports);
   register_controls(env, exports);

@@ -287,6 +287,118 @@ nativeTest('symmetricEigen: zero matrix and repeated eigenvalues give the same v
   }
 });
 
+/** Seeded random rows × dim in [-1, 1]. */
+function randomRows(rand: () => number, rows: number, dim: number): Float32Array {
+  return new Float32Array(rows * dim).map(() => rand() * 2 - 1);
+}
+
+/**
+ * Native sums in float32 lanes, TS in float64: every entry within 1e-5 of Σ|a_ik b_jk| (a float32
+ * sum of n terms is off by at most ~n·2⁻²⁴ of that; here a lane sums at most 4100 / 8 terms).
+ */
+function assertProductClose(t: import('ava').ExecutionContext, a: Float32Array, b: Float32Array, dim: number, got: Float32Array, where: string): void {
+  const m = a.length / dim;
+  const p = b.length / dim;
+  const expected = ts.multiplyRows(a, b, dim);
+  t.is(got.length, m * p, where);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < p; j++) {
+      let magnitude = 0;
+      for (let k = 0; k < dim; k++) magnitude += Math.abs(a[i * dim + k] * b[j * dim + k]);
+      const diff = Math.abs(got[i * p + j] - expected[i * p + j]);
+      if (!(diff <= 1e-5 * magnitude)) return t.fail(`${where}: out[${i}][${j}] ${got[i * p + j]}, TS ${expected[i * p + j]}`);
+    }
+  }
+}
+
+// m, p and dim around the kernels' blocks: 48-row tiles, 12-row panels, 3/4-row and 4-query register
+// blocks, 32-query passes, 8/16 SIMD lanes, 2048-float dimension slices.
+const productShapes = [
+  [1, 1, 1],
+  [1, 5, 3],
+  [7, 1, 16],
+  [5, 3, 17],
+  [49, 33, 1],
+  [13, 70, 100],
+  [97, 35, 23],
+  [50, 37, 4100],
+];
+
+nativeTest('multiplyRows: random shapes match TS within 1e-5 of Σ|a·b|, every SIMD path', async (t) => {
+  await forEachSimd((level) => {
+    const rand = prng(77);
+    for (const [m, p, dim] of productShapes) {
+      const a = randomRows(rand, m, dim);
+      const b = randomRows(rand, p, dim);
+      assertProductClose(t, a, b, dim, native.multiplyRows(a, b, dim), `simd=${level} ${m}x${p}x${dim}`);
+    }
+    t.pass();
+  })();
+});
+
+nativeTest('multiplyRows: each entry is, bit for bit, the score native top-k gives the pair, every SIMD path', async (t) => {
+  await forEachSimd((level) => {
+    const rand = prng(78);
+    for (const [m, p, dim] of productShapes) {
+      const a = randomRows(rand, m, dim);
+      const b = randomRows(rand, p, dim);
+      const got = native.multiplyRows(a, b, dim);
+      const { ids, scores } = native.cosineTopK({ matrix: b, rows: p, dim, queries: a, k: p });
+      ids.forEach((j, s) => {
+        const i = Math.floor(s / p);
+        if (got[i * p + j] !== scores[s]) t.fail(`simd=${level} ${m}x${p}x${dim}: out[${i}][${j}] ${got[i * p + j]}, top-k ${scores[s]}`);
+      });
+    }
+    t.pass();
+  })();
+});
+
+nativeTest('multiplyRows: a gram matrix (a times itself) is symmetric and equals a times a copy of a, 1 and 2 threads', (t) => {
+  const initial = addon!.threads();
+  try {
+    const rand = prng(79);
+    // 101 rows: three tiles, the last one partial; 101² x 1283 multiply-adds are enough for 2 threads.
+    for (const [m, dim] of [
+      [1, 9],
+      [101, 1283],
+    ]) {
+      const a = randomRows(rand, m, dim);
+      const general = native.multiplyRows(a, Float32Array.from(a), dim);
+      for (const threads of [1, 2]) {
+        addon!._setThreads(threads);
+        t.deepEqual(native.multiplyRows(a, a, dim), general, `${m}x${m}x${dim}, ${threads} thread(s)`);
+      }
+      for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) if (general[i * m + j] !== general[j * m + i]) t.fail(`out[${i}][${j}] != out[${j}][${i}]`);
+      assertProductClose(t, a, a, dim, general, `gram ${m}x${dim}`);
+    }
+  } finally {
+    addon!._setThreads(initial);
+  }
+});
+
+nativeTest('multiplyRows: 1 and 2 threads give the same product; a and b are only read; NaN spreads to its row alone', (t) => {
+  const initial = addon!.threads();
+  try {
+    const rand = prng(80);
+    const [m, p, dim] = [150, 70, 1283];
+    const a = randomRows(rand, m, dim);
+    const b = randomRows(rand, p, dim);
+    a[40 * dim + 7] = NaN;
+    const [aCopy, bCopy] = [Float32Array.from(a), Float32Array.from(b)];
+    addon!._setThreads(1);
+    const one = native.multiplyRows(a, b, dim);
+    addon!._setThreads(2);
+    t.deepEqual(native.multiplyRows(a, b, dim), one);
+    t.deepEqual(a, aCopy);
+    t.deepEqual(b, bCopy);
+    for (let i = 0; i < m; i++) for (let j = 0; j < p; j++) if (Number.isNaN(one[i * p + j]) !== (i === 40)) t.fail(`out[${i}][${j}] = ${one[i * p + j]}`);
+    a[40 * dim + 7] = 0;
+    assertProductClose(t, a, b, dim, native.multiplyRows(a, b, dim), `${m}x${p}x${dim}`);
+  } finally {
+    addon!._setThreads(initial);
+  }
+});
+
 nativeTest('validation: the TS layer rejects bad arguments before the addon (same errors as TS)', (t) => {
   const ok = { matrix: new Float32Array(8), rows: 4, dim: 2, queries: new Float32Array(2), k: 2 };
   t.throws(() => native.cosineTopK({ ...ok, matrix: new Int32Array(8) as unknown as Float32Array }), { instanceOf: TypeError });
@@ -297,6 +409,9 @@ nativeTest('validation: the TS layer rejects bad arguments before the addon (sam
   t.throws(() => native.symmetricEigen(new Float32Array(4) as unknown as Float64Array, 2), { instanceOf: TypeError });
   t.throws(() => native.symmetricEigen(new Float64Array(4), 3), { instanceOf: RangeError, message: /needs 9/ });
   t.throws(() => native.symmetricEigen(Float64Array.of(1, NaN, NaN, 1), 2), { instanceOf: RangeError, message: /not finite/ });
+  t.throws(() => native.multiplyRows(new Float64Array(6) as unknown as Float32Array, new Float32Array(3), 3), { instanceOf: TypeError, message: /a must be a Float32Array/ });
+  t.throws(() => native.multiplyRows(new Float32Array(7), new Float32Array(3), 3), { instanceOf: RangeError, message: /a holds 7 floats/ });
+  t.throws(() => native.multiplyRows(new Float32Array(6), new Float32Array(3), 0), { instanceOf: RangeError });
 });
 
 nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async (t) => {
@@ -341,6 +456,15 @@ nativeTest('abuse of the raw addon: TypeError/RangeError, never a crash', async 
   t.throws(() => a.symmetricEigen(new Float64Array(5), 2), { instanceOf: RangeError }, 'a too large');
   t.throws(() => a.symmetricEigen(new Float64Array(0), 2 ** 20), { instanceOf: RangeError }, 'n too large');
   t.throws(() => a.symmetricEigen(Float64Array.of(1, 0, 0, Infinity), 2), { instanceOf: RangeError }, 'not finite');
+  t.throws(() => a.multiplyRows(new Float64Array(4) as unknown as Float32Array, new Float32Array(4), 2), { instanceOf: TypeError });
+  t.throws(() => a.multiplyRows(new Float32Array(4), [0, 0] as unknown as Float32Array, 2), { instanceOf: TypeError });
+  t.throws(() => a.multiplyRows(new Float32Array(4), new Float32Array(4), '2' as unknown as number), { instanceOf: TypeError });
+  t.throws(() => a.multiplyRows(new Float32Array(4), new Float32Array(4), 0), { instanceOf: RangeError });
+  t.throws(() => a.multiplyRows(new Float32Array(4), new Float32Array(4), 1.5), { instanceOf: RangeError });
+  t.throws(() => a.multiplyRows(new Float32Array(5), new Float32Array(4), 2), { instanceOf: RangeError }, 'a not whole rows');
+  t.throws(() => a.multiplyRows(new Float32Array(4), new Float32Array(3), 2), { instanceOf: RangeError }, 'b not whole rows');
+  t.throws(() => a.multiplyRows(new Float32Array(2 ** 16), new Float32Array(2 ** 16), 1), { instanceOf: RangeError }, 'result too large');
+  t.deepEqual(a.multiplyRows(Float32Array.of(1, 2), Float32Array.of(3, 4, 0.5, -1), 2), Float32Array.of(11, -1.5));
   // Still alive and correct afterwards.
   t.deepEqual(await a.cosineTopKAsync(Float32Array.of(1, 0, 0, 1), 2, 2, Float32Array.of(0, 1), 1), { k: 1, ids: Int32Array.of(1), scores: Float32Array.of(1) });
 });

@@ -262,6 +262,48 @@ test('symmetricEigen: bad arguments throw TypeError/RangeError', (t) => {
   t.throws(() => ts.symmetricEigen(Float64Array.of(1, 0, 0, Infinity), 2), { instanceOf: RangeError, message: /not finite/ });
 });
 
+test('multiplyRows: a 2x3 times 3x3 product worked out by hand, row-major m x p', (t) => {
+  // a's rows (1, 2, 3) and (-1, 0.5, 0); b's rows e₁, (1, 1, 1) and (0, -2, 4).
+  const a = Float32Array.of(1, 2, 3, -1, 0.5, 0);
+  const b = Float32Array.of(1, 0, 0, 1, 1, 1, 0, -2, 4);
+  t.deepEqual([...ts.multiplyRows(a, b, 3)], [1, 6, 8, -1, -0.5, -1]);
+  t.deepEqual([...ts.multiplyRows(b, a, 3)], [1, -1, 6, -0.5, 8, -1], 'the transposed product');
+  t.deepEqual([...ts.multiplyRows(Float32Array.of(3), Float32Array.of(2, -1, 0.5), 1)], [6, -3, 1.5], 'dim 1');
+  t.deepEqual(ts.multiplyRows(new Float32Array(0), b, 3), new Float32Array(0), 'no rows in a');
+  // Summed in float64, rounded once: 1 + 2⁻³⁰ - 1 in float32 steps would be 0.
+  t.deepEqual([...ts.multiplyRows(Float32Array.of(1, 2 ** -30, -1), Float32Array.of(1, 1, 1), 3)], [2 ** -30]);
+});
+
+test("multiplyRows: blocks of 16 rows: every entry of a 37x21 product is its row pair's dot product", (t) => {
+  const rand = prng(3);
+  const [m, p, dim] = [37, 21, 5];
+  const a = new Float32Array(m * dim).map(() => rand() * 2 - 1);
+  const b = new Float32Array(p * dim).map(() => rand() * 2 - 1);
+  const out = ts.multiplyRows(a, b, dim);
+  t.is(out.length, m * p);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < p; j++) {
+      let dot = 0;
+      for (let k = 0; k < dim; k++) dot += a[i * dim + k] * b[j * dim + k];
+      if (out[i * p + j] !== Math.fround(dot)) t.fail(`out[${i}][${j}] = ${out[i * p + j]}, a_i · b_j = ${dot}`);
+    }
+  }
+  t.pass();
+});
+
+test('multiplyRows: bad arguments throw TypeError/RangeError', (t) => {
+  const a = new Float32Array(6);
+  t.throws(() => ts.multiplyRows(new Float64Array(6) as unknown as Float32Array, a, 3), { instanceOf: TypeError, message: /a must be a Float32Array/ });
+  t.throws(() => ts.multiplyRows(a, [0, 0, 0] as unknown as Float32Array, 3), { instanceOf: TypeError, message: /b must be/ });
+  t.throws(() => ts.multiplyRows(a, a, '3' as unknown as number), { instanceOf: TypeError });
+  t.throws(() => ts.multiplyRows(a, a, 0), { instanceOf: RangeError });
+  t.throws(() => ts.multiplyRows(a, a, -3), { instanceOf: RangeError });
+  t.throws(() => ts.multiplyRows(a, a, 1.5), { instanceOf: RangeError });
+  t.throws(() => ts.multiplyRows(new Float32Array(7), a, 3), { instanceOf: RangeError, message: /a holds 7 floats, not a multiple of dim 3/ });
+  t.throws(() => ts.multiplyRows(a, new Float32Array(4), 3), { instanceOf: RangeError, message: /b holds 4 floats/ });
+  t.throws(() => ts.multiplyRows(new Float32Array(2 ** 16), new Float32Array(2 ** 16), 1), { instanceOf: RangeError, message: /too large a result/ });
+});
+
 test('openMatrixFile: reads rows × dim float32 at an offset; too short a file is a RangeError', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernels-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import fs from 'node:fs';
 import { addonStatus, nativeKernels, type FailedLocation } from './native.js';
 import { tsKernels } from './ts.js';
-import { checkBiMatch, checkExtractChunks, checkSymmetricEigen, checkTopK, MAX_INT32 } from './validate.js';
+import { checkBiMatch, checkExtractChunks, checkMultiplyRows, checkSymmetricEigen, checkTopK, MAX_INT32 } from './validate.js';
 import type { Box, Kernels } from './types.js';
 
 export * from './types.js';
@@ -58,6 +58,10 @@ function validated(impl: Kernels): Kernels {
       checkSymmetricEigen(a, n);
       return impl.symmetricEigen(a, n);
     },
+    multiplyRows(a, b, dim) {
+      checkMultiplyRows(a, b, dim);
+      return impl.multiplyRows(a, b, dim);
+    },
   };
 }
 
@@ -87,6 +91,7 @@ export const kernels: Kernels = validated({
   cosineTopKAsync: (input) => active().cosineTopKAsync(input),
   biMatch: (input) => active().biMatch(input),
   symmetricEigen: (a, n) => active().symmetricEigen(a, n),
+  multiplyRows: (a, b, dim) => active().multiplyRows(a, b, dim),
 });
 
 /**

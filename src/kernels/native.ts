@@ -27,12 +27,13 @@ export interface Addon {
   cosineTopKAsync(matrix: Float32Array, rows: number, dim: number, queries: Float32Array, k: number): Promise<TopKResult>;
   biMatch(ids: Int32Array, scores: Float32Array, k: number, queryChunks: number, chunkDoc: Int32Array, docChunkCounts: Int32Array): BiMatchResult;
   symmetricEigen(a: Float64Array, n: number): SymmetricEigen;
+  multiplyRows(a: Float32Array, b: Float32Array, dim: number): Float32Array;
   /** Maps a whole file (copy-on-write) if it is at most maxLength bytes; the ArrayBuffer unmaps it when collected. */
   mapFile(file: string, maxLength: number): ArrayBuffer;
   /** SIMD path in use, and every path this CPU and OS support (best first). */
   simd(): string;
   simdLevels(): string[];
-  /** Worker threads used by top-k (default: hardware concurrency, or $FLOWER_NATIVE_THREADS). */
+  /** Worker threads used by top-k and multiplyRows (default: hardware concurrency, or $FLOWER_NATIVE_THREADS). */
   threads(): number;
 }
 
@@ -148,5 +149,6 @@ export function nativeKernels(addon: Addon): Kernels {
       rows * queries.length < SYNC_WORK_LIMIT ? addon.cosineTopK(matrix, rows, dim, queries, k) : addon.cosineTopKAsync(matrix, rows, dim, queries, k),
     biMatch: ({ topk, queryChunks, chunkDoc, docChunkCounts }) => addon.biMatch(topk.ids, topk.scores, topk.k, queryChunks, chunkDoc, docChunkCounts),
     symmetricEigen: (a, n) => addon.symmetricEigen(a, n),
+    multiplyRows: (a, b, dim) => addon.multiplyRows(a, b, dim),
   };
 }

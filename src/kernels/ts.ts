@@ -3,6 +3,7 @@
  * kernels are tested against. Written for clarity first; arguments are already validated.
  */
 import { symmetricEigen } from './eigen.js';
+import { multiplyRows } from './matmul.js';
 import { D_MISS, type BiMatchInput, type BiMatchResult, type Box, type Kernels, type Normalization, type RawImage, type TopKInput, type TopKResult } from './types.js';
 
 function extractChunks(image: RawImage, boxes: readonly Box[], norm: Normalization, out: Float32Array, firstSlot: number): void {
@@ -140,4 +141,5 @@ export const tsKernels: Kernels = {
   cosineTopKAsync: (input) => new Promise((resolve) => resolve(cosineTopK(input))),
   biMatch,
   symmetricEigen,
+  multiplyRows,
 };

@@ -99,4 +99,10 @@ export interface Kernels {
    * (the first such) positive, so both implementations give the same vectors.
    */
   symmetricEigen(a: Float64Array, n: number): SymmetricEigen;
+  /**
+   * `out[i * p + j] = a_i · b_j` for the m rows of `a` and the p rows of `b` (both row-major,
+   * `dim` wide): an m × p matrix. Native sums each product in float32 as its top-k does (bit for
+   * bit the same score), TS in float64 rounded once. Non-finite entries propagate (IEEE).
+   */
+  multiplyRows(a: Float32Array, b: Float32Array, dim: number): Float32Array;
 }

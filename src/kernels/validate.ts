@@ -86,6 +86,17 @@ export function checkSymmetricEigen(a: Float64Array, n: number): void {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) throw new RangeError(`a[${i}] = ${a[i]} is not finite`);
 }
 
+export function checkMultiplyRows(a: Float32Array, b: Float32Array, dim: number): void {
+  requireType(a, Float32Array, 'a');
+  requireType(b, Float32Array, 'b');
+  requireInt(dim, 'dim', 1);
+  if (a.length % dim !== 0) throw new RangeError(`a holds ${a.length} floats, not a multiple of dim ${dim}`);
+  if (b.length % dim !== 0) throw new RangeError(`b holds ${b.length} floats, not a multiple of dim ${dim}`);
+  const m = a.length / dim;
+  const p = b.length / dim;
+  if (m * p > MAX_INT32) throw new RangeError(`${m} x ${p} is too large a result`);
+}
+
 export function checkBiMatch(input: BiMatchInput): void {
   if (typeof input !== 'object' || input === null) throw new TypeError('BiMatch input must be an object');
   const { topk, queryChunks, chunkDoc, docChunkCounts } = input;

@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Kernels } from '../kernels/index.js';
 import { RANKING_STATE_VERSION, type RankingState } from '../store/ranking-state.js';
-import { multiplyRows, normalizeRows, transpose } from './linalg.js';
+import { normalizeRows, transpose } from './linalg.js';
 import { FINE_LENGTH, THUMBNAIL_LENGTH } from './thumbnail.js';
 
 export const EXPANDED_PARAMS = {
@@ -182,7 +182,7 @@ function fitWhitening(source: StateSource, impl: Kernels): Whitening {
   for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) mean64[j] += sample[i * dim + j];
   for (let j = 0; j < dim; j++) mean64[j] /= n;
   const columns = transpose(sample, n, dim);
-  const gram = multiplyRows(impl, columns, columns, n);
+  const gram = impl.multiplyRows(columns, columns, n);
   const covariance = new Float64Array(dim * dim);
   for (let a = 0; a < dim; a++) {
     for (let b = a; b < dim; b++) {
@@ -209,8 +209,8 @@ function fitWhitening(source: StateSource, impl: Kernels): Whitening {
 
 /** l2n((x − μ) · projectionᵀ) for every row of `x`. */
 export function project(impl: Kernels, x: Float32Array, dim: number, mean: Float32Array, projection: Float32Array, outDim: number): Float32Array {
-  const out = multiplyRows(impl, x, projection, dim);
-  const offset = multiplyRows(impl, mean, projection, dim);
+  const out = impl.multiplyRows(x, projection, dim);
+  const offset = impl.multiplyRows(mean, projection, dim);
   for (let base = 0; base < out.length; base += outDim) for (let j = 0; j < outDim; j++) out[base + j] -= offset[j];
   return normalizeRows(out, outDim);
 }
