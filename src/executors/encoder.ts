@@ -17,8 +17,9 @@
  */
 import { DEFAULT_BATCH_SIZE, EncoderPool } from '../encoder/index.js';
 import { resizeExact } from '../image/index.js';
-import { kernels, type Box, type Normalization, type RawImage } from '../kernels/index.js';
+import { kernels, type Box, type RawImage } from '../kernels/index.js';
 import { dynamicShapeModel } from '../model/dynamic.js';
+import type { ModelManifest } from '../model/index.js';
 import { builtinServices } from './services.js';
 import type { Executor, ExecutorContext, FlowChunk, FlowDoc } from './types.js';
 
@@ -52,8 +53,8 @@ export class Encoder implements Executor {
   static readonly supportsReplicas = true;
 
   private pool?: EncoderPool;
-  private norm!: Normalization;
-  private input!: { readonly width: number; readonly height: number };
+  /** The model input: size the whole chunk is squashed to, and the normalization of every chunk. */
+  private input!: ModelManifest['input'];
   private batch?: Float32Array;
   private filled = 0;
   private slices: Slice[] = [];
@@ -68,7 +69,6 @@ export class Encoder implements Executor {
     const { model } = services;
     this.replicas = services.encoder?.replicas ?? ctx.replicas;
     const batchSize = services.encoder?.batchSize ?? this.opts.batch_size;
-    this.norm = model.input.norm;
     this.input = model.input;
     if (this.opts.whole_chunk === 'pooled' && this.opts.pooling !== 'regions')
       throw new Error(`pod '${ctx.pod}': whole_chunk: pooled needs pooling: regions (there is no feature map to pool it from)`);
@@ -143,7 +143,7 @@ export class Encoder implements Executor {
     while (done < boxes.length) {
       this.batch ??= new Float32Array(pool.batchSize * pool.chunkSize);
       const count = Math.min(boxes.length - done, pool.batchSize - this.filled);
-      kernels.extractChunks(image, boxes.slice(done, done + count), this.norm, this.batch, this.filled);
+      kernels.extractChunks(image, boxes.slice(done, done + count), this.input.norm, this.batch, this.filled);
       this.slices.push({ target, batchRow: this.filled, docRow: docRow + done, count });
       this.filled += count;
       done += count;
@@ -172,7 +172,7 @@ export class Encoder implements Executor {
     const pool = this.pool!;
     const { width, height } = image;
     const tensor = new Float32Array(3 * width * height);
-    kernels.extractChunks(image, [{ x: 0, y: 0, width, height }], this.norm, tensor, 0);
+    kernels.extractChunks(image, [{ x: 0, y: 0, width, height }], this.input.norm, tensor, 0);
     this.inFlight++;
     pool
       .encodeRegions(tensor, 1, height, width, [boxes], this.opts.gem_p)

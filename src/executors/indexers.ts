@@ -38,9 +38,12 @@ export class ChunkIndexer implements Executor {
 export class DocIndexer implements Executor {
   static readonly params = {};
   private labels?: ReadonlyMap<string, string>;
+  private keepsThumbnails = false;
 
   open(ctx: ExecutorContext): void {
-    this.labels = builtinServices(ctx.services, ctx.pod).labels;
+    const services = builtinServices(ctx.services, ctx.pod);
+    this.labels = services.labels;
+    this.keepsThumbnails = services.keepsThumbnails === true;
   }
 
   process(doc: FlowDoc): void {
@@ -55,7 +58,7 @@ export class DocIndexer implements Executor {
     const label = this.labels?.get(doc.uri);
     if (label !== undefined) entry.label = label;
     // From the image decoded for chunking: the ranking state need not read and decode the file again.
-    doc.thumbnails = photoThumbnails(image);
+    if (this.keepsThumbnails) doc.thumbnails = photoThumbnails(image);
   }
 }
 

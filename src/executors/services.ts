@@ -13,6 +13,8 @@ export interface BuiltinServices extends FlowServices {
   readonly model: LoadedModel;
   /** index: the store being written (the loader skips what it already holds). */
   readonly indexed?: IndexedContent;
+  /** index: the store keeps same-photo thumbnails (a workspace's ranking state; a Postgres store has none), so doc_indexer takes them. */
+  readonly keepsThumbnails?: boolean;
   /** query: ranks against the opened workspace. */
   readonly search?: DocSearch;
   /** Absolute file path → class name, from the data folder's labels.csv. */

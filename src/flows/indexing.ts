@@ -45,6 +45,7 @@ export async function indexImages(opts: IndexOptions): Promise<IndexSummary> {
     mode: 'index',
     model,
     indexed: workspace,
+    keepsThumbnails: true,
     labels,
     encoder: { replicas: opts.replicas, batchSize: opts.batchSize },
   };

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { Kernels } from '../kernels/index.js';
 import { RANKING_STATE_VERSION, type RankingState } from '../store/ranking-state.js';
 import { normalizeRows, transpose } from './linalg.js';
-import { FINE_LENGTH, THUMBNAIL_LENGTH } from './thumbnail.js';
+import { FINE_LENGTH, THUMBNAIL_LENGTH, type PhotoThumbnails } from './thumbnail.js';
 
 export const EXPANDED_PARAMS = {
   dims: 256,
@@ -69,7 +69,7 @@ export interface StateSource {
   /** By doc id: sha256, first chunk row, chunk count. */
   readonly docs: readonly { sha256: string; firstChunk: number; chunkCount: number }[];
   /** Same-photo thumbnails by doc sha256, freshly taken from the files; a doc without one keeps the previous state's, else zero rows. */
-  readonly thumbnails?: ReadonlyMap<string, { readonly thumbnail: Float32Array; readonly fine: Float32Array }>;
+  readonly thumbnails?: ReadonlyMap<string, PhotoThumbnails>;
 }
 
 export type LearnOutcome = 'current' | 'updated' | 'fitted';
